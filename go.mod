@@ -1,0 +1,3 @@
+module github.com/agentlock/agentlock
+
+go 1.25.0
