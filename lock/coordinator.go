@@ -1,0 +1,165 @@
+package lock
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/agentlock/agentlock/internal/proc"
+)
+
+// A Coordinator coordinates one named lock across goroutines, processes
+// and (with a distributed backend) machines. It is safe for concurrent
+// use. It is not a sync.Locker: taking the lock can fail (a precondition,
+// a cancelled context, an unsafe lock file) and callers must look at
+// the error.
+type Coordinator struct {
+	name    string
+	backend Backend
+	cfg     config
+}
+
+// New returns a Coordinator for the lock called name. The name is
+// checked first (see the package documentation for the rules), then the
+// options; an invalid name is an error matching ErrInvalidName and an
+// invalid option one matching ErrInvalidOption, and in both cases no
+// file is touched.
+//
+// New does not lock anything. With the file backend it checks the lock
+// directory, so an unusable directory is reported here rather than at
+// the first acquisition.
+func New(name string, opts ...Option) (*Coordinator, error) {
+	if err := validateName(name); err != nil {
+		return nil, err
+	}
+	var cfg config
+	if err := cfg.applyAll(opts, false); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	b := cfg.backend
+	if b == nil {
+		fb, err := NewFileBackend(cfg.dir)
+		if err != nil {
+			return nil, err
+		}
+		b = fb
+	} else if cfg.dir != "" {
+		return nil, fmt.Errorf("lock %s: %w: WithDir applies only to the file backend", name, ErrInvalidOption)
+	}
+	return &Coordinator{name: name, backend: b, cfg: cfg}, nil
+}
+
+// Name returns the lock's name.
+func (c *Coordinator) Name() string { return c.name }
+
+// Acquire runs the precondition, if any, and then waits for the lock
+// until it is taken or ctx is done.
+//
+// If ctx is done first, Acquire returns ctx.Err() (wrapped) and the
+// lock is not held, then or later: no goroutine is left waiting, so
+// there is no "phantom" hold after a cancelled wait.
+//
+// opts may set WithPurpose, WithPrecondition and WithRecheck for this
+// acquisition only.
+func (c *Coordinator) Acquire(ctx context.Context, opts ...Option) (*Lease, error) {
+	return c.acquire(ctx, true, opts)
+}
+
+// TryAcquire runs the precondition, if any, and then makes one attempt
+// to take the lock. If the lock is held it returns an error matching
+// ErrBusy; errors.As gives a *BusyError saying who holds it.
+func (c *Coordinator) TryAcquire(ctx context.Context, opts ...Option) (*Lease, error) {
+	return c.acquire(ctx, false, opts)
+}
+
+func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*Lease, error) {
+	cfg := c.cfg
+	if len(opts) > 0 {
+		if err := cfg.applyAll(opts, true); err != nil {
+			return nil, fmt.Errorf("lock %s: %w", c.name, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if cfg.pre != nil {
+		if err := c.runPrecondition(ctx, cfg.pre, "before locking"); err != nil {
+			return nil, err
+		}
+	}
+	id := proc.Self()
+	g, err := c.backend.Acquire(ctx, Request{
+		Name: c.name,
+		Wait: wait,
+		Holder: Holder{
+			PID:          id.PID,
+			Host:         hostname(),
+			Purpose:      cfg.purpose,
+			ProcessStart: id.Start,
+			BootID:       id.Boot,
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	l := &Lease{name: c.name, g: g}
+	if cfg.recheck {
+		if err := c.runPrecondition(ctx, cfg.pre, "after locking"); err != nil {
+			if rerr := l.Release(); rerr != nil {
+				return nil, fmt.Errorf("%w (and releasing failed: %v)", err, rerr)
+			}
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// runPrecondition runs check, turning a panic into an error, and treats
+// a check that returns after ctx is done as failed: its deadline is the
+// acquisition's.
+func (c *Coordinator) runPrecondition(ctx context.Context, check func(context.Context) error, phase string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &preconditionError{c.name, phase, fmt.Errorf("panic: %v", r)}
+		}
+	}()
+	if err := check(ctx); err != nil {
+		return &preconditionError{c.name, phase, err}
+	}
+	if err := ctx.Err(); err != nil {
+		return &preconditionError{c.name, phase, err}
+	}
+	return nil
+}
+
+// Holder returns the record of the current holder, or an error matching
+// ErrNotHeld if the lock is free.
+//
+// Holder never contends for the lock, not even for a moment: it reads
+// the published record and checks that the process that published it
+// is still running. A record left by a process that died is reported as
+// ErrNotHeld. A record that fails its integrity check is an error
+// matching ErrCorrupt; it never affects the lock itself.
+func (c *Coordinator) Holder(ctx context.Context) (Holder, error) {
+	if err := ctx.Err(); err != nil {
+		return Holder{}, err
+	}
+	return c.backend.Holder(ctx, c.name)
+}
+
+var host struct {
+	once sync.Once
+	name string
+}
+
+func hostname() string {
+	host.once.Do(func() {
+		h, _ := os.Hostname()
+		if len(h) > 64 {
+			h = h[:64]
+		}
+		host.name = h
+	})
+	return host.name
+}

@@ -1,0 +1,71 @@
+package lock
+
+import (
+	"fmt"
+	"sync"
+)
+
+// A Lease is one holding of the lock. It is safe for concurrent use.
+// Release it when done: the lock stays held until Release is called or
+// the process exits.
+type Lease struct {
+	name string
+	g    Grant
+
+	mu       sync.Mutex
+	released bool
+}
+
+// Token returns the lease's fencing token. Tokens of one lock strictly
+// increase with every acquisition, across processes and restarts, so a
+// resource that remembers the highest token it has seen can refuse a
+// write from a holder that has since been superseded (see Guarded).
+func (l *Lease) Token() uint64 { return l.g.Holder().Token }
+
+// Holder returns the record this lease published.
+func (l *Lease) Holder() Holder { return l.g.Holder() }
+
+// Abandoned reports whether the previous holder died while holding the
+// lock. Data the lock guards may then be half-written, and the new
+// holder should check or repair it before trusting it.
+func (l *Lease) Abandoned() bool { return l.g.Abandoned() }
+
+// SetPurpose changes the purpose this lease advertises, for example
+// from "querying" to "installing Office 97". Holder sees the change at
+// once. It returns an error matching ErrReleased after Release.
+func (l *Lease) SetPurpose(purpose string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return fmt.Errorf("lock %s: SetPurpose: %w", l.name, ErrReleased)
+	}
+	if err := WithPurpose(purpose).apply(&config{}); err != nil {
+		return fmt.Errorf("lock %s: SetPurpose: %w: %v", l.name, ErrInvalidOption, err)
+	}
+	return l.g.SetPurpose(purpose)
+}
+
+// Lost returns a channel that is closed if the lock is lost while the
+// lease is held, which only a distributed backend can do (its session
+// expired). For the file and named-mutex backends it returns nil: a
+// held lock is kept until Release or the end of the process.
+func (l *Lease) Lost() <-chan struct{} { return l.g.Lost() }
+
+// Release gives up the lock. A second call returns an error matching
+// ErrReleased; it never panics.
+func (l *Lease) Release() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return fmt.Errorf("lock %s: Release: %w", l.name, ErrReleased)
+	}
+	l.released = true
+	return l.g.Release()
+}
+
+// live reports whether the lease has not been released.
+func (l *Lease) live() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.released
+}
