@@ -190,7 +190,11 @@ func classify(server string, parent, cctx context.Context, timeout time.Duration
 			ce.Kind, ce.detail = KindDNS, fmt.Sprintf("cannot resolve host %q: %v", dnsErr.Name, dnsErr.Err)
 		}
 	case errors.As(err, &certErr), errors.As(err, &unknownA), errors.As(err, &hostErr),
-		errors.As(err, &invalid), errors.As(err, &recErr), errors.As(err, &alertErr):
+		errors.As(err, &invalid), errors.As(err, &recErr), errors.As(err, &alertErr),
+		// net/http replaces the tls.RecordHeaderError of an https request
+		// answered in plain HTTP with an untyped error; its text is all
+		// there is to recognize it by.
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		ce.Kind, ce.detail = KindTLS, "TLS failure: "+innermost(err)
 	case isRefused(err):
 		ce.Kind, ce.detail = KindRefused, "connection refused"

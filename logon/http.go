@@ -171,7 +171,7 @@ func HTTP(rawURL string, opts ...Option) (Check, error) {
 				detail: fmt.Sprintf("response body does not contain %q", *cfg.contains)}
 		case cfg.match != nil && !cfg.match.Match(body):
 			return &CheckError{Server: rawURL, Kind: KindBodyMismatch,
-				detail: fmt.Sprintf("response body does not match %q", cfg.match.String())}
+				detail: "response body does not match regexp " + quote(cfg.match.String())}
 		}
 		return nil
 	}, nil
@@ -201,4 +201,13 @@ func (c *config) wantStatus() string {
 		return s[0]
 	}
 	return "one of " + strings.Join(s, ", ")
+}
+
+// quote quotes a regular expression for a message, with back quotes when
+// that needs no escaping, which keeps backslashes readable.
+func quote(s string) string {
+	if strconv.CanBackquote(s) {
+		return "`" + s + "`"
+	}
+	return strconv.Quote(s)
 }

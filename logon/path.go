@@ -43,6 +43,14 @@ func WithMarker(name string) Option {
 // WithTimeout and WithMarker apply to Path. Path returns a *ConfigError
 // when dir is empty or contains a NUL byte, or an option is invalid.
 func Path(dir string, opts ...Option) (Check, error) {
+	p, err := newPath(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.check, nil
+}
+
+func newPath(dir string, opts []Option) (*pathProbe, error) {
 	if dir == "" {
 		return nil, &ConfigError{Func: "Path", Option: "path", Err: errors.New("empty path")}
 	}
@@ -53,27 +61,29 @@ func Path(dir string, opts ...Option) (Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pathProbe{dir: dir, marker: cfg.marker}
-	return func(ctx context.Context) error {
-		if ctx.Err() != nil {
-			return contextError(dir, ctx, 0)
-		}
-		cctx, cancel := cfg.context(ctx)
-		defer cancel()
-		call := p.start()
-		select {
-		case <-call.done:
-			return call.err
-		case <-cctx.Done():
-			return contextError(dir, ctx, cfg.timeout)
-		}
-	}, nil
+	return &pathProbe{dir: dir, marker: cfg.marker, cfg: cfg}, nil
+}
+
+func (p *pathProbe) check(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return contextError(p.dir, ctx, 0)
+	}
+	cctx, cancel := p.cfg.context(ctx)
+	defer cancel()
+	call := p.start()
+	select {
+	case <-call.done:
+		return call.err
+	case <-cctx.Done():
+		return contextError(p.dir, ctx, p.cfg.timeout)
+	}
 }
 
 // pathProbe runs the file system calls of one Path check, one run at a
 // time.
 type pathProbe struct {
 	dir, marker string
+	cfg         *config
 
 	mu   sync.Mutex
 	call *pathCall // the run in progress, or nil
@@ -110,7 +120,12 @@ func (p *pathProbe) run() error {
 	}
 	fi, err := os.Stat(p.dir)
 	if err != nil {
-		return fail(pathKind(err), err, "")
+		k := pathKind(err)
+		detail := ""
+		if k == KindNotFound {
+			detail = "directory not found"
+		}
+		return fail(k, err, detail)
 	}
 	if !fi.IsDir() {
 		return fail(KindNotDirectory, nil, "not a directory")
