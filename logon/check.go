@@ -126,7 +126,7 @@ func Func(name string, f func(ctx context.Context) error, opts ...Option) (Check
 	}
 	return func(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
-			return contextError(name, ctx, 0)
+			return contextError(name, ctx, nil, 0)
 		}
 		cctx, cancel := cfg.context(ctx)
 		defer cancel()
@@ -142,18 +142,35 @@ func Func(name string, f func(ctx context.Context) error, opts ...Option) (Check
 	}, nil
 }
 
-// contextError returns the *CheckError for a check cut short by its
-// context: parent is the caller's context, timeout the check's own bound.
-func contextError(server string, parent context.Context, timeout time.Duration) *CheckError {
+// contextError returns the *CheckError for a check cut short by a
+// context: parent is the caller's context, cctx the check's own (parent
+// bounded by timeout, or nil when the check never started). It tells apart
+// a cancellation, the check's own timeout, and the caller's deadline, by
+// which deadline came first rather than by which timer fired first.
+func contextError(server string, parent, cctx context.Context, timeout time.Duration) *CheckError {
 	if errors.Is(parent.Err(), context.Canceled) {
-		return &CheckError{Server: server, Kind: KindCanceled, Err: parent.Err(), detail: "check canceled"}
+		return &CheckError{Server: server, Kind: KindCanceled, Err: context.Canceled, detail: "check canceled"}
 	}
-	if parent.Err() == nil && timeout > 0 {
-		return &CheckError{Server: server, Kind: KindTimeout, Err: context.DeadlineExceeded,
-			detail: "no answer within " + timeout.String()}
+	if timeout > 0 && cctx != nil {
+		cdl, _ := cctx.Deadline()
+		if pdl, ok := parent.Deadline(); !ok || cdl.Before(pdl) {
+			return &CheckError{Server: server, Kind: KindTimeout, Err: context.DeadlineExceeded,
+				detail: "no answer within " + timeout.String()}
+		}
 	}
 	return &CheckError{Server: server, Kind: KindTimeout, Err: context.DeadlineExceeded,
 		detail: "no answer before the context deadline"}
+}
+
+// expired reports whether ctx is done or its deadline has passed. An
+// operation bounded by ctx's deadline (a dial, a read) can notice the
+// deadline a moment before ctx's own timer marks ctx done.
+func expired(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // classify turns err, returned by one run of a check, into a *CheckError.
@@ -166,8 +183,8 @@ func classify(server string, parent, cctx context.Context, timeout time.Duration
 	if errors.As(err, &ce) {
 		return ce
 	}
-	if cctx.Err() != nil {
-		ce := contextError(server, parent, timeout)
+	if expired(cctx) {
+		ce := contextError(server, parent, cctx, timeout)
 		ce.Err = err
 		return ce
 	}

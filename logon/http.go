@@ -132,7 +132,7 @@ func HTTP(rawURL string, opts ...Option) (Check, error) {
 	host := u.Hostname()
 	return func(ctx context.Context) error {
 		if ctx.Err() != nil {
-			return contextError(rawURL, ctx, 0)
+			return contextError(rawURL, ctx, nil, 0)
 		}
 		if isInvalidName(host) {
 			return invalidNameError(rawURL, host)

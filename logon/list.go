@@ -286,7 +286,7 @@ func (l *List) failover(ctx context.Context) result {
 	fails := make([]Failure, 0, len(l.servers))
 	for i, s := range l.servers {
 		if ctx.Err() != nil {
-			ce := contextError(s.Name, ctx, 0)
+			ce := contextError(s.Name, ctx, nil, 0)
 			ce.detail = "not tried: " + ce.detail
 			fails = append(fails, Failure{Name: s.Name, Err: ce})
 			continue

@@ -66,7 +66,7 @@ func newPath(dir string, opts []Option) (*pathProbe, error) {
 
 func (p *pathProbe) check(ctx context.Context) error {
 	if ctx.Err() != nil {
-		return contextError(p.dir, ctx, 0)
+		return contextError(p.dir, ctx, nil, 0)
 	}
 	cctx, cancel := p.cfg.context(ctx)
 	defer cancel()
@@ -75,7 +75,7 @@ func (p *pathProbe) check(ctx context.Context) error {
 	case <-call.done:
 		return call.err
 	case <-cctx.Done():
-		return contextError(p.dir, ctx, p.cfg.timeout)
+		return contextError(p.dir, ctx, cctx, p.cfg.timeout)
 	}
 }
 

@@ -31,7 +31,7 @@ func TCP(addr string, opts ...Option) (Check, error) {
 	var d net.Dialer
 	return func(ctx context.Context) error {
 		if ctx.Err() != nil {
-			return contextError(addr, ctx, 0)
+			return contextError(addr, ctx, nil, 0)
 		}
 		if isInvalidName(host) {
 			return invalidNameError(addr, host)
