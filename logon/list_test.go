@@ -108,8 +108,10 @@ func TestListAllFailed(t *testing.T) {
 func TestListFirstToAnswer(t *testing.T) {
 	before := runtime.NumGoroutine()
 
+	slowStarted := make(chan struct{})
 	slowCanceled := make(chan struct{}, 1)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(slowStarted)
 		select {
 		case <-time.After(promptly): // healthy, eventually
 			w.Write([]byte("ok"))
@@ -117,8 +119,15 @@ func TestListFirstToAnswer(t *testing.T) {
 			slowCanceled <- struct{}{}
 		}
 	}))
-	var fastHits counter
-	fast := httptest.NewServer(&fastHits)
+	// The fast server answers once the slow one is busy with its
+	// request, so that there is a request in flight to cancel.
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-slowStarted:
+		case <-time.After(promptly):
+		}
+		w.Write([]byte("ok"))
+	}))
 	client := &http.Client{Transport: &http.Transport{}}
 
 	l, _ := newTestList(t, []Server{
