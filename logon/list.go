@@ -351,6 +351,10 @@ func (l *List) checkOne(ctx context.Context, s Server) error {
 //
 // A Validation is safe for concurrent use, but a shared one reports
 // whichever call finished last; make one per use.
+//
+// To repeat the check once the lock is held (closing the gap between
+// time of check and time of use), call the validated Server's Check
+// directly: it probes that server now, bypassing the List's cache.
 type Validation struct {
 	l *List
 

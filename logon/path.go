@@ -122,8 +122,11 @@ func (p *pathProbe) run() error {
 	if err != nil {
 		k := pathKind(err)
 		detail := ""
-		if k == KindNotFound {
+		switch k {
+		case KindNotFound:
 			detail = "directory not found"
+		case KindPermission:
+			detail = "directory not accessible: permission denied"
 		}
 		return fail(k, err, detail)
 	}
@@ -139,7 +142,12 @@ func (p *pathProbe) run() error {
 		}
 	}
 	if err != nil {
-		return fail(pathKind(err), err, "")
+		k := pathKind(err)
+		detail := ""
+		if k == KindPermission {
+			detail = "directory not readable: permission denied"
+		}
+		return fail(k, err, detail)
 	}
 	if p.marker == "" {
 		return nil
@@ -156,7 +164,12 @@ func (p *pathProbe) run() error {
 	}
 	mf, err := os.Open(mpath)
 	if err != nil {
-		return fail(pathKind(err), err, "")
+		k := pathKind(err)
+		detail := ""
+		if k == KindPermission {
+			detail = fmt.Sprintf("marker file %q not readable: permission denied", p.marker)
+		}
+		return fail(k, err, detail)
 	}
 	mf.Close()
 	return nil
