@@ -477,4 +477,3 @@ func removeTree(dir string) {
 	}
 	os.Remove(dir)
 }
-
