@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentlock/agentlock/internal/record"
@@ -64,7 +65,8 @@ func NewFileBackend(dir string) (Backend, error) {
 }
 
 type fileBackend struct {
-	dir string
+	dir   string
+	names sync.Map // name → *fileLock, a cache of locks
 }
 
 // fileLock is the per-process state of one lock file. It lives for the
@@ -80,11 +82,22 @@ type fileLock struct {
 	hf   *os.File   // NAME.holder
 	page *record.Page
 	ro   *record.Page // read-only view for Holder if the page is not open
+
+	cache atomic.Pointer[record.Cached] // last record read by busy or Holder
 }
 
 var locks sync.Map // lock file path → *fileLock
 
 func (b *fileBackend) lock(name string) *fileLock {
+	if v, ok := b.names.Load(name); ok {
+		return v.(*fileLock)
+	}
+	l := b.register(name)
+	b.names.Store(name, l)
+	return l
+}
+
+func (b *fileBackend) register(name string) *fileLock {
 	p := filepath.Join(b.dir, name+".lock")
 	if v, ok := locks.Load(p); ok {
 		return v.(*fileLock)
@@ -182,7 +195,7 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 		if !req.Wait {
 			return nil, l.busy(req.Name)
 		}
-		err = waitLockFile(ctx, l.f, page.SetWaiting)
+		err = waitLockFile(ctx, l.f, page)
 	}
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -193,12 +206,12 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 
 	// Locked. The previous record tells whether its holder released
 	// cleanly and what the last token was.
-	prev, perr := page.Load()
-	abandoned := perr != nil || prev.State == record.Held
+	prevState, prevToken, perr := page.Peek()
+	abandoned := perr != nil || prevState == record.Held
 	now := time.Now()
 	h := req.Holder
 	h.Since = now
-	h.Token = nextToken(prev.Token, now)
+	h.Token = nextToken(prevToken, now)
 	r := h.toRecord(record.Held)
 	if err := page.Store(&r); err != nil {
 		// Without a stored token the next holder could not be sure to
@@ -233,7 +246,7 @@ func (l *fileLock) busy(name string) error {
 	// The holder publishes its record microseconds after it locks. If
 	// the record does not yet say "held", give it a moment.
 	for i := 0; i < 100; i++ {
-		r, err := page.Load()
+		r, err := page.LoadCached(&l.cache)
 		if err != nil {
 			break
 		}
@@ -255,7 +268,7 @@ func (b *fileBackend) Holder(ctx context.Context, name string) (Holder, error) {
 	if err != nil {
 		return Holder{}, err
 	}
-	r, err := page.Load()
+	r, err := page.LoadCached(&l.cache)
 	if err != nil {
 		return Holder{}, &fs.PathError{Op: "read holder", Path: l.holderPath, Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
 	}
@@ -311,7 +324,7 @@ func (g *fileGrant) Release() error {
 	uerr := unlockFile(l.f)
 	// Wake processes sleeping in waitLockFile, if any said they were.
 	if set, _ := l.page.TakeWaiting(); set {
-		wakeWaiters(l.f)
+		wakeWaiters(l.f, l.page)
 	}
 	<-l.sem
 	if uerr != nil {

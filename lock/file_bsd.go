@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/agentlock/agentlock/internal/record"
 )
 
 // defaultDir is /var/tmp: root-owned and sticky on macOS and the BSDs,
@@ -29,7 +31,7 @@ const fallbackWait = 50 * time.Millisecond
 // version for the design; here a kqueue watches the lock file for the
 // releaser's one-byte write, and a pipe registered in the same kqueue
 // carries cancellation.
-func waitLockFile(ctx context.Context, f *os.File, announce func() error) error {
+func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	kq, err := unix.Kqueue()
 	if err != nil {
 		return os.NewSyscallError("kqueue", err)
@@ -58,7 +60,7 @@ func waitLockFile(ctx context.Context, f *os.File, announce func() error) error 
 	var events [4]unix.Kevent_t
 	delay := fallbackWait
 	for {
-		if err := announce(); err != nil {
+		if err := page.SetWaiting(); err != nil {
 			return err
 		}
 		err := tryLockFile(f)
@@ -86,4 +88,12 @@ func waitLockFile(ctx context.Context, f *os.File, announce func() error) error 
 			return err
 		}
 	}
+}
+
+// wakeWaiters makes the event that processes sleeping in waitLockFile
+// watch for: a one-byte write to the lock file (its content means
+// nothing). The file may be open read-only (see openFile); the sleepers
+// then wake at their fallback interval.
+func wakeWaiters(f *os.File, page *record.Page) {
+	unix.Pwrite(int(f.Fd()), []byte{0}, 0)
 }

@@ -3,12 +3,16 @@ package lock
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/agentlock/agentlock/internal/record"
 )
 
 // defaultDir is /run/lock: the directory the Filesystem Hierarchy
@@ -20,10 +24,12 @@ func defaultDir() (string, error) {
 	return "/run/lock", nil
 }
 
-// fallbackWait bounds each sleep in waitLockFile. Releases and crashes
-// both wake sleepers through inotify, so this only matters if an event
-// is missed (for example on a network file system) and is kept long
-// enough to cost nothing while waiting.
+// fallbackWait bounds each sleep in waitLockFile. Releases wake a
+// sleeper through the futex and deaths through inotify, so this is only
+// a safety net (a lost wake-up from a waiter killed just after it was
+// woken, a file system without inotify). It is long because every sleep
+// of more than 10 ms in a system call costs the Go runtime a hand-off of
+// the sleeper's P, about 0.1 ms of CPU (measured; see BENCHMARKS.md).
 const fallbackWait = 250 * time.Millisecond
 
 // waitLockFile blocks until f is locked or ctx is done.
@@ -31,75 +37,171 @@ const fallbackWait = 250 * time.Millisecond
 // A blocking flock(2) cannot be cancelled: a goroutine left in it after
 // ctx ends would later take the lock and drop it again, a phantom hold
 // that other processes can observe. Instead every attempt here is
-// non-blocking, and between attempts the goroutine sleeps in the
-// runtime's poller on an inotify descriptor watching the lock file:
+// non-blocking, and between attempts the goroutine sleeps on a futex
+// in the shared holder page (a futex on a shared file mapping works
+// across processes):
 //
-//   - a releaser that finds the page's waiters flag set (announce sets
-//     it before every attempt) writes one byte to the lock file, which
-//     is an IN_MODIFY event;
-//   - a holder that dies closes the file, which is an IN_CLOSE event
-//     (the kernel drops the lock just after; a short retry schedule
-//     covers that gap);
-//   - cancellation sets a past read deadline on the descriptor.
-//
-// So waiters wake at kernel speed, use no CPU while asleep, and never
-// hold the lock after returning an error.
-func waitLockFile(ctx context.Context, f *os.File, announce func() error) error {
-	ifd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		return os.NewSyscallError("inotify_init1", err)
+//   - before each attempt a sleeper reads the page's wake sequence and
+//     sets its waiters flag; after a failed attempt it sleeps only if
+//     the sequence is unchanged (FUTEX_WAIT compares), so a release in
+//     between is never missed;
+//   - a releaser that finds the flag set clears it, bumps the sequence
+//     and wakes one sleeper (FUTEX_WAKE), about as directly as the
+//     kernel wakes a blocked flock(2) and without a thundering herd;
+//     the woken sleeper sets the flag again before its attempt, so the
+//     next release wakes the next sleeper;
+//   - a releaser skips the wake-up while the page's woken flag says a
+//     woken sleeper has not yet made its attempt (it will, and sets the
+//     waiters flag again first), so a holder that releases and retakes
+//     the lock in a loop does not pay a system call per release; a
+//     sleeper clears the woken flag before each attempt;
+//   - a holder that dies cannot wake anyone, but its process closes the
+//     lock file as it dies, which a per-process inotify watch on the
+//     lock file turns into a wake-up of the sleepers (repeated for a few
+//     milliseconds: the kernel reports the close just before it drops
+//     the dead process's lock);
+//   - cancellation bumps the sequence and wakes the sleepers (the others
+//     go back to sleep), and the cancelled goroutine returns without
+//     ever having blocked in flock(2).
+func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
+	word := page.WakeWord()
+	wakeAll := func() {
+		page.ClearWoken()
+		if page.BumpWake() == nil {
+			futex(word, futexWake, math.MaxInt32, nil)
+		}
 	}
-	in := os.NewFile(uintptr(ifd), "inotify")
-	defer in.Close()
-	// The watch is on the open file itself (through /proc/self/fd), not
-	// on whatever the path names now.
-	const mask = unix.IN_MODIFY | unix.IN_ATTRIB | unix.IN_CLOSE_WRITE | unix.IN_CLOSE_NOWRITE
-	if _, err := unix.InotifyAddWatch(ifd, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), mask); err != nil {
-		return os.NewSyscallError("inotify_add_watch", err)
-	}
-
-	var mu sync.Mutex // orders deadline updates against cancellation
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		in.SetReadDeadline(time.Unix(1, 0))
-		mu.Unlock()
-	})
+	stop := context.AfterFunc(ctx, wakeAll)
 	defer stop()
-
-	var buf [4096]byte
-	delay := fallbackWait
+	if w, err := watcherFor(f); err == nil {
+		defer w.watch(wakeAll)()
+	}
 	for {
-		if err := announce(); err != nil {
+		seq, err := page.WakeSeq()
+		if err != nil {
 			return err
 		}
-		err := tryLockFile(f)
+		if err := page.SetWaiting(); err != nil {
+			return err
+		}
+		if err := page.ClearWoken(); err != nil {
+			return err
+		}
+		err = tryLockFile(f)
 		if err == nil {
 			return nil
 		}
 		if !errors.Is(err, errWouldBlock) {
 			return err
 		}
-		mu.Lock()
 		if err := ctx.Err(); err != nil {
-			mu.Unlock()
 			return err
 		}
-		in.SetReadDeadline(time.Now().Add(delay))
-		mu.Unlock()
-		_, err = in.Read(buf[:])
-		switch {
-		case err == nil:
-			// Woken by an event. If the next attempt still fails, the
-			// event may have come just before the kernel dropped a dead
-			// holder's lock: retry soon, then back off.
-			delay = time.Millisecond
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			delay = min(2*delay, fallbackWait)
+		ts := unix.NsecToTimespec(int64(fallbackWait))
+		switch err := futex(word, futexWait, seq, &ts); err {
+		case nil, unix.EAGAIN, unix.EINTR, unix.ETIMEDOUT:
 		default:
-			return err
+			return os.NewSyscallError("futex", err)
 		}
 	}
+}
+
+// A watcher is an inotify instance watching one lock file for closes.
+// It is made on the first wait for that lock and kept, like the lock
+// file, for the life of the process: closing an inotify descriptor
+// waits for an SRCU grace period in the kernel (milliseconds), which
+// would otherwise be added to contended acquisitions.
+type watcher struct {
+	mu  sync.Mutex // held by the watching goroutine
+	in  *os.File
+	buf [4096]byte
+}
+
+var watchers sync.Map // *os.File (lock file) → *watcher
+
+func watcherFor(f *os.File) (*watcher, error) {
+	if w, ok := watchers.Load(f); ok {
+		return w.(*watcher), nil
+	}
+	ifd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("inotify_init1", err)
+	}
+	// The watch is on the open file itself (through /proc/self/fd), not
+	// on whatever the path names now.
+	const mask = unix.IN_CLOSE_WRITE | unix.IN_CLOSE_NOWRITE
+	if _, err := unix.InotifyAddWatch(ifd, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), mask); err != nil {
+		unix.Close(ifd)
+		return nil, os.NewSyscallError("inotify_add_watch", err)
+	}
+	w, _ := watchers.LoadOrStore(f, &watcher{in: os.NewFile(uintptr(ifd), "inotify")})
+	if w.(*watcher).in.Fd() != uintptr(ifd) {
+		unix.Close(ifd) // lost a race with another lock of the same file
+	}
+	return w.(*watcher), nil
+}
+
+// watch calls wake whenever a process closes the lock file (and a few
+// times in the milliseconds after), until the returned function is
+// called. The watching goroutine ends promptly after that.
+func (w *watcher) watch(wake func()) (stop func()) {
+	w.mu.Lock() // a previous watch's goroutine may still be ending
+	w.in.SetReadDeadline(time.Unix(1, 0))
+	for {
+		if _, err := w.in.Read(w.buf[:]); err != nil {
+			break // drained: earlier closes say nothing now
+		}
+	}
+	w.in.SetReadDeadline(time.Time{})
+	quit := make(chan struct{})
+	go func() {
+		defer w.mu.Unlock()
+		for {
+			if _, err := w.in.Read(w.buf[:]); err != nil {
+				return
+			}
+			wake()
+			for d := time.Millisecond; d <= 16*time.Millisecond; d *= 2 {
+				t := time.NewTimer(d)
+				select {
+				case <-quit:
+					t.Stop()
+					return
+				case <-t.C:
+				}
+				wake()
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		w.in.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// wakeWaiters wakes one process sleeping in waitLockFile, unless one
+// is already awake.
+func wakeWaiters(f *os.File, page *record.Page) {
+	if clear, err := page.MarkWoken(); err != nil || !clear {
+		return
+	}
+	if page.BumpWake() == nil {
+		futex(page.WakeWord(), futexWake, 1, nil)
+	}
+}
+
+// futex(2) operations (golang.org/x/sys/unix does not name them).
+const (
+	futexWait = 0
+	futexWake = 1
+)
+
+// futex is the futex(2) system call on a word of shared memory (not
+// FUTEX_PRIVATE_FLAG: the sleepers are in other processes).
+func futex(addr *uint32, op int, val uint32, ts *unix.Timespec) error {
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), uintptr(op), uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+
+	"github.com/agentlock/agentlock/internal/record"
 )
 
 // The file backend needs file locks and shared memory, which this
@@ -31,10 +33,10 @@ func tryLockFile(f *os.File) error { return errors.ErrUnsupported }
 
 func unlockFile(f *os.File) error { return errors.ErrUnsupported }
 
-func waitLockFile(ctx context.Context, f *os.File, announce func() error) error {
+func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	return errors.ErrUnsupported
 }
 
-func wakeWaiters(f *os.File) {}
+func wakeWaiters(f *os.File, page *record.Page) {}
 
 func mapPage(f *os.File, writable bool) ([]byte, error) { return nil, errors.ErrUnsupported }

@@ -71,6 +71,13 @@ func openFile(path string, create bool) (*os.File, error) {
 		unix.Close(fd)
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
+	// O_NONBLOCK only kept open from blocking on a planted FIFO; a
+	// regular file is used in blocking mode (and os.File.Fd is then
+	// free of system calls).
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "fcntl", Path: path, Err: err}
+	}
 	return os.NewFile(uintptr(fd), path), nil
 }
 
@@ -94,14 +101,6 @@ func tryLockFile(f *os.File) error {
 
 func unlockFile(f *os.File) error {
 	return unix.Flock(int(f.Fd()), unix.LOCK_UN)
-}
-
-// wakeWaiters makes the event that processes sleeping in waitLockFile
-// watch for: a one-byte write to the lock file (its content means
-// nothing). The file may be open read-only (see openFile); the sleepers
-// then wake at their fallback interval.
-func wakeWaiters(f *os.File) {
-	unix.Pwrite(int(f.Fd()), []byte{0}, 0)
 }
 
 // mapPage maps the holder page of f, growing the file to the page size

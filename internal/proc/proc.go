@@ -58,6 +58,9 @@ func Alive(id ID) bool {
 	if id.PID <= 0 {
 		return false
 	}
+	if me := Self(); id.PID == me.PID {
+		return id.Start == me.Start && (id.Boot == me.Boot || id.Boot == [16]byte{} || me.Boot == [16]byte{})
+	}
 	if cur := BootID(); cur != ([16]byte{}) && id.Boot != ([16]byte{}) && cur != id.Boot {
 		return false
 	}

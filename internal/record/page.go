@@ -18,6 +18,9 @@ import (
 //	  0    8  magic "AGLKHP01" (all zero in a fresh file)
 //	  8    4  sequence (seqlock: odd while a write is in progress)
 //	 12    4  waiters flag (non-zero: someone sleeps waiting for a release)
+//	 16    4  wake sequence (bumped by every wake-up; a futex word on Linux)
+//	 20    4  woken flag (non-zero: a sleeper was woken and has not yet
+//	          gone back to sleep, so another wake-up would be wasted)
 //	 64  384  record body (see package doc)
 //
 // Only the lock holder writes the body, so writers never race each
@@ -30,6 +33,8 @@ const (
 	magic    = "AGLKHP01"
 	seqOff   = 8
 	waitOff  = 12
+	wakeOff  = 16
+	wokenOff = 20
 	bodyOff  = 64
 	maxSpins = 1000
 )
@@ -52,6 +57,47 @@ func NewPage(b []byte) *Page {
 
 func (p *Page) seq() *uint32     { return (*uint32)(unsafe.Pointer(&p.b[seqOff])) }
 func (p *Page) waiters() *uint32 { return (*uint32)(unsafe.Pointer(&p.b[waitOff])) }
+
+// WakeWord returns the address of the wake sequence, for futex system
+// calls (which report a bad address as EFAULT rather than fault).
+func (p *Page) WakeWord() *uint32 { return (*uint32)(unsafe.Pointer(&p.b[wakeOff])) }
+
+// WakeSeq returns the wake sequence.
+func (p *Page) WakeSeq() (s uint32, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	return atomic.LoadUint32(p.WakeWord()), nil
+}
+
+func (p *Page) woken() *uint32 { return (*uint32)(unsafe.Pointer(&p.b[wokenOff])) }
+
+// MarkWoken sets the woken flag and reports whether it was clear, that
+// is, whether the caller should wake a sleeper.
+func (p *Page) MarkWoken() (was bool, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	return atomic.SwapUint32(p.woken(), 1) == 0, nil
+}
+
+// ClearWoken clears the woken flag: the caller, a sleeper that woke, is
+// about to try the lock and, if that fails, to sleep again.
+func (p *Page) ClearWoken() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	if atomic.LoadUint32(p.woken()) != 0 {
+		atomic.StoreUint32(p.woken(), 0)
+	}
+	return nil
+}
+
+// BumpWake advances the wake sequence, so that a sleeper that read the
+// old value does not go to sleep (or wakes).
+func (p *Page) BumpWake() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	atomic.AddUint32(p.WakeWord(), 1)
+	return nil
+}
 
 // ErrFault reports that the mapped file could not be accessed (for
 // example because another process truncated it).
@@ -81,48 +127,105 @@ func isFault(e runtime.Error) bool {
 // sequence odd; Load then decodes what is there, which either passes
 // the checksum (the write had finished) or is reported as corrupt.
 func (p *Page) Load() (r Record, err error) {
+	err = p.read(func(body []byte) error {
+		r, err = Decode(body)
+		return err
+	})
+	return r, err
+}
+
+// LoadCached is Load with a one-entry cache: if the page has not been
+// written since the record in c was read, it returns that record
+// without decoding (and without allocating). c is updated otherwise.
+// Every write advances the page's sequence number, so an unchanged
+// number means an unchanged record.
+func (p *Page) LoadCached(c *atomic.Pointer[Cached]) (Record, error) {
+	var s uint32
+	func() {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() { recover() }()
+		s = atomic.LoadUint32(p.seq())
+	}()
+	if old := c.Load(); old != nil && s&1 == 0 && old.Seq == s && s != 0 {
+		return old.Record, nil
+	}
+	var r Record
+	var seen uint32
+	err := p.read(func(body []byte) error {
+		var err error
+		r, err = Decode(body)
+		seen = atomic.LoadUint32(p.seq())
+		return err
+	})
+	if err == nil && seen&1 == 0 {
+		c.Store(&Cached{Seq: seen, Record: r})
+	}
+	return r, err
+}
+
+// Cached is a record read from a page, with the page's sequence number
+// at the time.
+type Cached struct {
+	Seq    uint32
+	Record Record
+}
+
+// Peek returns the state and token of the record, with the same checks
+// as Load but without copying its strings.
+func (p *Page) Peek() (st State, token uint64, err error) {
+	err = p.read(func(body []byte) error {
+		st, token, err = peek(body)
+		return err
+	})
+	return st, token, err
+}
+
+// read runs decode on the body in place, under the sequence lock: the
+// result counts only if no write overlapped it. decode must not keep
+// body, and must cope with any bytes (a torn read is retried).
+func (p *Page) read(decode func(body []byte) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
-	var body [Size]byte
+	body := p.b[bodyOff : bodyOff+Size]
 	for i := 0; ; i++ {
 		s1 := atomic.LoadUint32(p.seq())
 		if s1&1 != 0 && i < maxSpins {
 			runtime.Gosched()
 			continue
 		}
-		head := string(p.b[:8])
-		copy(body[:], p.b[bodyOff:bodyOff+Size])
+		var head [8]byte
+		copy(head[:], p.b[:8])
+		derr := decode(body)
 		if atomic.LoadUint32(p.seq()) != s1 && i < maxSpins {
 			continue
 		}
-		switch head {
+		switch string(head[:]) {
 		case magic:
+			return derr
 		case "\x00\x00\x00\x00\x00\x00\x00\x00":
-			if s1 == 0 && allZero(body[:]) {
-				return Record{}, nil
+			if s1 == 0 && allZero(body) {
+				return decode(zeroBody[:])
 			}
-			fallthrough
-		default:
-			return Record{}, fmt.Errorf("%w: foreign page header %q", ErrCorrupt, head)
 		}
-		return Decode(body[:])
+		return fmt.Errorf("%w: foreign page header %q", ErrCorrupt, head[:])
 	}
 }
 
+var zeroBody [Size]byte
+
 // Store replaces the record. The caller must hold the lock.
 func (p *Page) Store(r *Record) (err error) {
-	var body [Size]byte
-	if err := Encode(body[:], r); err != nil {
+	if err := check(r); err != nil {
 		return err
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
 	s := atomic.LoadUint32(p.seq())
-	atomic.StoreUint32(p.seq(), (s|1)+0) // odd: write in progress
+	atomic.StoreUint32(p.seq(), s|1) // odd: write in progress
 	if string(p.b[:8]) != magic {
 		copy(p.b[:8], magic)
 	}
-	copy(p.b[bodyOff:bodyOff+Size], body[:])
+	encode(p.b[bodyOff:bodyOff+Size], r)
 	atomic.StoreUint32(p.seq(), (s|1)+1)
 	return nil
 }

@@ -73,6 +73,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Encode writes r into b, which must be at least Size bytes long.
 // It fails only if a string field is too long or not UTF-8.
 func Encode(b []byte, r *Record) error {
+	if err := check(r); err != nil {
+		return err
+	}
+	encode(b[:Size], r)
+	return nil
+}
+
+func check(r *Record) error {
 	if len(r.Host) > MaxHost {
 		return fmt.Errorf("host name is %d bytes, longer than %d", len(r.Host), MaxHost)
 	}
@@ -85,10 +93,14 @@ func Encode(b []byte, r *Record) error {
 	if r.State > Released || (r.State == Empty && *r != (Record{})) {
 		return fmt.Errorf("invalid state %d", r.State)
 	}
-	b = b[:Size]
+	return nil
+}
+
+// encode writes a checked record into b (Size bytes).
+func encode(b []byte, r *Record) {
 	clear(b)
 	if r.State == Empty {
-		return nil
+		return
 	}
 	b[0] = version
 	b[1] = byte(r.State)
@@ -102,7 +114,6 @@ func Encode(b []byte, r *Record) error {
 	copy(b[56:120], r.Host)
 	copy(b[120:376], r.Purpose)
 	binary.LittleEndian.PutUint32(b[crcOff:], crc32.Checksum(b[:crcOff], castagnoli))
-	return nil
 }
 
 // CheckPurpose reports whether p can be stored in a record.
@@ -124,29 +135,15 @@ func CheckPurpose(p string) error {
 // Decode parses a record body. Any body that is not exactly what
 // Encode produces yields an error matching ErrCorrupt.
 func Decode(b []byte) (Record, error) {
-	if len(b) != Size {
-		return Record{}, fmt.Errorf("%w: %d bytes, want %d", ErrCorrupt, len(b), Size)
+	st, tok, err := peek(b)
+	if err != nil || st == Empty {
+		return Record{}, err
 	}
-	if allZero(b) {
-		return Record{}, nil
-	}
-	if b[0] != version {
-		return Record{}, fmt.Errorf("%w: version %d", ErrCorrupt, b[0])
-	}
-	if got, want := binary.LittleEndian.Uint32(b[crcOff:]), crc32.Checksum(b[:crcOff], castagnoli); got != want {
-		return Record{}, fmt.Errorf("%w: checksum %#08x, want %#08x", ErrCorrupt, got, want)
-	}
-	st := State(b[1])
 	hl := int(b[2])
 	pl := int(binary.LittleEndian.Uint16(b[4:]))
-	if st == Empty || st > Released || hl > MaxHost || pl > MaxPurpose ||
-		b[3] != 0 || b[6] != 0 || b[7] != 0 || !allZero(b[380:]) ||
-		!allZero(b[56+hl:120]) || !allZero(b[120+pl:376]) {
-		return Record{}, fmt.Errorf("%w: invalid layout", ErrCorrupt)
-	}
 	r := Record{
 		State:   st,
-		Token:   binary.LittleEndian.Uint64(b[8:]),
+		Token:   tok,
 		PID:     int64(binary.LittleEndian.Uint64(b[16:])),
 		Start:   binary.LittleEndian.Uint64(b[24:]),
 		Since:   int64(binary.LittleEndian.Uint64(b[32:])),
@@ -160,11 +157,32 @@ func Decode(b []byte) (Record, error) {
 	return r, nil
 }
 
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
+// peek checks everything but the text fields' encoding and returns the
+// state and token, without allocating.
+func peek(b []byte) (State, uint64, error) {
+	if len(b) != Size {
+		return 0, 0, fmt.Errorf("%w: %d bytes, want %d", ErrCorrupt, len(b), Size)
 	}
-	return true
+	if allZero(b) {
+		return Empty, 0, nil
+	}
+	if b[0] != version {
+		return 0, 0, fmt.Errorf("%w: version %d", ErrCorrupt, b[0])
+	}
+	if got, want := binary.LittleEndian.Uint32(b[crcOff:]), crc32.Checksum(b[:crcOff], castagnoli); got != want {
+		return 0, 0, fmt.Errorf("%w: checksum %#08x, want %#08x", ErrCorrupt, got, want)
+	}
+	st := State(b[1])
+	hl := int(b[2])
+	pl := int(binary.LittleEndian.Uint16(b[4:]))
+	if st == Empty || st > Released || hl > MaxHost || pl > MaxPurpose ||
+		b[3] != 0 || b[6] != 0 || b[7] != 0 || !allZero(b[380:]) ||
+		!allZero(b[56+hl:120]) || !allZero(b[120+pl:376]) {
+		return 0, 0, fmt.Errorf("%w: invalid layout", ErrCorrupt)
+	}
+	return st, binary.LittleEndian.Uint64(b[8:]), nil
+}
+
+func allZero(b []byte) bool {
+	return string(b) == string(zeroBody[:len(b)])
 }
