@@ -116,14 +116,40 @@ func checkOwner(h windows.Handle, typ windows.SE_OBJECT_TYPE, what string) error
 
 // trustedOwner reports whether sid may own the lock directory or a
 // named mutex: LocalSystem, the Administrators group (the owner of
-// what an elevated administrator creates), or the user this process
-// runs as.
+// what an elevated administrator creates), the user this process runs
+// as, or the default owner of what this process creates (its token's
+// owner, which Windows only lets be the user or a group the user may
+// assign as owner, such as Administrators).
 func trustedOwner(sid *windows.SID) bool {
 	if sid.IsWellKnown(windows.WinLocalSystemSid) || sid.IsWellKnown(windows.WinBuiltinAdministratorsSid) {
 		return true
 	}
-	u, err := windows.GetCurrentProcessToken().GetTokenUser()
-	return err == nil && sid.Equals(u.User.Sid)
+	tok := windows.GetCurrentProcessToken()
+	if u, err := tok.GetTokenUser(); err == nil && sid.Equals(u.User.Sid) {
+		return true
+	}
+	if o, err := tokenOwner(tok); err == nil && sid.Equals(o) {
+		return true
+	}
+	return false
+}
+
+// tokenOwner returns the default owner of objects created with tok.
+func tokenOwner(tok windows.Token) (*windows.SID, error) {
+	n := uint32(128)
+	for {
+		b := make([]byte, n)
+		err := windows.GetTokenInformation(tok, windows.TokenOwner, &b[0], n, &n)
+		if err == windows.ERROR_INSUFFICIENT_BUFFER {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		// TOKEN_OWNER is a single pointer to a SID inside b.
+		sid := *(**windows.SID)(unsafe.Pointer(&b[0]))
+		return sid.Copy()
+	}
 }
 
 // openFile opens (and with create, creates) a lock or holder file
