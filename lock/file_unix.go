@@ -48,8 +48,11 @@ func openFile(path string, create bool) (*os.File, error) {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK) {
+		switch {
+		case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EMLINK):
 			err = fmt.Errorf("%w: is a symbolic link", ErrUnsafePath)
+		case errors.Is(err, unix.EISDIR):
+			err = fmt.Errorf("%w: is a directory", ErrUnsafePath)
 		}
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}

@@ -91,8 +91,7 @@ func Start(t testing.TB, role string, args ...string) *Child {
 	if err != nil {
 		t.Fatalf("proctest: %v", err)
 	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), envRole+"="+role, envRole+"_ARGS="+strings.Join(args, "\x1f"))
+	cmd := Command(exe, role, args...)
 	cmd.Stderr = &logWriter{t: t, prefix: role + ": "}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -120,6 +119,15 @@ func Start(t testing.TB, role string, args ...string) *Child {
 		<-c.done
 	})
 	return c
+}
+
+// Command returns a command that runs the test binary exe in role
+// with args, for tests that need to start it themselves (for example
+// as another user).
+func Command(exe, role string, args ...string) *exec.Cmd {
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), envRole+"="+role, envRole+"_ARGS="+strings.Join(args, "\x1f"))
+	return cmd
 }
 
 // PID returns the child's process id.

@@ -1,0 +1,53 @@
+package lock_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentlock/agentlock/lock"
+)
+
+func TestNames(t *testing.T) {
+	dir := t.TempDir()
+	good := []string{"pcm-install", "a", "0", "agent.v2", "a_b-c.d", strings.Repeat("x", 64), "com10", "console", "lpt", "nul-x", "conx.y"}
+	bad := []string{"", ".", "..", "-x", ".hidden", "_x", "a/b", `a\b`, "a\x00b", "Install", "ABC", "con", "CON", "con.lock", "nul", "aux.x", "prn", "com1", "com0.a", "lpt9", "trailing.", "sp ace", "trailing ", "tab\t", "é", strings.Repeat("x", 65), "a:b", "a*b", "a?b", `a"b`, "a<b", "a>b", "a|b"}
+	for _, n := range good {
+		_, err := lock.New(n, lock.WithDir(dir))
+		assert.NoError(t, err, "name %q", n)
+	}
+	for _, n := range bad {
+		c, err := lock.New(n, lock.WithDir(dir))
+		assert.ErrorIs(t, err, lock.ErrInvalidName, "name %q", n)
+		assert.Nil(t, c)
+	}
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "New must not create files")
+}
+
+// FuzzName: every name is either accepted, and then only made of the
+// portable characters, or refused with ErrInvalidName before anything
+// touches the file system.
+func FuzzName(f *testing.F) {
+	for _, s := range []string{"pcm-install", "", "..", "CON", "com1.x", "a/b", "x\x00", strings.Repeat("y", 65), "ok.name_1"} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, name string) {
+		_, err := lock.New(name, lock.WithDir(dir))
+		if err != nil {
+			if !errors.Is(err, lock.ErrInvalidName) {
+				t.Fatalf("New(%q): %v does not match ErrInvalidName", name, err)
+			}
+			return
+		}
+		if len(name) == 0 || len(name) > lock.MaxNameLen || strings.ContainsAny(name, "/\\\x00 :*?\"<>|") || strings.ToLower(name) != name {
+			t.Fatalf("New accepted %q", name)
+		}
+	})
+}

@@ -1,0 +1,43 @@
+package logon
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestCheckErrorLiteral(t *testing.T) {
+	err := &CheckError{Server: "10.0.0.5:445", Kind: KindRefused}
+	require.Equal(t, "logon server 10.0.0.5:445: connection refused", err.Error())
+	err = &CheckError{Server: `\\logon1\sms`, Kind: KindPermission, Err: fs.ErrPermission}
+	require.Equal(t, `logon server \\logon1\sms: permission denied: permission denied`, err.Error())
+	require.ErrorIs(t, err, ErrPermission)
+	require.ErrorIs(t, err, fs.ErrPermission)
+	require.NotErrorIs(t, err, ErrNotFound)
+}
+
+func TestKindSentinels(t *testing.T) {
+	for k := KindOther; k <= KindPermission; k++ {
+		err := &CheckError{Server: "s", Kind: k}
+		require.ErrorIs(t, err, kindErrs[k], "kind %v", k)
+		for j := KindOther; j <= KindPermission; j++ {
+			if j != k {
+				require.NotErrorIs(t, err, kindErrs[j], "kind %v matches %v", k, j)
+			}
+		}
+		require.NotEmpty(t, k.String())
+	}
+	require.ErrorIs(t, &CheckError{Kind: KindTimeout}, context.DeadlineExceeded)
+	require.ErrorIs(t, &CheckError{Kind: KindCanceled}, context.Canceled)
+	require.NotErrorIs(t, &CheckError{Kind: KindRefused}, context.DeadlineExceeded)
+	require.Equal(t, "logon.Kind(99)", Kind(99).String())
+}
+
+func TestAllFailedErrorSingle(t *testing.T) {
+	err := &AllFailedError{Failures: []Failure{{Name: "a", Err: &CheckError{Server: "a", Kind: KindDNS}}}}
+	require.Equal(t, "logon: the logon server failed: logon server a: host name not resolved", err.Error())
+	require.True(t, errors.Is(err, ErrDNS))
+}
