@@ -6,10 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,7 +35,7 @@ func assertFree(t *testing.T, c *lock.Coordinator) {
 }
 
 func TestOptions(t *testing.T) {
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	for _, tc := range []struct {
 		name string
 		opts []lock.Option
@@ -65,7 +63,7 @@ func TestOptions(t *testing.T) {
 }
 
 func TestPurposePerAcquisition(t *testing.T) {
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	c := newC(t, dir, "purpose", lock.WithPurpose("querying"))
 	ctx := context.Background()
 	l, err := c.Acquire(ctx, lock.WithPurpose("installing Office 97"))
@@ -99,7 +97,7 @@ func TestPrecondition(t *testing.T) {
 		{"overruns", func(context.Context) error { time.Sleep(80 * time.Millisecond); return nil }, context.DeadlineExceeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := proctest.TempDir(t)
 			c := newC(t, dir, "pre", lock.WithPrecondition(tc.check))
 			for _, acquire := range []func(context.Context, ...lock.Option) (*lock.Lease, error){c.Acquire, c.TryAcquire} {
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
@@ -117,7 +115,7 @@ func TestPrecondition(t *testing.T) {
 	}
 
 	t.Run("deadline is the acquisition's", func(t *testing.T) {
-		c := newC(t, t.TempDir(), "pre")
+		c := newC(t, proctest.TempDir(t), "pre")
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		want, _ := cctx.Deadline()
@@ -133,7 +131,7 @@ func TestPrecondition(t *testing.T) {
 	})
 
 	t.Run("runs before locking", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := proctest.TempDir(t)
 		c := newC(t, dir, "pre")
 		other := newC(t, dir, "pre")
 		l, err := c.Acquire(ctx, lock.WithPrecondition(func(context.Context) error {
@@ -149,7 +147,7 @@ func TestPrecondition(t *testing.T) {
 	})
 
 	t.Run("recheck", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := proctest.TempDir(t)
 		calls := 0
 		c := newC(t, dir, "pre", lock.WithRecheck(), lock.WithPrecondition(func(context.Context) error {
 			calls++
@@ -170,7 +168,7 @@ func TestPrecondition(t *testing.T) {
 }
 
 func TestCancelledContextFirst(t *testing.T) {
-	c := newC(t, t.TempDir(), "ctx")
+	c := newC(t, proctest.TempDir(t), "ctx")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := c.Acquire(ctx)
@@ -178,131 +176,6 @@ func TestCancelledContextFirst(t *testing.T) {
 	_, err = c.TryAcquire(ctx)
 	assert.ErrorIs(t, err, context.Canceled)
 	assertFree(t, c)
-}
-
-func TestUnsafePaths(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("Unix file kinds")
-	}
-	ctx := context.Background()
-	setups := map[string]func(dir string) error{
-		"symlink": func(dir string) error {
-			os.WriteFile(filepath.Join(dir, "target"), nil, 0o644)
-			return os.Symlink(filepath.Join(dir, "target"), filepath.Join(dir, "x.lock"))
-		},
-		"dangling symlink": func(dir string) error {
-			return os.Symlink(filepath.Join(dir, "nowhere"), filepath.Join(dir, "x.lock"))
-		},
-		"hard link": func(dir string) error {
-			os.WriteFile(filepath.Join(dir, "other"), nil, 0o644)
-			return os.Link(filepath.Join(dir, "other"), filepath.Join(dir, "x.lock"))
-		},
-		"directory": func(dir string) error { return os.Mkdir(filepath.Join(dir, "x.lock"), 0o755) },
-		"fifo":      func(dir string) error { return syscall.Mkfifo(filepath.Join(dir, "x.lock"), 0o644) },
-		"holder symlink": func(dir string) error {
-			return os.Symlink("/etc/passwd", filepath.Join(dir, "x.holder"))
-		},
-	}
-	for name, setup := range setups {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			require.NoError(t, setup(dir))
-			c := newC(t, dir, "x")
-			l, err := c.Acquire(ctx)
-			assert.Nil(t, l)
-			require.ErrorIs(t, err, lock.ErrUnsafePath)
-			var pe *fs.PathError
-			assert.ErrorAs(t, err, &pe)
-			_, err = c.TryAcquire(ctx)
-			require.ErrorIs(t, err, lock.ErrUnsafePath)
-		})
-	}
-
-	t.Run("directory is a symlink", func(t *testing.T) {
-		dir := t.TempDir()
-		require.NoError(t, os.Symlink(dir, filepath.Join(dir, "link")))
-		_, err := lock.New("x", lock.WithDir(filepath.Join(dir, "link")))
-		require.ErrorIs(t, err, lock.ErrUnsafePath)
-	})
-	t.Run("directory writable by all without sticky bit", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "open")
-		require.NoError(t, os.Mkdir(dir, 0o755))
-		require.NoError(t, os.Chmod(dir, 0o777))
-		_, err := lock.New("x", lock.WithDir(dir))
-		require.ErrorIs(t, err, lock.ErrUnsafePath)
-		require.NoError(t, os.Chmod(dir, 0o777|os.ModeSticky))
-		_, err = lock.New("x", lock.WithDir(dir))
-		require.NoError(t, err)
-	})
-	t.Run("directory is a file", func(t *testing.T) {
-		f := filepath.Join(t.TempDir(), "file")
-		require.NoError(t, os.WriteFile(f, nil, 0o644))
-		_, err := lock.New("x", lock.WithDir(f))
-		require.ErrorIs(t, err, syscall.ENOTDIR)
-	})
-}
-
-func TestFileModesIgnoreUmask(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("Unix modes")
-	}
-	old := syscall.Umask(0o077)
-	defer syscall.Umask(old)
-	dir := t.TempDir()
-	l, err := newC(t, dir, "modes").Acquire(context.Background())
-	require.NoError(t, err)
-	defer l.Release()
-	for _, f := range []string{"modes.lock", "modes.holder"} {
-		st, err := os.Stat(filepath.Join(dir, f))
-		require.NoError(t, err)
-		assert.Equal(t, os.FileMode(0o666), st.Mode().Perm(), f)
-	}
-}
-
-// TestPermissionDenied runs a child as an unprivileged user against a
-// directory it may not write: a typed error, never an unlocked run.
-func TestPermissionDenied(t *testing.T) {
-	if runtime.GOOS == "windows" || os.Geteuid() != 0 {
-		t.Skip("needs root to start a child as another user (and a non-root run cannot bypass permissions anyway)")
-	}
-	top, err := os.MkdirTemp("", "denied")
-	require.NoError(t, err)
-	defer os.RemoveAll(top)
-	require.NoError(t, os.Chmod(top, 0o755))
-	dir := filepath.Join(top, "locks")
-	require.NoError(t, os.Mkdir(dir, 0o755))
-	// The child must be able to run the test binary.
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	b, err := os.ReadFile(exe)
-	require.NoError(t, err)
-	exe = filepath.Join(top, "lock.test")
-	require.NoError(t, os.WriteFile(exe, b, 0o755))
-	cmd := proctest.Command(exe, "locktest-try", dir, "denied")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	t.Logf("child exit: %v", err)
-	t.Logf("child as uid 65534: %s", out)
-	assert.Contains(t, string(out), "permission denied")
-	assert.True(t, strings.HasPrefix(string(out), "error "), "got %q", out)
-}
-
-func TestReadOnlyFileSystem(t *testing.T) {
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("needs root on Linux to mount a read-only tmpfs")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_RDONLY, "mode=0755"); err != nil {
-		t.Skipf("cannot mount a read-only tmpfs here: %v", err)
-	}
-	defer syscall.Unmount(dir, 0)
-	c := newC(t, dir, "ro")
-	_, err := c.Acquire(context.Background())
-	require.ErrorIs(t, err, syscall.EROFS)
-	var pe *fs.PathError
-	require.ErrorAs(t, err, &pe)
-	_, err = c.Holder(context.Background())
-	require.ErrorIs(t, err, lock.ErrNotHeld)
 }
 
 // writeRecord puts a holder page with r into the holder file, as a
@@ -324,7 +197,7 @@ func TestStaleRecords(t *testing.T) {
 	self := os.Getpid()
 
 	t.Run("reused pid", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := proctest.TempDir(t)
 		c := newC(t, dir, "stale")
 		// A record that names this process's pid but another start
 		// stamp: the pid was reused after the holder died.
@@ -339,7 +212,7 @@ func TestStaleRecords(t *testing.T) {
 	})
 
 	t.Run("dead pid", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := proctest.TempDir(t)
 		ch, _ := holdIn(t, dir, "stale", "installing")
 		ch.Kill()
 		ch.Wait(time.Minute)
@@ -348,7 +221,7 @@ func TestStaleRecords(t *testing.T) {
 	})
 
 	t.Run("corrupt", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := proctest.TempDir(t)
 		c := newC(t, dir, "stale")
 		p := filepath.Join(dir, "stale.holder")
 		writeRecord(t, p, record.Record{State: record.Held, Token: 1 << 62, PID: int64(self), Purpose: "x"})
@@ -372,7 +245,7 @@ func TestStaleRecords(t *testing.T) {
 	})
 
 	t.Run("foreign holder file", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := proctest.TempDir(t)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "stale.holder"), []byte(strings.Repeat("not a page\n", 500)), 0o666))
 		c := newC(t, dir, "stale")
 		_, err := c.Holder(ctx)

@@ -23,15 +23,8 @@ import (
 // Multi-process tests run on every backend of this platform: the file
 // backend, and the named-mutex backend (a kernel mutex on Windows, its
 // flock equivalent elsewhere). Children are this test binary in a role
-// (see internal/proctest); they get the backend kind, the directory and
+// (see internal/proctest, and TestMain in main_test.go); they get the backend kind, the directory and
 // the lock name as arguments.
-
-func TestMain(m *testing.M) {
-	proctest.Role("hold", holdRole)
-	proctest.Role("try", tryRole)
-	proctest.Role("handoff", handoffRole)
-	proctest.Main(m)
-}
 
 var kinds = []string{"file", "mutex"}
 
