@@ -272,7 +272,7 @@ func TestMeasure(t *testing.T) {
 				t.Fatal(err)
 			}
 			ch.Send("go")
-			time.Sleep(2 * time.Millisecond) // let the child block
+			time.Sleep(10 * time.Millisecond) // let the child block
 			released := time.Now()
 			l.Release()
 			line := ch.Expect("got", 30*time.Second)
