@@ -35,7 +35,7 @@ func assertFree(t *testing.T, c *lock.Coordinator) {
 }
 
 func TestOptions(t *testing.T) {
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	for _, tc := range []struct {
 		name string
 		opts []lock.Option
@@ -63,7 +63,7 @@ func TestOptions(t *testing.T) {
 }
 
 func TestPurposePerAcquisition(t *testing.T) {
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	c := newC(t, dir, "purpose", lock.WithPurpose("querying"))
 	ctx := context.Background()
 	l, err := c.Acquire(ctx, lock.WithPurpose("installing Office 97"))
@@ -97,7 +97,7 @@ func TestPrecondition(t *testing.T) {
 		{"overruns", func(context.Context) error { time.Sleep(80 * time.Millisecond); return nil }, context.DeadlineExceeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := proctest.TempDir(t)
 			c := newC(t, dir, "pre", lock.WithPrecondition(tc.check))
 			for _, acquire := range []func(context.Context, ...lock.Option) (*lock.Lease, error){c.Acquire, c.TryAcquire} {
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
@@ -115,7 +115,7 @@ func TestPrecondition(t *testing.T) {
 	}
 
 	t.Run("deadline is the acquisition's", func(t *testing.T) {
-		c := newC(t, t.TempDir(), "pre")
+		c := newC(t, proctest.TempDir(t), "pre")
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		want, _ := cctx.Deadline()
@@ -131,7 +131,7 @@ func TestPrecondition(t *testing.T) {
 	})
 
 	t.Run("runs before locking", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := proctest.TempDir(t)
 		c := newC(t, dir, "pre")
 		other := newC(t, dir, "pre")
 		l, err := c.Acquire(ctx, lock.WithPrecondition(func(context.Context) error {
@@ -147,7 +147,7 @@ func TestPrecondition(t *testing.T) {
 	})
 
 	t.Run("recheck", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := proctest.TempDir(t)
 		calls := 0
 		c := newC(t, dir, "pre", lock.WithRecheck(), lock.WithPrecondition(func(context.Context) error {
 			calls++
@@ -168,7 +168,7 @@ func TestPrecondition(t *testing.T) {
 }
 
 func TestCancelledContextFirst(t *testing.T) {
-	c := newC(t, t.TempDir(), "ctx")
+	c := newC(t, proctest.TempDir(t), "ctx")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := c.Acquire(ctx)
@@ -197,7 +197,7 @@ func TestStaleRecords(t *testing.T) {
 	self := os.Getpid()
 
 	t.Run("reused pid", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := proctest.TempDir(t)
 		c := newC(t, dir, "stale")
 		// A record that names this process's pid but another start
 		// stamp: the pid was reused after the holder died.
@@ -212,7 +212,7 @@ func TestStaleRecords(t *testing.T) {
 	})
 
 	t.Run("dead pid", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := proctest.TempDir(t)
 		ch, _ := holdIn(t, dir, "stale", "installing")
 		ch.Kill()
 		ch.Wait(time.Minute)
@@ -221,7 +221,7 @@ func TestStaleRecords(t *testing.T) {
 	})
 
 	t.Run("corrupt", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := proctest.TempDir(t)
 		c := newC(t, dir, "stale")
 		p := filepath.Join(dir, "stale.holder")
 		writeRecord(t, p, record.Record{State: record.Held, Token: 1 << 62, PID: int64(self), Purpose: "x"})
@@ -245,7 +245,7 @@ func TestStaleRecords(t *testing.T) {
 	})
 
 	t.Run("foreign holder file", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := proctest.TempDir(t)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "stale.holder"), []byte(strings.Repeat("not a page\n", 500)), 0o666))
 		c := newC(t, dir, "stale")
 		_, err := c.Holder(ctx)

@@ -114,4 +114,23 @@
 //
 // The files of a lock are opened once per process and kept open for
 // the life of the process.
+//
+// On Windows the lock directory must be owned by SYSTEM, the
+// Administrators group or the caller, and must not be a reparse point
+// (symbolic link or junction); the default directory is created with a
+// DACL that lets SYSTEM and Administrators do anything and
+// authenticated users create, read and write files but not delete
+// them. Under Wine, which does not implement overlapped LockFileEx
+// waits, a waiter polls (1 ms to 16 ms) instead.
+//
+// # The named-mutex backend
+//
+// NewNamedMutexBackend, used through WithBackend, locks a Windows
+// kernel mutex (Global\agentlock.NAME by default, Local\agentlock.NAME
+// with WithScope(ScopeLocal)) and publishes records in a holder file as
+// the file backend does, so records, tokens, Abandoned, cancellation
+// and Holder behave the same. On other systems it is a documented
+// equivalent, a flock(2) on _mutex.NAME.lock in the lock directory,
+// never a no-op. See NewNamedMutexBackend for the security rules on
+// Windows.
 package lock

@@ -3,14 +3,11 @@ package lock
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/agentlock/agentlock/internal/record"
 )
@@ -66,24 +63,21 @@ func NewFileBackend(dir string) (Backend, error) {
 
 type fileBackend struct {
 	dir   string
-	names sync.Map // name → *fileLock, a cache of locks
+	names sync.Map // name → *fileLock: saves building the path each time
 }
 
 // fileLock is the per-process state of one lock file. It lives for the
 // life of the process (see locks).
 type fileLock struct {
-	lockPath, holderPath string
+	lockPath string
+	hf       holderFile // NAME.holder
 
 	// sem is the in-process semaphore: a send takes it.
 	sem chan struct{}
 
-	mu   sync.Mutex // guards the fields below while opening
-	f    *os.File   // NAME.lock, nil until opened
-	hf   *os.File   // NAME.holder
-	page *record.Page
-	ro   *record.Page // read-only view for Holder if the page is not open
-
-	cache atomic.Pointer[record.Cached] // last record read by busy or Holder
+	mu    sync.Mutex // guards f while opening
+	f     *os.File   // NAME.lock, nil until opened
+	ready atomic.Pointer[record.Page]
 }
 
 var locks sync.Map // lock file path → *fileLock
@@ -103,62 +97,33 @@ func (b *fileBackend) register(name string) *fileLock {
 		return v.(*fileLock)
 	}
 	v, _ := locks.LoadOrStore(p, &fileLock{
-		lockPath:   p,
-		holderPath: filepath.Join(b.dir, name+".holder"),
-		sem:        make(chan struct{}, 1),
+		lockPath: p,
+		hf:       holderFile{path: filepath.Join(b.dir, name+".holder")},
+		sem:      make(chan struct{}, 1),
 	})
 	return v.(*fileLock)
 }
 
-// open opens and maps the files if that has not been done yet.
+// open opens the lock file and maps the holder page if that has not
+// been done yet.
 func (l *fileLock) open() (*record.Page, error) {
+	if p := l.ready.Load(); p != nil {
+		return p, nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.page != nil {
-		return l.page, nil
+	if l.f == nil {
+		f, err := openFile(l.lockPath, true)
+		if err != nil {
+			return nil, err
+		}
+		l.f = f
 	}
-	f, err := openFile(l.lockPath, true)
-	if err != nil {
-		return nil, err
+	p, err := l.hf.open()
+	if err == nil {
+		l.ready.Store(p)
 	}
-	hf, err := openFile(l.holderPath, true)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	b, err := mapPage(hf, true)
-	if err != nil {
-		f.Close()
-		hf.Close()
-		return nil, err
-	}
-	l.f, l.hf, l.page = f, hf, record.NewPage(b)
-	return l.page, nil
-}
-
-// readPage returns a page to read records from without creating
-// anything: the shared one if this process has it open, otherwise a
-// read-only mapping made for the purpose (and kept).
-func (l *fileLock) readPage() (*record.Page, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.page != nil {
-		return l.page, nil
-	}
-	if l.ro != nil {
-		return l.ro, nil
-	}
-	hf, err := openFile(l.holderPath, false)
-	if err != nil {
-		return nil, err
-	}
-	defer hf.Close() // the mapping outlives the descriptor
-	b, err := mapPage(hf, false)
-	if err != nil {
-		return nil, err
-	}
-	l.ro = record.NewPage(b)
-	return l.ro, nil
+	return p, err
 }
 
 func (b *fileBackend) Acquire(ctx context.Context, req Request) (Grant, error) {
@@ -169,7 +134,7 @@ func (b *fileBackend) Acquire(ctx context.Context, req Request) (Grant, error) {
 	case l.sem <- struct{}{}:
 	default:
 		if !req.Wait {
-			return nil, l.busy(req.Name)
+			return nil, l.hf.busy(req.Name)
 		}
 		select {
 		case l.sem <- struct{}{}:
@@ -185,7 +150,7 @@ func (b *fileBackend) Acquire(ctx context.Context, req Request) (Grant, error) {
 	return g, nil
 }
 
-func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request) (*fileGrant, error) {
+func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request) (*pageGrant, error) {
 	page, err := l.open()
 	if err != nil {
 		return nil, err
@@ -193,7 +158,7 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 	err = tryLockFile(l.f)
 	if errors.Is(err, errWouldBlock) {
 		if !req.Wait {
-			return nil, l.busy(req.Name)
+			return nil, l.hf.busy(req.Name)
 		}
 		err = waitLockFile(ctx, l.f, page)
 	}
@@ -206,132 +171,30 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 
 	// Locked. The previous record tells whether its holder released
 	// cleanly and what the last token was.
-	prevState, prevToken, perr := page.Peek()
-	abandoned := perr != nil || prevState == record.Held
-	now := time.Now()
-	h := req.Holder
-	h.Since = now
-	h.Token = nextToken(prevToken, now)
-	r := h.toRecord(record.Held)
-	if err := page.Store(&r); err != nil {
+	h, abandoned, err := publishAcquired(page, l.hf.path, req, false)
+	if err != nil {
 		// Without a stored token the next holder could not be sure to
 		// get a larger one: fail closed.
 		unlockFile(l.f)
-		return nil, &fs.PathError{Op: "lock", Path: l.holderPath, Err: err}
+		return nil, err
 	}
-	return &fileGrant{l: l, holder: h, abandoned: abandoned}, nil
+	return &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l}, nil
 }
 
-// nextToken returns the token after last: the larger of last+1 and the
-// wall clock in nanoseconds. The clock term means that losing the
-// stored token (a deleted or corrupted holder file) recovers upward
-// rather than reusing tokens, as long as the clock does not go back by
-// more than the time since the lost token was issued; the last+1 term
-// keeps tokens strictly increasing when the clock does go back.
-func nextToken(last uint64, now time.Time) uint64 {
-	t := uint64(now.UnixNano())
-	if last >= t {
-		return last + 1
+// unlock releases the lock file and the in-process semaphore.
+func (l *fileLock) unlock() error {
+	err := unlockFile(l.f)
+	// Wake processes sleeping in waitLockFile, if any said they were.
+	if set, _ := l.hf.page.TakeWaiting(); set {
+		wakeWaiters(l.f, l.hf.page)
 	}
-	return t
-}
-
-// busy builds the error for a busy lock, with the published record.
-func (l *fileLock) busy(name string) error {
-	e := &BusyError{Name: name}
-	page, err := l.readPage()
+	<-l.sem
 	if err != nil {
-		return e
+		return &fs.PathError{Op: "unlock", Path: l.lockPath, Err: err}
 	}
-	// The holder publishes its record microseconds after it locks. If
-	// the record does not yet say "held", give it a moment.
-	for i := 0; i < 100; i++ {
-		r, err := page.LoadCached(&l.cache)
-		if err != nil {
-			break
-		}
-		if r.State == record.Held {
-			e.Holder = holderFromRecord(&r)
-			break
-		}
-		runtime.Gosched()
-	}
-	return e
+	return nil
 }
 
 func (b *fileBackend) Holder(ctx context.Context, name string) (Holder, error) {
-	l := b.lock(name)
-	page, err := l.readPage()
-	if errors.Is(err, fs.ErrNotExist) {
-		return Holder{}, fmt.Errorf("lock %s: %w", name, ErrNotHeld)
-	}
-	if err != nil {
-		return Holder{}, err
-	}
-	r, err := page.LoadCached(&l.cache)
-	if err != nil {
-		return Holder{}, &fs.PathError{Op: "read holder", Path: l.holderPath, Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
-	}
-	if r.State != record.Held {
-		return Holder{}, fmt.Errorf("lock %s: %w", name, ErrNotHeld)
-	}
-	h := holderFromRecord(&r)
-	if !h.alive() {
-		// The holder died holding the lock: the operating system has
-		// released it, and the record is stale.
-		return Holder{}, fmt.Errorf("lock %s: %w (its last holder, pid %d, died)", name, ErrNotHeld, h.PID)
-	}
-	return h, nil
-}
-
-type fileGrant struct {
-	l         *fileLock
-	abandoned bool
-
-	mu     sync.Mutex
-	holder Holder
-}
-
-func (g *fileGrant) Holder() Holder {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.holder
-}
-
-func (g *fileGrant) Abandoned() bool       { return g.abandoned }
-func (g *fileGrant) Lost() <-chan struct{} { return nil }
-
-func (g *fileGrant) SetPurpose(purpose string) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	h := g.holder
-	h.Purpose = purpose
-	r := h.toRecord(record.Held)
-	if err := g.l.page.Store(&r); err != nil {
-		return &fs.PathError{Op: "publish", Path: g.l.holderPath, Err: err}
-	}
-	g.holder = h
-	return nil
-}
-
-func (g *fileGrant) Release() error {
-	g.mu.Lock()
-	h := g.holder
-	g.mu.Unlock()
-	l := g.l
-	r := h.toRecord(record.Released)
-	serr := l.page.Store(&r)
-	uerr := unlockFile(l.f)
-	// Wake processes sleeping in waitLockFile, if any said they were.
-	if set, _ := l.page.TakeWaiting(); set {
-		wakeWaiters(l.f, l.page)
-	}
-	<-l.sem
-	if uerr != nil {
-		return &fs.PathError{Op: "unlock", Path: l.lockPath, Err: uerr}
-	}
-	if serr != nil {
-		return &fs.PathError{Op: "publish", Path: l.holderPath, Err: serr}
-	}
-	return nil
+	return b.lock(name).hf.holder(name)
 }

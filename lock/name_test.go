@@ -9,11 +9,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/agentlock/agentlock/lock"
 )
 
 func TestNames(t *testing.T) {
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	good := []string{"pcm-install", "a", "0", "agent.v2", "a_b-c.d", strings.Repeat("x", 64), "com10", "console", "lpt", "nul-x", "conx.y"}
 	bad := []string{"", ".", "..", "-x", ".hidden", "_x", "a/b", `a\b`, "a\x00b", "Install", "ABC", "con", "CON", "con.lock", "nul", "aux.x", "prn", "com1", "com0.a", "lpt9", "trailing.", "sp ace", "trailing ", "tab\t", "é", strings.Repeat("x", 65), "a:b", "a*b", "a?b", `a"b`, "a<b", "a>b", "a|b"}
 	for _, n := range good {
@@ -37,7 +38,7 @@ func FuzzName(f *testing.F) {
 	for _, s := range []string{"pcm-install", "", "..", "CON", "com1.x", "a/b", "x\x00", strings.Repeat("y", 65), "ok.name_1"} {
 		f.Add(s)
 	}
-	dir := f.TempDir()
+	dir := proctest.TempDir(f)
 	f.Fuzz(func(t *testing.T, name string) {
 		_, err := lock.New(name, lock.WithDir(dir))
 		if err != nil {

@@ -19,8 +19,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -220,4 +222,48 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		w.buf = w.buf[i+1:]
 	}
 	return len(p), nil
+}
+
+// TempDir returns a new temporary directory for the test, like
+// t.TempDir, and removes it when the test ends. Unlike t.TempDir it
+// removes the directory's contents one by one, deepest first, before
+// the directory itself: Wine 8 cannot remove a non-empty directory
+// (os.RemoveAll fails there with "unlinkat: Invalid function"), and the
+// Windows tests run under Wine. A failure to clean up is logged, not
+// fatal: the files are in the system's temporary directory.
+func TempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "agentlock-test-")
+	if err != nil {
+		t.Fatalf("proctest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := removeTree(dir); err != nil {
+			t.Logf("proctest: removing %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+func removeTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if e.IsDir() && e.Type()&fs.ModeSymlink == 0 {
+			err = removeTree(p)
+		} else {
+			err = os.Remove(p)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := os.Remove(dir); err != nil && first == nil {
+		first = err
+	}
+	return first
 }

@@ -1,0 +1,446 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+
+	"github.com/agentlock/agentlock/internal/record"
+)
+
+var errWouldBlock error = windows.ERROR_LOCK_VIOLATION
+
+// dirSDDL is the security descriptor of the default directory when this
+// package creates it (protected: nothing inherited from ProgramData):
+//
+//   - SYSTEM and Administrators: full control, inherited by files;
+//   - Authenticated Users, on the directory itself: list, traverse, read
+//     attributes and create files (0x1200ab), but neither delete other
+//     users' files (no FILE_DELETE_CHILD) nor create subdirectories;
+//   - Authenticated Users, on files created in it (inherit only): read
+//     and write (FILE_GENERIC_READ|FILE_GENERIC_WRITE, 0x12019f), no
+//     DELETE.
+//
+// So a service and any logged-on user share the lock and holder files,
+// and nobody but SYSTEM and Administrators can delete or replace them.
+const dirSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200ab;;;AU)(A;OIIO;0x12019f;;;AU)"
+
+// defaultDir is %ProgramData%\agentlock, created on first use with
+// dirSDDL. ProgramData is the machine-wide directory that services and
+// desktop programs both see.
+func defaultDir() (string, error) {
+	pd, err := windows.KnownFolderPath(windows.FOLDERID_ProgramData, 0)
+	if err != nil || pd == "" {
+		pd = os.Getenv("ProgramData")
+	}
+	if pd == "" {
+		return "", &fs.PathError{Op: "lock", Path: `%ProgramData%`, Err: fmt.Errorf("cannot find the ProgramData folder: %v", err)}
+	}
+	dir := filepath.Join(pd, "agentlock")
+	sd, err := windows.SecurityDescriptorFromString(dirSDDL)
+	if err != nil {
+		return "", &fs.PathError{Op: "lock", Path: dir, Err: err}
+	}
+	sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
+	sa.Length = uint32(unsafe.Sizeof(*sa))
+	p, err := windows.UTF16PtrFromString(dir)
+	if err != nil {
+		return "", &fs.PathError{Op: "lock", Path: dir, Err: err}
+	}
+	if err := windows.CreateDirectory(p, sa); err != nil && err != windows.ERROR_ALREADY_EXISTS {
+		return "", &fs.PathError{Op: "mkdir", Path: dir, Err: err}
+	}
+	return dir, nil
+}
+
+// checkDir checks that dir is a directory (not a symbolic link,
+// junction or other reparse point) owned by a trusted owner (see
+// trustedOwner): anyone else could swap lock files in it. The rule is
+// the same for the default directory, which a user could otherwise
+// create in ProgramData before the service does.
+func checkDir(dir string, isDefault bool) error {
+	p, err := windows.UTF16PtrFromString(dir)
+	if err != nil {
+		return &fs.PathError{Op: "lock", Path: dir, Err: err}
+	}
+	h, err := windows.CreateFile(p, windows.READ_CONTROL|windows.FILE_READ_ATTRIBUTES,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS|windows.FILE_FLAG_OPEN_REPARSE_POINT, 0)
+	if err != nil {
+		return &fs.PathError{Op: "lock", Path: dir, Err: err}
+	}
+	defer windows.CloseHandle(h)
+	var fi windows.ByHandleFileInformation
+	if err := windows.GetFileInformationByHandle(h, &fi); err != nil {
+		return &fs.PathError{Op: "lock", Path: dir, Err: err}
+	}
+	switch {
+	case fi.FileAttributes&windows.FILE_ATTRIBUTE_REPARSE_POINT != 0:
+		err = fmt.Errorf("%w: lock directory is a symbolic link or junction", ErrUnsafePath)
+	case fi.FileAttributes&windows.FILE_ATTRIBUTE_DIRECTORY == 0:
+		err = fmt.Errorf("lock directory is not a directory: %w", windows.ERROR_DIRECTORY)
+	default:
+		err = checkOwner(h, windows.SE_FILE_OBJECT, "lock directory")
+	}
+	if err != nil {
+		return &fs.PathError{Op: "lock", Path: dir, Err: err}
+	}
+	return nil
+}
+
+// checkOwner returns an error matching ErrUnsafePath unless the object
+// behind h is owned by a trusted owner.
+func checkOwner(h windows.Handle, typ windows.SE_OBJECT_TYPE, what string) error {
+	sd, err := windows.GetSecurityInfo(h, typ, windows.OWNER_SECURITY_INFORMATION)
+	if err != nil {
+		return fmt.Errorf("reading the owner of the %s: %w", what, err)
+	}
+	owner, _, err := sd.Owner()
+	if err != nil || owner == nil {
+		return fmt.Errorf("%w: the %s has no owner", ErrUnsafePath, what)
+	}
+	if !trustedOwner(owner) {
+		return fmt.Errorf("%w: the %s is owned by %s, which is neither SYSTEM, Administrators nor the caller", ErrUnsafePath, what, owner)
+	}
+	return nil
+}
+
+// trustedOwner reports whether sid may own the lock directory or a
+// named mutex: LocalSystem, the Administrators group (the owner of
+// what an elevated administrator creates), the user this process runs
+// as, or the default owner of what this process creates (its token's
+// owner, which Windows only lets be the user or a group the user may
+// assign as owner, such as Administrators).
+func trustedOwner(sid *windows.SID) bool {
+	if sid.IsWellKnown(windows.WinLocalSystemSid) || sid.IsWellKnown(windows.WinBuiltinAdministratorsSid) {
+		return true
+	}
+	tok := windows.GetCurrentProcessToken()
+	if u, err := tok.GetTokenUser(); err == nil && sid.Equals(u.User.Sid) {
+		return true
+	}
+	if o, err := tokenOwner(tok); err == nil && sid.Equals(o) {
+		return true
+	}
+	return false
+}
+
+// tokenOwner returns the default owner of objects created with tok.
+func tokenOwner(tok windows.Token) (*windows.SID, error) {
+	n := uint32(128)
+	for {
+		b := make([]byte, n)
+		err := windows.GetTokenInformation(tok, windows.TokenOwner, &b[0], n, &n)
+		if err == windows.ERROR_INSUFFICIENT_BUFFER {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		// TOKEN_OWNER is a single pointer to a SID inside b.
+		sid := *(**windows.SID)(unsafe.Pointer(&b[0]))
+		return sid.Copy()
+	}
+}
+
+// openFile opens (and with create, creates) a lock or holder file
+// without following symbolic links or junctions, with a handle that
+// child processes do not inherit, and checks that it is a regular file
+// with a single link. Files are shared for reading, writing and
+// deletion (so that nothing else is blocked by an open handle) and are
+// opened for overlapped I/O, which waitLockFile needs. A file created
+// here gets the permissions its directory passes on (see dirSDDL for
+// the default directory).
+//
+// Like on Unix, an existing file is opened first and a missing one is
+// created exclusively, so two processes creating it at once both end up
+// with the same file.
+func openFile(path string, create bool) (*os.File, error) {
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	access := uint32(windows.GENERIC_READ)
+	if create {
+		access |= windows.GENERIC_WRITE
+	}
+	open := func(disposition uint32) (windows.Handle, error) {
+		return windows.CreateFile(p, access,
+			windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE,
+			nil, // not inheritable
+			disposition,
+			windows.FILE_ATTRIBUTE_NORMAL|windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_OVERLAPPED, 0)
+	}
+	h, err := open(windows.OPEN_EXISTING)
+	if create && (err == windows.ERROR_FILE_NOT_FOUND) {
+		h, err = open(windows.CREATE_NEW)
+		if err == windows.ERROR_FILE_EXISTS || err == windows.ERROR_ALREADY_EXISTS {
+			h, err = open(windows.OPEN_EXISTING)
+		}
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	var fi windows.ByHandleFileInformation
+	if err := windows.GetFileInformationByHandle(h, &fi); err != nil {
+		windows.CloseHandle(h)
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	switch {
+	case fi.FileAttributes&windows.FILE_ATTRIBUTE_REPARSE_POINT != 0:
+		err = fmt.Errorf("%w: is a symbolic link or reparse point", ErrUnsafePath)
+	case fi.FileAttributes&windows.FILE_ATTRIBUTE_DIRECTORY != 0:
+		err = fmt.Errorf("%w: not a regular file", ErrUnsafePath)
+	case fi.NumberOfLinks != 1:
+		err = fmt.Errorf("%w: has %d hard links", ErrUnsafePath, fi.NumberOfLinks)
+	}
+	if err == nil {
+		if t, terr := windows.GetFileType(h); terr != nil || t != windows.FILE_TYPE_DISK {
+			err = fmt.Errorf("%w: not a regular file", ErrUnsafePath)
+		}
+	}
+	if err != nil {
+		windows.CloseHandle(h)
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(h), path), nil
+}
+
+// The byte range locked in the lock file: all of it, as
+// cmd/go/internal/lockedfile does. Nothing reads or writes the lock
+// file, so the mandatory nature of the lock affects nobody.
+const (
+	lockLow  = ^uint32(0)
+	lockHigh = ^uint32(0)
+)
+
+// events is a small cache of manual-reset events for OVERLAPPED
+// structures, so a lock attempt does not cost two extra system calls.
+var events = make(chan windows.Handle, 8)
+
+func getEvent() (windows.Handle, error) {
+	select {
+	case e := <-events:
+		return e, nil
+	default:
+		return windows.CreateEvent(nil, 1, 0, nil)
+	}
+}
+
+func putEvent(e windows.Handle) {
+	windows.ResetEvent(e)
+	select {
+	case events <- e:
+	default:
+		windows.CloseHandle(e)
+	}
+}
+
+// A lockOp is one LockFileEx request on the overlapped handle of a lock
+// file.
+type lockOp struct {
+	ol  *windows.Overlapped
+	ev  windows.Handle
+	pin runtime.Pinner
+}
+
+// startLock starts LockFileEx. The OVERLAPPED is pinned (the kernel
+// writes it when the request completes, possibly after startLock
+// returns) and its event has the low bit set, so that the completion is
+// not also queued to the runtime's I/O completion port, with which
+// os.NewFile associates an overlapped handle. It returns a nil op only
+// if it could not start the request.
+func startLock(f *os.File, flags uint32) (*lockOp, error) {
+	ev, err := getEvent()
+	if err != nil {
+		return nil, os.NewSyscallError("CreateEvent", err)
+	}
+	op := &lockOp{ol: new(windows.Overlapped), ev: ev}
+	op.pin.Pin(op.ol)
+	op.ol.HEvent = ev | 1
+	err = windows.LockFileEx(windows.Handle(f.Fd()), flags, 0, lockLow, lockHigh, op.ol)
+	return op, err
+}
+
+// result waits for the request to complete and returns its outcome.
+func (op *lockOp) result(f *os.File) error {
+	// Wait on the event ourselves: GetOverlappedResult would wait on
+	// the file handle, which Go may have told not to be signalled.
+	if _, err := windows.WaitForSingleObject(op.ev, windows.INFINITE); err != nil {
+		return os.NewSyscallError("WaitForSingleObject", err)
+	}
+	var n uint32
+	return windows.GetOverlappedResult(windows.Handle(f.Fd()), op.ol, &n, false)
+}
+
+func (op *lockOp) done() {
+	op.pin.Unpin()
+	putEvent(op.ev)
+}
+
+func tryLockFile(f *os.File) error {
+	op, err := startLock(f, windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY)
+	if op == nil {
+		return err
+	}
+	defer op.done()
+	if err == windows.ERROR_IO_PENDING {
+		// A request that must not wait completes at once in practice;
+		// if the system still pends it, wait for its answer.
+		err = op.result(f)
+	}
+	return err
+}
+
+func unlockFile(f *os.File) error {
+	ol := new(windows.Overlapped)
+	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, lockLow, lockHigh, ol)
+}
+
+// wakeWaiters does nothing on Windows: the kernel queues LockFileEx
+// waiters and grants the lock to the next one itself.
+func wakeWaiters(f *os.File, page *record.Page) {}
+
+// onWine reports whether this process runs under Wine, whose ntdll has
+// wine_get_version.
+var onWine = sync.OnceValue(func() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+})
+
+// waitLockFile blocks until f is locked or ctx is done.
+//
+// It issues one overlapped LockFileEx, which the kernel queues behind
+// the holder and completes when the lock is granted (on release, or
+// when the holder's handle is closed because its process died), and
+// waits for either that completion or a cancel event that
+// context.AfterFunc sets. On cancellation it cancels the request with
+// CancelIoEx and waits for the request to finish; if the lock was
+// granted in that race, it unlocks before returning ctx.Err(), so
+// nothing holds the lock after waitLockFile returns an error.
+//
+// The page's waiters flag is not needed (the kernel wakes waiters, see wakeWaiters)
+// and is ignored.
+//
+// Wine (8.0 at least) does not implement LockFileEx waits on
+// overlapped handles: the request stays pending forever. Under Wine
+// waitLockFile therefore polls with non-blocking attempts instead (see
+// pollLockFile), so the test suite, which runs under Wine in CI, still
+// exercises everything else in this file.
+func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
+	if onWine() {
+		return pollLockFile(ctx, f)
+	}
+	op, err := startLock(f, windows.LOCKFILE_EXCLUSIVE_LOCK)
+	if op == nil {
+		return err
+	}
+	defer op.done()
+	if err != windows.ERROR_IO_PENDING {
+		return err // granted at once (nil), or failed
+	}
+	cancel, err := windows.CreateEvent(nil, 1, 0, nil)
+	if err != nil {
+		// The request is pending: take it back before failing.
+		windows.CancelIoEx(windows.Handle(f.Fd()), op.ol)
+		if op.result(f) == nil {
+			unlockFile(f)
+		}
+		return os.NewSyscallError("CreateEvent", err)
+	}
+	defer windows.CloseHandle(cancel)
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		windows.SetEvent(cancel)
+		close(fired)
+	})
+	defer func() {
+		// cancel must not be closed while the AfterFunc may still
+		// set it.
+		if !stop() {
+			<-fired
+		}
+	}()
+
+	r, werr := windows.WaitForMultipleObjects([]windows.Handle{op.ev, cancel}, false, windows.INFINITE)
+	if r == windows.WAIT_OBJECT_0 {
+		var n uint32
+		return windows.GetOverlappedResult(windows.Handle(f.Fd()), op.ol, &n, false)
+	}
+	// Cancelled (or the wait failed): withdraw the request, and wait
+	// until the kernel has finished with it either way.
+	windows.CancelIoEx(windows.Handle(f.Fd()), op.ol)
+	if op.result(f) == nil {
+		// Granted just before the cancellation took effect.
+		unlockFile(f)
+	}
+	if r != windows.WAIT_OBJECT_0+1 {
+		return os.NewSyscallError("WaitForMultipleObjects", werr)
+	}
+	return ctx.Err()
+}
+
+// pollLockFile is waitLockFile for Wine: non-blocking attempts with a
+// backoff from 1 ms to pollMax, each sleep cancellable. It never holds
+// the lock after returning an error.
+const pollMax = 16 * time.Millisecond
+
+func pollLockFile(ctx context.Context, f *os.File) error {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	delay := time.Millisecond
+	for {
+		err := tryLockFile(f)
+		if !errors.Is(err, errWouldBlock) {
+			return err
+		}
+		t.Reset(delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, pollMax)
+	}
+}
+
+// mapPage maps the holder page of f. A writable mapping grows the file
+// to the page size first (CreateFileMapping does that); a read-only
+// view of a file that has not been grown yet is reported as
+// fs.ErrNotExist: nobody has published anything. The view stays valid
+// after f and the mapping handle are closed (the view keeps the mapping
+// object alive) and is never unmapped.
+func mapPage(f *os.File, writable bool) ([]byte, error) {
+	h := windows.Handle(f.Fd())
+	var fi windows.ByHandleFileInformation
+	if err := windows.GetFileInformationByHandle(h, &fi); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: f.Name(), Err: err}
+	}
+	size := int64(fi.FileSizeHigh)<<32 | int64(fi.FileSizeLow)
+	if size < record.PageSize && !writable {
+		return nil, &fs.PathError{Op: "map", Path: f.Name(), Err: fs.ErrNotExist}
+	}
+	prot, access := uint32(windows.PAGE_READONLY), uint32(windows.FILE_MAP_READ)
+	if writable {
+		prot, access = windows.PAGE_READWRITE, windows.FILE_MAP_READ|windows.FILE_MAP_WRITE
+	}
+	m, err := windows.CreateFileMapping(h, nil, prot, 0, record.PageSize, nil)
+	if err != nil {
+		return nil, &fs.PathError{Op: "CreateFileMapping", Path: f.Name(), Err: err}
+	}
+	defer windows.CloseHandle(m)
+	addr, err := windows.MapViewOfFile(m, access, 0, 0, record.PageSize)
+	if err != nil {
+		return nil, &fs.PathError{Op: "MapViewOfFile", Path: f.Name(), Err: err}
+	}
+	// The view is not Go memory, so converting its address is safe.
+	return unsafe.Slice((*byte)(unsafe.Add(nil, addr)), record.PageSize), nil
+}

@@ -1,0 +1,42 @@
+//go:build unix
+
+package lock
+
+import (
+	"context"
+	"errors"
+	"os"
+)
+
+// localPrefix marks the per-user namespace of ScopeLocal.
+const localPrefix = "u"
+
+// newMutexBackend returns the Unix equivalent of a named mutex: the
+// file backend on c.dir, with each name mapped to its own lock file
+// (_mutex.NAME.lock, or _mutex.uUID.NAME.lock for ScopeLocal), locked
+// with flock(2). Like a Windows mutex, the lock is released by the
+// kernel when its holder dies, and the next lease reports Abandoned.
+func newMutexBackend(c *mutexConfig) (Backend, error) {
+	return &fileMutexBackend{file: fileBackend{dir: c.dir}, scope: c.scope, local: uint64(os.Geteuid())}, nil
+}
+
+type fileMutexBackend struct {
+	file  fileBackend
+	scope MutexScope
+	local uint64
+}
+
+func (b *fileMutexBackend) Acquire(ctx context.Context, req Request) (Grant, error) {
+	name := req.Name
+	req.Name = mutexFileName(b.scope, b.local, name)
+	g, err := b.file.Acquire(ctx, req)
+	var be *BusyError
+	if errors.As(err, &be) {
+		be.Name = name
+	}
+	return g, err
+}
+
+func (b *fileMutexBackend) Holder(ctx context.Context, name string) (Holder, error) {
+	return b.file.lock(mutexFileName(b.scope, b.local, name)).hf.holder(name)
+}
