@@ -15,6 +15,8 @@
 #      aborts at start ("bcryptprimitives.dll not found") on Wine 8.0,
 #   4. checks the result with a tiny Go program, if go is on PATH
 #      (WINE_SETUP_VERIFY=0 skips that).
+# WINE_SETUP_RACE=1 also installs gcc-mingw-w64-x86-64, for
+#   GOOS=windows CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc go test -race -exec ...
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +32,11 @@ log() { printf 'wine-setup: %s\n' "$*" >&2; }
 
 # 1. Packages.
 packages=(wine wine64 binutils-mingw-w64-x86-64)
+# WINE_SETUP_RACE=1 adds the mingw C compiler that `go test -race` needs for
+# GOOS=windows (cgo): about 360 MB more.
+if [[ ${WINE_SETUP_RACE:-0} != 0 ]]; then
+	packages+=(gcc-mingw-w64-x86-64)
+fi
 missing=()
 for p in "${packages[@]}"; do
 	if [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) != "install ok installed" ]]; then
