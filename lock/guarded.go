@@ -280,11 +280,7 @@ func (g *Guarded) commit(l *Lease, op string, fn func(old []byte) ([]byte, error
 		return &fs.PathError{Op: op, Path: g.path, Err: err}
 	}
 	if err := g.ops.syncDir(g.dir); err != nil {
-		rerr := g.rollback(raw, exists)
-		if rerr != nil {
-			return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("sync directory: %w (and restoring the previous version failed: %v)", err, rerr)}
-		}
-		return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("sync directory: %w (previous version restored)", err)}
+		return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("sync directory: %w (%s)", err, g.rollback(raw, exists))}
 	}
 	return nil
 }
@@ -300,23 +296,26 @@ func (g *Guarded) unchanged(before fs.FileInfo, existed bool) bool {
 }
 
 // rollback puts back the version that was there before a write whose
-// directory sync failed.
-func (g *Guarded) rollback(raw []byte, existed bool) error {
+// directory sync failed, and says how that went.
+func (g *Guarded) rollback(raw []byte, existed bool) string {
 	if !existed {
 		if err := os.Remove(g.path); err != nil {
-			return err
+			return fmt.Sprintf("removing the new version failed: %v", err)
 		}
-		return g.ops.syncDir(g.dir)
+	} else {
+		tmp, err := g.writeTemp(raw)
+		if err != nil {
+			return fmt.Sprintf("restoring the previous version failed: %v", err)
+		}
+		if err := g.ops.rename(tmp, g.path); err != nil {
+			os.Remove(tmp)
+			return fmt.Sprintf("restoring the previous version failed: %v", err)
+		}
 	}
-	tmp, err := g.writeTemp(raw)
-	if err != nil {
-		return err
+	if err := g.ops.syncDir(g.dir); err != nil {
+		return fmt.Sprintf("previous version restored, but syncing the directory again failed: %v", err)
 	}
-	if err := g.ops.rename(tmp, g.path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return g.ops.syncDir(g.dir)
+	return "previous version restored"
 }
 
 // writeTemp writes b to a new temporary file beside the guarded file,
