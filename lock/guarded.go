@@ -171,20 +171,21 @@ func (g *Guarded) ReadToken() (data []byte, token uint64, err error) {
 // with the magic number, or is empty); it refuses a file that is not a
 // guarded file at all with an error matching ErrCorrupt.
 func (g *Guarded) Write(lease *Lease, data []byte) error {
-	return g.commit(lease, "write guarded", func([]byte) ([]byte, error) { return data, nil })
+	return g.commit(lease, "write guarded", true, func([]byte) ([]byte, error) { return data, nil })
 }
 
 // Update replaces the file's content with fn(old) under lease, where
 // old is the current payload (nil if the file does not exist). fn runs
-// once, without any lock of this package held, so it may call
-// lease.SetPurpose. If fn returns an error, Update returns it unchanged
+// once, without the lease's own mutex held, so it may call
+// lease.SetPurpose; it must not write through g, which would deadlock.
+// If fn returns an error, Update returns it unchanged
 // and writes nothing. A damaged file is an error matching ErrCorrupt and
 // fn is not called; fencing and failures are as for Write.
 func (g *Guarded) Update(lease *Lease, fn func(old []byte) ([]byte, error)) error {
 	if fn == nil {
 		return fmt.Errorf("lock: Update %s: nil function", g.path)
 	}
-	return g.commit(lease, "update guarded", fn)
+	return g.commit(lease, "update guarded", false, fn)
 }
 
 func (g *Guarded) fenced(op, format string, args ...any) error {
@@ -195,7 +196,9 @@ func (g *Guarded) released(op string, l *Lease) error {
 	return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: lease of lock %s: %w", ErrFenced, l.name, ErrReleased)}
 }
 
-func (g *Guarded) commit(l *Lease, op string, fn func(old []byte) ([]byte, error)) error {
+// commit makes one write. With repair (Write) a damaged file is
+// replaced; without (Update) it is an error.
+func (g *Guarded) commit(l *Lease, op string, repair bool, fn func(old []byte) ([]byte, error)) error {
 	if l == nil {
 		return g.fenced(op, "nil lease")
 	}
@@ -220,7 +223,7 @@ func (g *Guarded) commit(l *Lease, op string, fn func(old []byte) ([]byte, error
 		v, derr := decodeGuarded(raw)
 		if derr != nil {
 			perr := &fs.PathError{Op: op, Path: g.path, Err: derr}
-			if op == "update guarded" || (len(raw) > 0 && !strings.HasPrefix(string(raw), guardedMagic)) {
+			if !repair || (len(raw) > 0 && !strings.HasPrefix(string(raw), guardedMagic)) {
 				return perr
 			}
 			// A damaged guarded file: Write repairs it.

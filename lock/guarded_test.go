@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -458,4 +459,28 @@ func BenchmarkGuardedUpdate4KiB(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestGuardedReplaceWhileOpen replaces the file while a reader has it
+// open, which on Windows needs the reader to share delete access.
+func TestGuardedReplaceWhileOpen(t *testing.T) {
+	c, g := guardedFixture(t, "guarded-open")
+	l := acquire(t, c)
+	defer l.Release()
+	require.NoError(t, g.Write(l, []byte("old")))
+	f, err := guardedOpenRead(g.Path())
+	require.NoError(t, err)
+	defer f.Close()
+
+	require.NoError(t, g.Write(l, []byte("new")))
+	data, err := g.Read()
+	require.NoError(t, err)
+	assert.Equal(t, "new", string(data))
+
+	// The open handle still reads the version it opened.
+	raw, err := io.ReadAll(f)
+	require.NoError(t, err)
+	v, err := decodeGuarded(raw)
+	require.NoError(t, err)
+	assert.Equal(t, "old", string(v.payload))
 }
