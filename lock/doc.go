@@ -121,9 +121,8 @@
 // that anyone may read at any time, without the lock: the instruction
 // file a background installer writes and a foreground poller shows.
 //
-// Writing.
-//
-// Every write creates a new file and renames it over the old one:
+// Every write (Guarded.Write, Guarded.Update) creates a new file and
+// renames it over the old one:
 //
 //  1. read the current version and check the fencing rules below;
 //  2. create a temporary file in the same directory, named
@@ -153,7 +152,10 @@
 // read it (the unprivileged desktop poller reads what a root service
 // wrote), and since it is only ever replaced, never written in place,
 // who may write is decided by who may create files in its directory.
-// Each write makes a new file owned by the writer. On Windows the file
+// Each write makes a new file owned by the writer, so a hard link to an
+// old version keeps the old version and is harmless; a symbolic link,
+// a directory or any other non-regular file at the path is refused
+// (ErrUnsafePath). On Windows the file
 // gets the directory's inherited ACL.
 //
 // A writer killed in the middle of a write leaves its temporary file
@@ -163,9 +165,7 @@
 // reports Abandoned (the previous holder died holding the lock, which
 // is the only way a temporary file can be left behind).
 //
-// Fencing.
-//
-// Each version records the token of the lease that wrote it and the
+// Fencing: each version records the token of the lease that wrote it and the
 // name of its lock. A write is refused with an error matching ErrFenced,
 // and changes nothing, if:
 //
@@ -197,9 +197,7 @@
 // distributed backend whose session expired, and then the file keeps
 // one of the two complete versions.
 //
-// Reading and damage.
-//
-// Read returns one complete committed version and needs no lease. A
+// Reading: Read returns one complete committed version and needs no lease. A
 // missing file is an error matching fs.ErrNotExist (nothing has been
 // written yet: the caller decides whether that means "no
 // instructions"); Update treats it as empty and passes nil. A file that
@@ -218,10 +216,8 @@
 // refuses it too (ErrCorrupt), in case the path names some other
 // program's file, and an operator has to remove it.
 //
-// On-disk format, version 1.
-//
-// All integers are unsigned little endian. The file is exactly
-// 104+L bytes:
+// The on-disk format, version 1 (all integers are unsigned little
+// endian; the file is exactly 104+L bytes):
 //
 //	off  len  field
 //	  0    8  magic: 89 41 4C 47 0D 0A 1A 0A ("\x89ALG\r\n\x1a\n")
@@ -229,10 +225,11 @@
 //	  9    1  length n of the lock name, 1..64
 //	 10    6  zero
 //	 16    8  fencing token of the lease that wrote this version
-//	 24    8  payload length L, at most MaxGuardedSize
+//	 24    8  payload length L, at most MaxGuardedSize (64 MiB)
 //	 32   64  lock name (n bytes, a valid lock name), then zeros
-//	 96    4  CRC-32C (Castagnoli polynomial, as in iSCSI and ext4) of
-//	          bytes 0..95 followed by the L payload bytes
+//	 96    4  CRC-32C (Castagnoli, as in iSCSI and ext4; the check value
+//	          of "123456789" is e3069283) of bytes 0..95 followed by
+//	          the L payload bytes
 //	100    4  zero
 //	104    L  payload
 //
