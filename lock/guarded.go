@@ -1,0 +1,500 @@
+package lock
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MaxGuardedSize is the largest payload a guarded file holds, in bytes.
+// Write and Update refuse larger data; Read reports a larger file as
+// corrupt without reading it.
+const MaxGuardedSize = 64 << 20
+
+const (
+	guardedMagic      = "\x89ALG\r\n\x1a\n"
+	guardedFormat     = 1
+	guardedHeaderSize = 104
+	guardedCRCOff     = 96
+	guardedTempInfix  = ".agentlock-tmp-"
+
+	// guardedRenameWait bounds the retries of a rename that another
+	// program's open handle blocks (Windows only).
+	guardedRenameWait = 2 * time.Second
+)
+
+// ErrFenced reports a write to a guarded file that was refused because
+// its lease may no longer write: it was released, a lease with a
+// higher token has written the file since, or it belongs to another
+// lock. Nothing was written.
+var ErrFenced = errors.New("lock: fenced")
+
+// A Guarded is a file read by anyone and replaced only by holders of a
+// lock, atomically and with fencing: the shared instruction file. The
+// package documentation (section "The guarded file") describes how it
+// is written, fenced and checked, and its on-disk format. A Guarded is
+// safe for concurrent use; writes through one Guarded are serialized.
+type Guarded struct {
+	path     string // absolute
+	dir      string
+	base     string
+	lockName string // from GuardedBy, or ""
+	ops      guardedOps
+
+	mu      sync.Mutex // serializes writes through this Guarded
+	cleaned bool       // stale temporary files removed once
+}
+
+// A GuardedOption configures OpenGuarded.
+type GuardedOption struct {
+	name  string
+	apply func(*Guarded) error
+}
+
+// GuardedBy restricts writes to leases of c's lock: a lease of another
+// lock name is refused with an error matching ErrFenced, even for the
+// first write. Without it the first write decides which lock guards
+// the file (its name is recorded in the file), and later writes with
+// leases of other names are refused. Leases are matched by lock name:
+// two coordinators of one name on different lock directories are
+// different locks that this check cannot tell apart.
+func GuardedBy(c *Coordinator) GuardedOption {
+	return GuardedOption{name: "GuardedBy", apply: func(g *Guarded) error {
+		if c == nil {
+			return fmt.Errorf("nil Coordinator")
+		}
+		g.lockName = c.name
+		return nil
+	}}
+}
+
+// guardedOps are the steps of a commit that can fail. Tests replace
+// them on one Guarded to inject faults.
+type guardedOps struct {
+	write   func(f *os.File, b []byte) (int, error)
+	sync    func(f *os.File) error
+	rename  func(oldpath, newpath string) error
+	syncDir func(dir string) error
+}
+
+var defaultGuardedOps = guardedOps{
+	write:   (*os.File).Write,
+	sync:    (*os.File).Sync,
+	rename:  guardedRename,
+	syncDir: guardedSyncDir,
+}
+
+// OpenGuarded returns the guarded file at path. The file need not
+// exist; the first Write creates it. Its directory must exist and pass
+// the checks of a lock directory (not a symbolic link, owned by root or
+// the caller, sticky if others may write it), and path must not name a
+// symbolic link, a directory or anything but a regular file; such a
+// path is an error matching ErrUnsafePath. OpenGuarded keeps nothing
+// open.
+func OpenGuarded(path string, opts ...GuardedOption) (*Guarded, error) {
+	if path == "" {
+		return nil, &fs.PathError{Op: "open guarded", Path: path, Err: errors.New("empty path")}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open guarded", Path: path, Err: err}
+	}
+	g := &Guarded{path: abs, dir: filepath.Dir(abs), base: filepath.Base(abs), ops: defaultGuardedOps}
+	for _, o := range opts {
+		if o.apply == nil {
+			return nil, fmt.Errorf("lock: OpenGuarded: %w: zero GuardedOption", ErrInvalidOption)
+		}
+		if err := o.apply(g); err != nil {
+			return nil, fmt.Errorf("lock: OpenGuarded: %w: %s: %v", ErrInvalidOption, o.name, err)
+		}
+	}
+	if err := checkDir(g.dir, false); err != nil {
+		return nil, err
+	}
+	st, err := os.Lstat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, &fs.PathError{Op: "open guarded", Path: abs, Err: err}
+	case st.Mode()&fs.ModeSymlink != 0:
+		return nil, &fs.PathError{Op: "open guarded", Path: abs, Err: fmt.Errorf("%w: is a symbolic link", ErrUnsafePath)}
+	case st.IsDir():
+		return nil, &fs.PathError{Op: "open guarded", Path: abs, Err: fmt.Errorf("%w: is a directory", ErrUnsafePath)}
+	case !st.Mode().IsRegular():
+		return nil, &fs.PathError{Op: "open guarded", Path: abs, Err: fmt.Errorf("%w: not a regular file", ErrUnsafePath)}
+	}
+	return g, nil
+}
+
+// Path returns the absolute path of the file.
+func (g *Guarded) Path() string { return g.path }
+
+// Read returns the payload of the current version. It needs no lease
+// and never waits: it opens the file, reads it whole and checks it.
+// A missing file is an error matching fs.ErrNotExist; a damaged one an
+// error matching ErrCorrupt.
+func (g *Guarded) Read() ([]byte, error) {
+	data, _, err := g.ReadToken()
+	return data, err
+}
+
+// ReadToken is Read that also returns the fencing token of the lease
+// that wrote the version.
+func (g *Guarded) ReadToken() (data []byte, token uint64, err error) {
+	raw, _, err := g.readRaw()
+	if err != nil {
+		return nil, 0, err
+	}
+	v, err := decodeGuarded(raw)
+	if err != nil {
+		return nil, 0, &fs.PathError{Op: "read guarded", Path: g.path, Err: err}
+	}
+	return v.payload, v.token, nil
+}
+
+// Write replaces the file's content with data under lease. It returns
+// an error matching ErrFenced if the lease may not write (see the
+// package documentation: released, superseded, another lock), and the
+// file is then unchanged, as it is after any failed write. When Write
+// returns nil the new version is durable.
+//
+// Write replaces a damaged file (one that fails its checks but starts
+// with the magic number, or is empty); it refuses a file that is not a
+// guarded file at all with an error matching ErrCorrupt.
+func (g *Guarded) Write(lease *Lease, data []byte) error {
+	return g.commit(lease, "write guarded", true, func([]byte) ([]byte, error) { return data, nil })
+}
+
+// Update replaces the file's content with fn(old) under lease, where
+// old is the current payload (nil if the file does not exist). fn runs
+// once, without the lease's own mutex held, so it may call
+// lease.SetPurpose; it must not write through g, which would deadlock.
+// If fn returns an error, Update returns it unchanged
+// and writes nothing. A damaged file is an error matching ErrCorrupt and
+// fn is not called; fencing and failures are as for Write.
+func (g *Guarded) Update(lease *Lease, fn func(old []byte) ([]byte, error)) error {
+	if fn == nil {
+		return fmt.Errorf("lock: Update %s: nil function", g.path)
+	}
+	return g.commit(lease, "update guarded", false, fn)
+}
+
+func (g *Guarded) fenced(op, format string, args ...any) error {
+	return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: "+format, append([]any{ErrFenced}, args...)...)}
+}
+
+func (g *Guarded) released(op string, l *Lease) error {
+	return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: lease of lock %s: %w", ErrFenced, l.name, ErrReleased)}
+}
+
+// commit makes one write. With repair (Write) a damaged file is
+// replaced; without (Update) it is an error.
+func (g *Guarded) commit(l *Lease, op string, repair bool, fn func(old []byte) ([]byte, error)) error {
+	if l == nil {
+		return g.fenced(op, "nil lease")
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !l.live() {
+		return g.released(op, l)
+	}
+	if g.lockName != "" && l.name != g.lockName {
+		return g.fenced(op, "lease of lock %s, but the file is guarded by lock %s", l.name, g.lockName)
+	}
+
+	raw, before, err := g.readRaw()
+	exists := true
+	var old []byte
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		exists = false
+	case err != nil:
+		return err
+	default:
+		v, derr := decodeGuarded(raw)
+		if derr != nil {
+			perr := &fs.PathError{Op: op, Path: g.path, Err: derr}
+			if !repair || (len(raw) > 0 && !strings.HasPrefix(string(raw), guardedMagic)) {
+				return perr
+			}
+			// A damaged guarded file: Write repairs it.
+			break
+		}
+		if v.name != l.name {
+			return g.fenced(op, "lease of lock %s, but the file was written under lock %s", l.name, v.name)
+		}
+		if t := l.Token(); t < v.token {
+			now := uint64(time.Now().UnixNano())
+			if v.token > now {
+				return g.fenced(op, "the file's token %d is %v ahead of this machine's clock, and above this lease's token %d: "+
+					"the clock was set back or the file came from another machine (see the package documentation to recover)",
+					v.token, time.Duration(v.token-now), t)
+			}
+			return g.fenced(op, "lease token %d is lower than the file's token %d: a later lease has written the file", t, v.token)
+		}
+		old = v.payload
+	}
+
+	data, err := fn(old)
+	if err != nil {
+		return err
+	}
+	if len(data) > MaxGuardedSize {
+		return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("payload of %d bytes is larger than MaxGuardedSize (%d)", len(data), MaxGuardedSize)}
+	}
+	enc, err := encodeGuarded(guardedVersion{token: l.Token(), name: l.name, payload: data})
+	if err != nil {
+		return &fs.PathError{Op: op, Path: g.path, Err: err}
+	}
+
+	if !g.cleaned || l.Abandoned() {
+		g.removeStaleTemps()
+		g.cleaned = true
+	}
+	tmp, err := g.writeTemp(enc)
+	if err != nil {
+		return &fs.PathError{Op: op, Path: g.path, Err: err}
+	}
+
+	// The commit point. Holding the lease's mutex keeps Release from
+	// completing in the middle: a write either commits before Release
+	// returns or is refused.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		os.Remove(tmp)
+		return g.released(op, l)
+	}
+	if !g.unchanged(before, exists) {
+		os.Remove(tmp)
+		return g.fenced(op, "the file was replaced by another writer during the write")
+	}
+	if err := g.ops.rename(tmp, g.path); err != nil {
+		os.Remove(tmp)
+		return &fs.PathError{Op: op, Path: g.path, Err: err}
+	}
+	if err := g.ops.syncDir(g.dir); err != nil {
+		return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("sync directory: %w (%s)", err, g.rollback(raw, exists))}
+	}
+	return nil
+}
+
+// unchanged reports whether the file is still the one read at the
+// start of the write (or still missing).
+func (g *Guarded) unchanged(before fs.FileInfo, existed bool) bool {
+	st, err := os.Lstat(g.path)
+	if !existed {
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	return err == nil && os.SameFile(before, st) && st.Size() == before.Size() && st.ModTime().Equal(before.ModTime())
+}
+
+// rollback puts back the version that was there before a write whose
+// directory sync failed, and says how that went.
+func (g *Guarded) rollback(raw []byte, existed bool) string {
+	if !existed {
+		if err := os.Remove(g.path); err != nil {
+			return fmt.Sprintf("removing the new version failed: %v", err)
+		}
+	} else {
+		tmp, err := g.writeTemp(raw)
+		if err != nil {
+			return fmt.Sprintf("restoring the previous version failed: %v", err)
+		}
+		if err := g.ops.rename(tmp, g.path); err != nil {
+			os.Remove(tmp)
+			return fmt.Sprintf("restoring the previous version failed: %v", err)
+		}
+	}
+	if err := g.ops.syncDir(g.dir); err != nil {
+		return fmt.Sprintf("previous version restored, but syncing the directory again failed: %v", err)
+	}
+	return "previous version restored"
+}
+
+// writeTemp writes b to a new temporary file beside the guarded file,
+// syncs and closes it, and returns its path. On failure nothing is left.
+func (g *Guarded) writeTemp(b []byte) (string, error) {
+	var f *os.File
+	var tmp string
+	for range 10 {
+		tmp = filepath.Join(g.dir, "."+g.base+guardedTempInfix+fmt.Sprintf("%016x", rand.Uint64()))
+		var err error
+		f, err = guardedCreateTemp(tmp)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	if f == nil {
+		return "", fmt.Errorf("create temporary file: %w", fs.ErrExist)
+	}
+	fail := func(err error) (string, error) {
+		f.Close()
+		os.Remove(tmp)
+		return "", err
+	}
+	n, err := g.ops.write(f, b)
+	if err == nil && n != len(b) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return fail(fmt.Errorf("write temporary file: %w", err))
+	}
+	if err := g.ops.sync(f); err != nil {
+		return fail(fmt.Errorf("sync temporary file: %w", err))
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("close temporary file: %w", err)
+	}
+	return tmp, nil
+}
+
+// removeStaleTemps removes temporary files left by writers that died.
+// Only a lease holder calls it, and only lease holders create temporary
+// files, so none of them is in use.
+func (g *Guarded) removeStaleTemps() {
+	ents, err := os.ReadDir(g.dir)
+	if err != nil {
+		return
+	}
+	prefix := "." + g.base + guardedTempInfix
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) && e.Type().IsRegular() {
+			os.Remove(filepath.Join(g.dir, e.Name()))
+		}
+	}
+}
+
+// readRaw reads the whole file, with its identity for unchanged.
+func (g *Guarded) readRaw() ([]byte, fs.FileInfo, error) {
+	f, err := guardedOpenRead(g.path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, &fs.PathError{Op: "read guarded", Path: g.path, Err: err}
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, &fs.PathError{Op: "read guarded", Path: g.path, Err: fmt.Errorf("%w: not a regular file", ErrUnsafePath)}
+	}
+	if st.Size() > guardedHeaderSize+MaxGuardedSize {
+		return nil, nil, &fs.PathError{Op: "read guarded", Path: g.path, Err: fmt.Errorf("%w: %d bytes, larger than any guarded file", ErrCorrupt, st.Size())}
+	}
+	// The file is never written in place, so its size is stable; a
+	// file that is (by some other program) shows up as corrupt.
+	raw := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, raw); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: shrank while being read", ErrCorrupt)
+		}
+		return nil, nil, &fs.PathError{Op: "read guarded", Path: g.path, Err: err}
+	}
+	return raw, st, nil
+}
+
+// guardedVersion is one decoded version of a guarded file.
+type guardedVersion struct {
+	token   uint64
+	name    string
+	payload []byte
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func guardedCRC(b []byte) uint32 {
+	c := crc32.Update(0, castagnoli, b[:guardedCRCOff])
+	return crc32.Update(c, castagnoli, b[guardedHeaderSize:])
+}
+
+// encodeGuarded returns the file for v.
+func encodeGuarded(v guardedVersion) ([]byte, error) {
+	if err := validateName(v.name); err != nil {
+		return nil, err
+	}
+	if len(v.payload) > MaxGuardedSize {
+		return nil, fmt.Errorf("payload of %d bytes is larger than MaxGuardedSize (%d)", len(v.payload), MaxGuardedSize)
+	}
+	b := make([]byte, guardedHeaderSize+len(v.payload))
+	copy(b, guardedMagic)
+	b[8] = guardedFormat
+	b[9] = byte(len(v.name))
+	binary.LittleEndian.PutUint64(b[16:], v.token)
+	binary.LittleEndian.PutUint64(b[24:], uint64(len(v.payload)))
+	copy(b[32:96], v.name)
+	copy(b[guardedHeaderSize:], v.payload)
+	binary.LittleEndian.PutUint32(b[guardedCRCOff:], guardedCRC(b))
+	return b, nil
+}
+
+// decodeGuarded checks b and returns the version it holds. Every error
+// matches ErrCorrupt. The payload aliases b.
+func decodeGuarded(b []byte) (guardedVersion, error) {
+	bad := func(format string, args ...any) (guardedVersion, error) {
+		return guardedVersion{}, fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+	}
+	switch {
+	case len(b) == 0:
+		return bad("empty file")
+	case len(b) < guardedHeaderSize && !strings.HasPrefix(guardedMagic, string(b[:min(len(b), len(guardedMagic))])):
+		return bad("not a guarded file (no magic number)")
+	case len(b) < guardedHeaderSize:
+		return bad("truncated: %d bytes, shorter than the %d-byte header", len(b), guardedHeaderSize)
+	case string(b[:8]) != guardedMagic:
+		return bad("not a guarded file (no magic number)")
+	case b[8] != guardedFormat:
+		return bad("format version %d, want %d", b[8], guardedFormat)
+	}
+	n := int(b[9])
+	if n == 0 || n > MaxNameLen {
+		return bad("lock name length %d", n)
+	}
+	if !allZero(b[10:16]) || !allZero(b[32+n:96]) || !allZero(b[100:104]) {
+		return bad("reserved bytes are not zero")
+	}
+	name := string(b[32 : 32+n])
+	if validateName(name) != nil {
+		return bad("invalid lock name %q", name)
+	}
+	l := binary.LittleEndian.Uint64(b[24:])
+	if l > MaxGuardedSize {
+		return bad("payload length %d is larger than MaxGuardedSize", l)
+	}
+	if have := uint64(len(b) - guardedHeaderSize); have != l {
+		if have < l {
+			return bad("truncated: payload of %d bytes, header says %d", have, l)
+		}
+		return bad("%d bytes after the payload", have-l)
+	}
+	if want, got := binary.LittleEndian.Uint32(b[guardedCRCOff:]), guardedCRC(b); want != got {
+		return bad("checksum mismatch (stored %08x, computed %08x)", want, got)
+	}
+	return guardedVersion{
+		token:   binary.LittleEndian.Uint64(b[16:]),
+		name:    name,
+		payload: b[guardedHeaderSize:],
+	}, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
