@@ -24,7 +24,7 @@ func (realClock) NewTimer(d time.Duration) timer { return realTimer{time.NewTime
 
 type realTimer struct{ t *time.Timer }
 
-func (t realTimer) C() <-chan time.Time    { return t.t.C }
+func (t realTimer) C() <-chan time.Time   { return t.t.C }
 func (t realTimer) Reset(d time.Duration) { t.Stop(); t.t.Reset(d) }
 
 // Stop also drains a tick left in the channel, which only happens when
