@@ -2,6 +2,7 @@ package poll
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -131,6 +132,20 @@ func (b *fakeBackend) counts() (tries, grants, released int) {
 }
 
 func (b *fakeBackend) Acquire(ctx context.Context, req lock.Request) (lock.Grant, error) {
+	for {
+		g, err := b.try(req)
+		if !req.Wait || !errors.Is(err, lock.ErrBusy) {
+			return g, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func (b *fakeBackend) try(req lock.Request) (lock.Grant, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.tries++
