@@ -35,7 +35,9 @@ func (e *SpecError) Error() string {
 	if e.Source != "" {
 		b.WriteString(" in " + e.Source)
 	}
-	fmt.Fprintf(&b, " %q", e.Spec)
+	if e.Spec != "" {
+		fmt.Fprintf(&b, " %q", e.Spec)
+	}
 	if e.Term != "" {
 		fmt.Fprintf(&b, ": term %q", e.Term)
 	}

@@ -217,7 +217,12 @@ func (a allPolicy) Notify(e Event) bool {
 	return true
 }
 
-func (a allPolicy) String() string { return joinPolicies(a, ",", "all") }
+func (a allPolicy) String() string {
+	if len(a) == 0 {
+		return "always"
+	}
+	return joinPolicies(a)
+}
 
 type anyPolicy []Policy
 
@@ -230,15 +235,9 @@ func (a anyPolicy) Notify(e Event) bool {
 	return false
 }
 
-func (a anyPolicy) String() string { return "any(" + joinPolicies(a, ",", "any") + ")" }
+func (a anyPolicy) String() string { return "any(" + joinPolicies(a) + ")" }
 
-func joinPolicies(ps []Policy, sep, what string) string {
-	if len(ps) == 0 {
-		if what == "all" {
-			return "always"
-		}
-		return ""
-	}
+func joinPolicies(ps []Policy) string {
 	s := make([]string, len(ps))
 	for i, p := range ps {
 		if st, ok := p.(fmt.Stringer); ok {
@@ -247,7 +246,7 @@ func joinPolicies(ps []Policy, sep, what string) string {
 			s[i] = fmt.Sprintf("%T", p)
 		}
 	}
-	return strings.Join(s, sep)
+	return strings.Join(s, ",")
 }
 
 // All notifies when every policy does. It asks them in order and stops

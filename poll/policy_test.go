@@ -79,6 +79,7 @@ func TestStatelessPolicies(t *testing.T) {
 		{"any: one yes", Any(Never(), Purposes("querying")), query, true},
 		{"any: all no", Any(Never(), Purposes("querying")), inst, false},
 		{"any of nothing", Any(), inst, false},
+		{"any of all", Any(All(Purposes("querying"), After(0)), All(Purposes("installing*"), After(10*time.Second))), inst, true},
 		{"func", PolicyFunc(func(e Event) bool { return e.Holder.PID == 7 }), inst, true},
 		{"default before grace", DefaultPolicy(), ev(DefaultGrace-time.Millisecond, 7, 1, ""), false},
 		{"default after grace", DefaultPolicy(), ev(DefaultGrace, 7, 1, ""), true},
@@ -193,6 +194,12 @@ func TestParsePolicy(t *testing.T) {
 	}
 }
 
+func TestPolicyStrings(t *testing.T) {
+	assert.Equal(t, "always", All().(fmt.Stringer).String())
+	assert.Equal(t, "any(never,after=1s)", Any(Never(), After(time.Second)).(fmt.Stringer).String())
+	assert.Equal(t, "purpose=a*,poll.PolicyFunc", All(Purposes("a*"), PolicyFunc(nil)).(fmt.Stringer).String())
+}
+
 func TestParsePolicyErrors(t *testing.T) {
 	def := After(42 * time.Second)
 	tests := []struct {
@@ -286,9 +293,11 @@ func TestPolicyFromFile(t *testing.T) {
 	assert.Contains(t, err.Error(), path)
 	assert.Contains(t, err.Error(), "after= given twice")
 
-	p, err = PolicyFromFile(write("big.conf", string(make([]byte, maxPolicyFile+1))), def)
+	path = write("big.conf", string(make([]byte, maxPolicyFile+1)))
+	p, err = PolicyFromFile(path, def)
 	assert.Equal(t, def, p)
 	require.ErrorIs(t, err, ErrInvalidPolicy)
+	assert.Equal(t, "poll: invalid notification policy in "+path+": file larger than 65536 bytes (using the default policy)", err.Error())
 
 	p, err = PolicyFromFile(dir, def) // a directory
 	assert.Equal(t, def, p)
