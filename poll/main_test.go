@@ -1,0 +1,53 @@
+package poll
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/agentlock/agentlock/internal/proctest"
+	"github.com/agentlock/agentlock/lock"
+)
+
+func TestMain(m *testing.M) {
+	proctest.Role("hold", holdRole)
+	proctest.Main(m)
+}
+
+const crossLock = "poll-cross"
+
+// holdRole takes the lock in directory args[0] with purpose args[1],
+// says "held TOKEN", holds it for args[2] (a duration), releases it and
+// says "released".
+func holdRole(args []string, _ *bufio.Scanner, out *proctest.Writer) int {
+	if len(args) != 3 {
+		fmt.Fprintln(os.Stderr, "hold: want DIR PURPOSE DURATION")
+		return 2
+	}
+	d, err := time.ParseDuration(args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hold:", err)
+		return 2
+	}
+	c, err := lock.New(crossLock, lock.WithDir(args[0]))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hold:", err)
+		return 1
+	}
+	l, err := c.Acquire(context.Background(), lock.WithPurpose(args[1]))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hold:", err)
+		return 1
+	}
+	out.Println("held", l.Token())
+	time.Sleep(d)
+	if err := l.Release(); err != nil {
+		fmt.Fprintln(os.Stderr, "hold:", err)
+		return 1
+	}
+	out.Println("released")
+	return 0
+}
