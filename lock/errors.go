@@ -10,38 +10,38 @@ import (
 var (
 	// ErrBusy reports that TryAcquire found the lock held. The error
 	// is a *BusyError that says by whom.
-	ErrBusy = errors.New("lock: busy")
+	ErrBusy = errors.New("busy")
 
 	// ErrNotHeld reports that Holder found the lock free (or held only
 	// by a process that has since died).
-	ErrNotHeld = errors.New("lock: not held")
+	ErrNotHeld = errors.New("not held")
 
 	// ErrReleased reports use of a lease after Release.
-	ErrReleased = errors.New("lock: lease released")
+	ErrReleased = errors.New("lease released")
 
 	// ErrPrecondition reports that the precondition failed, so the
 	// lock was not taken (or, with WithRecheck, was released at once).
 	// The error also wraps the precondition's own error.
-	ErrPrecondition = errors.New("lock: precondition failed")
+	ErrPrecondition = errors.New("precondition failed")
 
 	// ErrInvalidName reports a lock name that New refuses.
-	ErrInvalidName = errors.New("lock: invalid name")
+	ErrInvalidName = errors.New("invalid name")
 
 	// ErrInvalidOption reports an option value that New or Acquire
 	// refuses.
-	ErrInvalidOption = errors.New("lock: invalid option")
+	ErrInvalidOption = errors.New("invalid option")
 
 	// ErrUnsafePath reports a lock directory or file that could let
 	// another user subvert the lock: a symbolic link, a hard link, a
 	// file that is not a regular file, or a directory that anyone may
 	// write without the sticky bit or that an untrusted user owns.
 	// Nothing is locked or written when it is returned.
-	ErrUnsafePath = errors.New("lock: unsafe path")
+	ErrUnsafePath = errors.New("unsafe path")
 
 	// ErrCorrupt reports data that failed its integrity check: a
 	// holder record, or a guarded file that is torn, truncated or not
 	// written by this package.
-	ErrCorrupt = errors.New("lock: corrupt data")
+	ErrCorrupt = errors.New("corrupt data")
 )
 
 // A BusyError is returned by TryAcquire when the lock is held.

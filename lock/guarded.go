@@ -36,7 +36,7 @@ const (
 // its lease may no longer write: it was released, a lease with a
 // higher token has written the file since, or it belongs to another
 // lock. Nothing was written.
-var ErrFenced = errors.New("lock: fenced")
+var ErrFenced = errors.New("fenced")
 
 // A Guarded is a file read by anyone and replaced only by holders of a
 // lock, atomically and with fencing: the shared instruction file. The

@@ -22,11 +22,11 @@ const MaxNameLen = 64
 // lpt0-9, alone or before a '.') are refused everywhere.
 func validateName(name string) error {
 	bad := func(why string) error {
-		return fmt.Errorf("%w %q: %s", ErrInvalidName, name, why)
+		return fmt.Errorf("lock: %w %q: %s", ErrInvalidName, name, why)
 	}
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: empty name", ErrInvalidName)
+		return fmt.Errorf("lock: %w: empty name", ErrInvalidName)
 	case len(name) > MaxNameLen:
 		return bad(fmt.Sprintf("longer than %d bytes", MaxNameLen))
 	}
