@@ -4,6 +4,7 @@ package lock_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -124,4 +125,75 @@ func TestPermissionDenied(t *testing.T) {
 	t.Logf("child as uid 65534: %s", out)
 	assert.Contains(t, string(out), "permission denied")
 	assert.True(t, strings.HasPrefix(string(out), "error "), "got %q", out)
+}
+
+// TestDefaultDirServiceAndDesktop: two programs calling New with the
+// same name and no WithDir contend on the same lock, including a
+// privileged one (this process, as root) and an unprivileged one (a
+// child as uid 65534), whichever of them creates the files.
+func TestDefaultDirServiceAndDesktop(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start a child as another user")
+	}
+	ctx := context.Background()
+	exe := copyTestBinary(t)
+	for i, who := range []string{"service", "desktop"} {
+		// A fresh name per run, removed afterwards (only tests delete
+		// lock files; this process keeps the files of names it used
+		// open, so a name must not be reused after its files are gone).
+		name := fmt.Sprintf("agentlock-selftest-%d-%d", os.Getpid(), i)
+		t.Cleanup(func() { removeDefaultFiles(t, name) })
+		c, err := lock.New(name)
+		require.NoError(t, err, "the default directory must be usable")
+		if who == "desktop" {
+			// The desktop program creates the files this time.
+			out, err := runAs(exe, "locktest-try", "", name)
+			require.NoError(t, err, "%s", out)
+			require.True(t, strings.HasPrefix(out, "locked "), "unprivileged child: %q", out)
+		}
+		l, err := c.Acquire(ctx, lock.WithPurpose("service"))
+		require.NoError(t, err)
+		out, err := runAs(exe, "locktest-try", "", name)
+		require.NoError(t, err, "%s", out)
+		assert.Equal(t, fmt.Sprintf("busy %d service\n", os.Getpid()), out, "the unprivileged program must see the service's lock")
+		require.NoError(t, l.Release())
+		out, err = runAs(exe, "locktest-try", "", name)
+		require.NoError(t, err, "%s", out)
+		assert.True(t, strings.HasPrefix(out, "locked "), "got %q", out)
+	}
+}
+
+// copyTestBinary copies the test binary where another user can run it.
+func copyTestBinary(t *testing.T) string {
+	t.Helper()
+	top, err := os.MkdirTemp("", "agentlock-bin")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(top) })
+	require.NoError(t, os.Chmod(top, 0o755))
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	b, err := os.ReadFile(exe)
+	require.NoError(t, err)
+	dst := filepath.Join(top, "lock.test")
+	require.NoError(t, os.WriteFile(dst, b, 0o755))
+	return dst
+}
+
+// runAs runs the test binary in role as uid/gid 65534, with the locktest
+// roles' arguments (dir "" means the default directory).
+func runAs(exe, role string, args ...string) (string, error) {
+	cmd := proctest.Command(exe, role, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.Output()
+	return string(out), err
+}
+
+// removeDefaultFiles removes a test lock's files from the default
+// directory. Only tests do this: the library never deletes lock files.
+func removeDefaultFiles(t *testing.T, name string) {
+	t.Helper()
+	for _, dir := range []string{"/run/lock", "/var/tmp"} {
+		os.Remove(filepath.Join(dir, name+".lock"))
+		os.Remove(filepath.Join(dir, name+".holder"))
+	}
 }
