@@ -137,6 +137,17 @@ func TestDefaultDirServiceAndDesktop(t *testing.T) {
 	}
 	ctx := context.Background()
 	exe := copyTestBinary(t)
+	// With Linux's strictest protected_regular setting, O_CREAT on a file
+	// that someone else created in a sticky directory fails even for
+	// root; openFile avoids O_CREAT for existing files. Use the setting
+	// for the duration of the test where it can be changed.
+	const knob = "/proc/sys/fs/protected_regular"
+	if old, err := os.ReadFile(knob); err == nil {
+		if os.WriteFile(knob, []byte("2"), 0) == nil {
+			t.Logf("%s: 2 (was %s)", knob, strings.TrimSpace(string(old)))
+			t.Cleanup(func() { os.WriteFile(knob, old, 0) })
+		}
+	}
 	for i, who := range []string{"service", "desktop"} {
 		// A fresh name per run, removed afterwards (only tests delete
 		// lock files; this process keeps the files of names it used
