@@ -40,6 +40,7 @@ const (
 	EvStart       = "start"
 	EvStatus      = "status"      // the instruction file changed: Pending, Running, Done
 	EvBusy        = "busy"        // the busy message was shown: Holder, Purpose, BusyMS, Package
+	EvAbandoned   = "abandoned"   // the poller's lease found the previous holder dead
 	EvInterrupted = "interrupted" // Package is marked installing but nobody holds the lock
 	EvError       = "error"
 	EvStop        = "stop"
@@ -163,6 +164,10 @@ func (a *app) read() (instr.File, error) {
 
 // work runs under the lease, when nobody else holds the lock.
 func (a *app) work(ctx context.Context, lease *lock.Lease) error {
+	if lease.Abandoned() {
+		a.out.Emit(report.Event{Event: EvAbandoned, Abandoned: true, Locked: true,
+			Msg: "the previous holder of the lock died holding it"})
+	}
 	f, err := a.read()
 	if err != nil {
 		return err
