@@ -64,6 +64,9 @@ type demo struct {
 	children []*child
 	res      result
 
+	seen      map[string]bool // "PROG EVENT" and "PROG EVENT PACKAGE" of every event so far
+	shownDone int             // packages the poller last showed done
+
 	pendingInst []report.Event // installer events held back until the run shows whether it is idle
 	skipRelease bool
 }
@@ -73,6 +76,7 @@ func newDemo(o options, p params, mode string, stdout, stderr io.Writer) *demo {
 		o: o, p: p, mode: mode, stdout: stdout, stderr: stderr,
 		out:    report.NewPrinter(stdout, "demo", o.json, o.color),
 		events: make(chan report.Event, 1024),
+		seen:   map[string]bool{},
 		res:    result{Mode: mode, InstalledEvents: map[string]int{}, Recorded: map[string]int{}},
 	}
 }
@@ -178,7 +182,7 @@ func (d *demo) play(ctx context.Context) (res result, err error) {
 	if err != nil {
 		return d.res, err
 	}
-	if err := d.until(ctx, "the poller to start", func(e report.Event) bool { return e.Prog == "poller" && e.Event == pollerapp.EvStart }); err != nil {
+	if err := d.until(ctx, "the poller to start", func() bool { return d.seen["poller "+pollerapp.EvStart] }); err != nil {
 		return d.res, err
 	}
 	inst, err := d.start("installer", instArgs...)
@@ -186,14 +190,14 @@ func (d *demo) play(ctx context.Context) (res result, err error) {
 		return d.res, err
 	}
 	last := firstPackages[len(firstPackages)-1].Name
-	if err := d.until(ctx, "the installer to install "+last, isInst(installer.EvInstalling, last)); err != nil {
+	if err := d.until(ctx, "the installer to install "+last, d.seenFunc("installer "+installer.EvInstalling+" "+last)); err != nil {
 		return d.res, err
 	}
 
 	d.step("2/6 the logon server stops answering (a dead link: requests hang until the installer's %v timeout)", p.checkTimeout)
 	srv.setDown(true)
 	failures := d.res.ValidationFailures
-	if err := d.until(ctx, "two failed validations", func(report.Event) bool { return d.res.ValidationFailures >= failures+2 }); err != nil {
+	if err := d.until(ctx, "two failed validations", func() bool { return d.res.ValidationFailures >= failures+2 }); err != nil {
 		return d.res, err
 	}
 
@@ -201,7 +205,7 @@ func (d *demo) play(ctx context.Context) (res result, err error) {
 	srv.setCatalog(instr.Catalog{Packages: append(append([]instr.CatalogEntry(nil), firstPackages...), morePackages...)})
 	srv.setDown(false)
 	victim := morePackages[len(morePackages)-1].Name
-	if err := d.until(ctx, "the installer to install "+victim, isInst(installer.EvInstalling, victim)); err != nil {
+	if err := d.until(ctx, "the installer to install "+victim, d.seenFunc("installer "+installer.EvInstalling+" "+victim)); err != nil {
 		return d.res, err
 	}
 	if err := d.sleep(ctx, p.install*2/5); err != nil {
@@ -220,9 +224,7 @@ func (d *demo) play(ctx context.Context) (res result, err error) {
 	// (The demo waits for that look, so that the poller sees the lock
 	// free between the two installers, as it would with a service
 	// manager's restart delay.)
-	if err := d.until(ctx, "the poller to notice the interrupted install", func(e report.Event) bool {
-		return e.Prog == "poller" && e.Event == pollerapp.EvInterrupted
-	}); err != nil {
+	if err := d.until(ctx, "the poller to notice the interrupted install", d.seenFunc("poller "+pollerapp.EvInterrupted+" "+victim)); err != nil {
 		return d.res, err
 	}
 	d.step("5/6 the service manager restarts the installer (one run, -once): it finds %s marked installing and installs it again", victim)
@@ -237,9 +239,7 @@ func (d *demo) play(ctx context.Context) (res result, err error) {
 		return d.res, fmt.Errorf("the restarted installer failed: %v", inst2.err)
 	}
 	all := len(firstPackages) + len(morePackages)
-	if err := d.until(ctx, "the poller to show every package done", func(e report.Event) bool {
-		return e.Prog == "poller" && e.Event == pollerapp.EvStatus && len(e.Done) == all
-	}); err != nil {
+	if err := d.until(ctx, "the poller to show every package done", func() bool { return d.shownDone == all }); err != nil {
 		return d.res, err
 	}
 
@@ -340,28 +340,23 @@ func (d *demo) step(format string, args ...any) {
 	d.out.Emit(report.Event{Event: "step", Scenario: d.mode, Msg: fmt.Sprintf(format, args...)})
 }
 
-// until handles events until cond is true of one (or of the state
-// after it), failing after the step timeout (or limit[0]; with an
-// empty what, a timeout is no error).
-func (d *demo) until(ctx context.Context, what string, cond func(report.Event) bool, limit ...time.Duration) error {
-	wait := d.p.wait
-	if len(limit) > 0 {
-		wait = limit[0]
+// until handles events until cond, a test of the demo's state, is
+// true, and fails after the step timeout.
+func (d *demo) until(ctx context.Context, what string, cond func() bool) error {
+	if cond() {
+		return nil
 	}
-	t := time.NewTimer(wait)
+	t := time.NewTimer(d.p.wait)
 	defer t.Stop()
 	for {
 		select {
 		case e := <-d.events:
 			d.handle(e)
-			if cond(e) {
+			if cond() {
 				return nil
 			}
 		case <-t.C:
-			if what == "" {
-				return nil
-			}
-			return fmt.Errorf("gave up waiting for %s after %v", what, wait)
+			return fmt.Errorf("gave up waiting for %s after %v", what, d.p.wait)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -443,6 +438,13 @@ func stopChild(c *child) {
 // handle counts one event and shows it.
 func (d *demo) handle(e report.Event) {
 	e.Scenario = d.mode
+	d.seen[e.Prog+" "+e.Event] = true
+	if e.Package != "" {
+		d.seen[e.Prog+" "+e.Event+" "+e.Package] = true
+	}
+	if e.Prog == "poller" && e.Event == pollerapp.EvStatus {
+		d.shownDone = len(e.Done)
+	}
 	spurious := false
 	switch {
 	case e.Prog == "poller" && e.Event == pollerapp.EvBusy:
@@ -512,8 +514,10 @@ func (d *demo) flushInst() {
 	d.pendingInst = nil
 }
 
-func isInst(event, pkg string) func(report.Event) bool {
-	return func(e report.Event) bool { return e.Prog == "installer" && e.Event == event && e.Package == pkg }
+// seenFunc returns a condition for until: an event "PROG EVENT" or
+// "PROG EVENT PACKAGE" has been seen.
+func (d *demo) seenFunc(key string) func() bool {
+	return func() bool { return d.seen[key] }
 }
 
 func names(es []instr.CatalogEntry) []string {
