@@ -157,11 +157,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, m := range o.modes {
 		d := newDemo(o, p, m, stdout, stderr)
 		r, err := d.play(ctx)
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "demo: interrupted; the installer and the poller are stopped and the temporary files removed")
+			return 130
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "demo: %s scenario: %v\n", m, err)
-			if ctx.Err() != nil {
-				return 130
-			}
 			status = 1
 		}
 		if !r.Verified {

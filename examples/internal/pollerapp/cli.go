@@ -77,6 +77,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "poller: -interval must be positive")
 		return 2
 	}
+	color := !noColor && !asJSON && stdout == io.Writer(os.Stdout) && report.ColorOK(os.Stdout)
+	out := report.NewPrinter(stdout, "poller", asJSON, color)
 	var err error
 	if notify != "" {
 		// A mistake on the command line is fatal; one in the
@@ -86,11 +88,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	} else if cfg.Policy, err = poll.PolicyFromEnv(poll.EnvNotify, poll.DefaultPolicy()); err != nil {
-		fmt.Fprintf(stderr, "poller: %v\n", err)
+		out.Emit(report.Event{Event: EvError, Error: err.Error(), Msg: err.Error()})
 	}
 
-	color := !noColor && !asJSON && stdout == io.Writer(os.Stdout) && report.ColorOK(os.Stdout)
-	out := report.NewPrinter(stdout, "poller", asJSON, color)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := Run(ctx, cfg, out); err != nil {
