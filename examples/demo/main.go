@@ -250,8 +250,12 @@ func printTable(w io.Writer, o options, rs []result) {
 		}
 		fmt.Fprintln(w)
 	}
+	if len(rs) != 2 {
+		fmt.Fprintf(w, "\nNotification policy: %s. Run without -mode or -legacy to compare both orders.\n", o.notify)
+		return
+	}
 	fmt.Fprintf(w, "\nSame installer, same poller, same notification policy (%s); only the order differs.\n", o.notify)
-	if len(rs) == 2 {
+	{
 		fmt.Fprintln(w, "Legacy: the lock is taken first, so a silent logon server keeps it held for the whole")
 		fmt.Fprintln(w, "timeout and the poller says a package is being installed when nothing is.")
 	}
