@@ -64,7 +64,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	)
 	fs.Var(&servers, "server", "HTTP logon server base `URL` (checked at URL/health; may be repeated, tried in order)")
 	fs.Var(&shares, "share", "logon share `DIR` holding packages.json (may be repeated, tried after the servers)")
-	fs.StringVar(&cfg.File, "file", "", "the instruction file shared with the poller (required)")
+	fs.StringVar(&cfg.File, "file", "", "`PATH` of the instruction file shared with the poller (required)")
 	fs.StringVar(&cfg.Target, "target", "", "`DIR`ectory packages are installed into (required)")
 	fs.StringVar(&cfg.LockDir, "lock-dir", "", "`DIR`ectory of the lock files (default: the lock package's system-wide default)")
 	fs.StringVar(&cfg.LockName, "lock", "pcm-install", "`name` of the lock shared with the poller")

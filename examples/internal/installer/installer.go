@@ -58,6 +58,7 @@ const (
 	EvIdle       = "idle"              // nothing to install
 	EvInstalling = "installing"
 	EvInstalled  = "installed"
+	EvRequeued   = "requeued" // an install was stopped (Ctrl-C, I/O error) and queued again
 	EvReleased   = "released"
 	EvError      = "error"
 	EvStop       = "stop"
@@ -351,6 +352,10 @@ func (in *Installer) install(ctx context.Context, lease *lock.Lease, p instr.Pac
 		// the queue for the next run.
 		os.RemoveAll(filepath.Join(in.cfg.Target, instr.Slug(p.Name)))
 		uerr := in.update(lease, func(f *instr.File) { f.Find(p.Name).State = instr.Queued })
+		if uerr == nil {
+			in.emit(report.Event{Event: EvRequeued, Locked: true, Package: p.Name,
+				Msg: fmt.Sprintf("installing %s stopped (%v): partial files removed, queued again", p.Name, err)})
+		}
 		return errors.Join(err, uerr)
 	}
 	var installs int

@@ -225,3 +225,28 @@ func TestMainFlags(t *testing.T) {
 	assert.Equal(t, 2, Main([]string{"-file", "f", "-target", "t"}, &out, &errb))
 	assert.Contains(t, errb.String(), "no logon server")
 }
+
+// TestStoppedInstallRequeued stops a run (its context ends, as on
+// Ctrl-C) in the middle of an install: the partial files are removed,
+// the package is queued again, the lock released.
+func TestStoppedInstallRequeued(t *testing.T) {
+	s := newSetup(t, instr.Catalog{Packages: []instr.CatalogEntry{{Name: "Office 97", Files: 4}}})
+	cfg := s.config()
+	cfg.InstallTime = 2 * time.Second
+	var buf bytes.Buffer
+	in, err := New(cfg, report.NewPrinter(&buf, "installer", true, false))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	err = in.RunOnce(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	evs := events(t, &buf)
+	assert.NotNil(t, find(evs, EvRequeued))
+	assert.NotNil(t, find(evs, EvReleased))
+	f := s.read(t)
+	p := f.Find("Office 97")
+	assert.Equal(t, instr.Queued, p.State)
+	assert.Zero(t, p.Installs)
+	_, err = os.Stat(filepath.Join(s.target, "office-97"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "partial install removed")
+}

@@ -52,7 +52,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		notify          string
 		asJSON, noColor bool
 	)
-	fs.StringVar(&cfg.File, "file", "", "the instruction file shared with the installer (required)")
+	fs.StringVar(&cfg.File, "file", "", "`PATH` of the instruction file shared with the installer (required)")
 	fs.StringVar(&cfg.LockDir, "lock-dir", "", "`DIR`ectory of the lock files (default: the lock package's system-wide default)")
 	fs.StringVar(&cfg.LockName, "lock", "pcm-install", "`name` of the lock shared with the installer")
 	fs.DurationVar(&cfg.Interval, "interval", poll.DefaultInterval, "time between looks")
