@@ -1,0 +1,262 @@
+// Command demo plays the whole agentlock story in one command, with
+// nothing to install or configure:
+//
+//	go run ./examples/demo
+//
+// It starts a logon server on loopback (in this process), then the
+// installer and the poller as separate processes (this binary run
+// again in their roles, so no Go toolchain is needed at run time), and
+// plays a short scenario: packages queued and installed while the
+// poller shows its message; the logon server going silent; the server
+// back with more packages; the installer killed with kill -9 in the
+// middle of an install and recovering on its next run. It plays it
+// with the fixed order (validate first, lock second) and with the
+// legacy one (lock first), and ends with a table comparing the two.
+// Run it with -h for the flags.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/agentlock/agentlock/examples/internal/installer"
+	"github.com/agentlock/agentlock/examples/internal/pollerapp"
+	"github.com/agentlock/agentlock/examples/internal/report"
+	"github.com/agentlock/agentlock/poll"
+)
+
+// envRole names the role a re-executed demo binary plays.
+const envRole = "AGENTLOCK_DEMO_ROLE"
+
+const usage = `usage: go run ./examples/demo [flags]
+
+Plays the agentlock story with a logon server on loopback and the
+installer and poller as separate processes, first with the fixed order
+(validate the logon server first, take the lock second), then with the
+legacy order (lock first), and compares them:
+
+  1. three packages are queued and installed; the poller shows
+     "A package is currently being installed in the background: ..."
+  2. the logon server stops answering: the installer's checks time out
+  3. the server is back with two more packages
+  4. the installer is killed (kill -9) in the middle of an install
+  5. the restarted installer finds the abandoned lease and installs the
+     interrupted package again, once
+  6. summary: busy messages shown, how many were spurious (the lock was
+     held while nothing was being installed), installs completed
+
+Flags:
+`
+
+func main() {
+	switch os.Getenv(envRole) {
+	case "installer":
+		os.Exit(installer.Main(os.Args[1:], os.Stdout, os.Stderr))
+	case "poller":
+		os.Exit(pollerapp.Main(os.Args[1:], os.Stdout, os.Stderr))
+	case "":
+	default:
+		fmt.Fprintf(os.Stderr, "demo: unknown role $%s=%q\n", envRole, os.Getenv(envRole))
+		os.Exit(2)
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the demo's flags.
+type options struct {
+	modes        []string // "fixed", "legacy"
+	tempo        float64
+	notify       string
+	quiet, json  bool
+	color        bool
+	installerBin string
+	pollerBin    string
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	var (
+		o                        options
+		mode                     string
+		legacy, compare, noColor bool
+	)
+	fs.StringVar(&mode, "mode", "compare", "`which` scenario: fixed, legacy, or compare (both, then a table)")
+	fs.BoolVar(&legacy, "legacy", false, "only the legacy order (lock first, validate second); same as -mode legacy")
+	fs.BoolVar(&compare, "compare", false, "both orders and a comparison table (the default); same as -mode compare")
+	fs.Float64Var(&o.tempo, "tempo", 1, "scale every duration by this `factor` (0.5: twice as fast)")
+	fs.StringVar(&o.notify, "notify", "", "the poller's notification `policy` (default: $"+poll.EnvNotify+", else after=0.6s;every=1s scaled by -tempo)")
+	fs.BoolVar(&o.quiet, "quiet", false, "print only the summary")
+	fs.BoolVar(&o.json, "json", false, "print every event and the summary as JSON lines")
+	fs.BoolVar(&noColor, "no-color", false, "no colour (it is off anyway when the output is not a terminal)")
+	fs.StringVar(&o.installerBin, "installer-bin", "", "run this installer `program` (built from examples/installer) instead of this binary")
+	fs.StringVar(&o.pollerBin, "poller-bin", "", "run this poller `program` (built from examples/poller) instead of this binary")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "demo: unexpected arguments: %q\n", fs.Args())
+		return 2
+	}
+	switch {
+	case legacy && compare:
+		fmt.Fprintln(stderr, "demo: -legacy and -compare exclude each other")
+		return 2
+	case legacy:
+		mode = "legacy"
+	case compare:
+		mode = "compare"
+	}
+	switch mode {
+	case "fixed", "legacy":
+		o.modes = []string{mode}
+	case "compare":
+		o.modes = []string{"fixed", "legacy"}
+	default:
+		fmt.Fprintf(stderr, "demo: -mode %q: want fixed, legacy or compare\n", mode)
+		return 2
+	}
+	if !(o.tempo >= 0.05 && o.tempo <= 20) {
+		fmt.Fprintln(stderr, "demo: -tempo must be between 0.05 and 20")
+		return 2
+	}
+	p := paramsFor(o.tempo)
+	if o.notify == "" {
+		o.notify = os.Getenv(poll.EnvNotify)
+	}
+	if o.notify == "" {
+		o.notify = fmt.Sprintf("after=%v;every=%v", p.grace, p.every)
+	}
+	if _, err := poll.ParsePolicy(o.notify, poll.DefaultPolicy()); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 2
+	}
+	o.color = !noColor && !o.json && !o.quiet && stdout == io.Writer(os.Stdout) && report.ColorOK(os.Stdout)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var results []result
+	status := 0
+	for _, m := range o.modes {
+		d := newDemo(o, p, m, stdout, stderr)
+		r, err := d.play(ctx)
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "demo: interrupted; the installer and the poller are stopped and the temporary files removed")
+			return 130
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "demo: %s scenario: %v\n", m, err)
+			status = 1
+		}
+		if !r.Verified {
+			status = 1
+		}
+		results = append(results, r)
+	}
+	if o.json {
+		b, _ := json.Marshal(struct {
+			Event   string   `json:"event"`
+			Policy  string   `json:"policy"`
+			Results []result `json:"results"`
+		}{"summary", o.notify, results})
+		fmt.Fprintln(stdout, string(b))
+	} else {
+		printTable(stdout, o, results)
+	}
+	return status
+}
+
+// params are the scenario's durations at one tempo.
+type params struct {
+	install      time.Duration // per package
+	checkTimeout time.Duration // the installer's logon check timeout
+	instInterval time.Duration // between installer runs
+	pollInterval time.Duration // between poller looks
+	grace        time.Duration // default policy: notify after this
+	every        time.Duration // default policy: at most once per hold per this
+	wait         time.Duration // the longest any step may take
+}
+
+func paramsFor(tempo float64) params {
+	s := func(d time.Duration) time.Duration { return time.Duration(float64(d) * tempo).Round(time.Millisecond) }
+	return params{
+		install:      s(1200 * time.Millisecond),
+		checkTimeout: s(1500 * time.Millisecond),
+		instInterval: s(500 * time.Millisecond),
+		pollInterval: s(200 * time.Millisecond),
+		grace:        s(600 * time.Millisecond),
+		every:        s(time.Second),
+		wait:         max(s(30*time.Second), 20*time.Second),
+	}
+}
+
+func printTable(w io.Writer, o options, rs []result) {
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "NO"
+	}
+	rows := []struct {
+		label string
+		cell  func(r result) string
+	}{
+		{"busy messages shown", func(r result) string { return fmt.Sprint(r.Busy) }},
+		{"  spurious: lock held, nothing installing", func(r result) string { return fmt.Sprint(r.Spurious) }},
+		{"failed logon validations", func(r result) string { return fmt.Sprint(r.ValidationFailures) }},
+		{"  ...while holding the lock", func(r result) string { return fmt.Sprint(r.FailuresLocked) }},
+		{"installs completed", func(r result) string { return fmt.Sprint(r.Installs) }},
+		{"abandoned lease seen by", func(r result) string { return r.AbandonedBy }},
+		{"killed install redone, counted once", func(r result) string { return yes(r.Recovered) }},
+		{"instruction file verified", func(r result) string { return yes(r.Verified) }},
+	}
+	b := func(s string) string {
+		if o.color {
+			return "\x1b[1m" + s + "\x1b[0m"
+		}
+		return s
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%s", b(fmt.Sprintf("%-42s", "")))
+	for _, r := range rs {
+		fmt.Fprintf(w, "%s", b(fmt.Sprintf("%10s", r.Mode)))
+	}
+	fmt.Fprintln(w)
+	for _, row := range rows {
+		fmt.Fprintf(w, "%-42s", row.label)
+		for _, r := range rs {
+			cell := fmt.Sprintf("%10s", row.cell(r))
+			if o.color && strings.HasPrefix(row.label, "  spurious") && r.Spurious > 0 {
+				cell = "\x1b[1;31m" + cell + "\x1b[0m"
+			}
+			fmt.Fprint(w, cell)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(rs) != 2 {
+		fmt.Fprintf(w, "\nNotification policy: %s. Run without -mode or -legacy to compare both orders.\n", o.notify)
+		return
+	}
+	fmt.Fprintf(w, "\nSame installer, same poller, same notification policy (%s); only the order differs.\n", o.notify)
+	{
+		fmt.Fprintln(w, "Legacy: the lock is taken first, so a silent logon server keeps it held for the whole")
+		fmt.Fprintln(w, "timeout and the poller says a package is being installed when nothing is.")
+	}
+}

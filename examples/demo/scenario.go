@@ -1,0 +1,549 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/agentlock/agentlock/examples/internal/installer"
+	"github.com/agentlock/agentlock/examples/internal/instr"
+	"github.com/agentlock/agentlock/examples/internal/pollerapp"
+	"github.com/agentlock/agentlock/examples/internal/report"
+	"github.com/agentlock/agentlock/lock"
+)
+
+// lockName is the lock the installer and the poller share.
+const lockName = "pcm-install"
+
+// The catalog: three packages at first, two more once the server is
+// back. The last one is the one the installer is killed installing.
+var (
+	firstPackages = []instr.CatalogEntry{{Name: "Office 97", Files: 4}, {Name: "Netscape Communicator 4", Files: 3}, {Name: "Acrobat Reader 3", Files: 2}}
+	morePackages  = []instr.CatalogEntry{{Name: "WinZip 6.3", Files: 2}, {Name: "Quake", Files: 3}}
+)
+
+// result is one scenario's outcome, for the summary.
+type result struct {
+	Mode               string         `json:"mode"`
+	Busy               int            `json:"busy"`     // busy messages the poller showed
+	Spurious           int            `json:"spurious"` // ... while the holder was not installing
+	ValidationFailures int            `json:"validation_failures"`
+	FailuresLocked     int            `json:"validation_failures_locked"` // ... with the lock held
+	Installs           int            `json:"installs"`                   // installs completed
+	InstalledEvents    map[string]int `json:"installed_events"`           // per package
+	Recorded           map[string]int `json:"recorded_installs"`          // per package, in the guarded file
+	AbandonedBy        string         `json:"abandoned_by"`               // which program's lease found the killed installer dead
+	Recovering         int            `json:"recovering"`                 // packages the installer found left "installing"
+	Interrupted        bool           `json:"interrupted_seen"`           // the poller reported the interrupted install
+	Recovered          bool           `json:"recovered"`                  // the killed install was redone and counted once
+	Verified           bool           `json:"verified"`
+	VerifyError        string         `json:"verify_error,omitempty"`
+	PIDs               []int          `json:"pids"` // every child process
+	Seconds            float64        `json:"seconds"`
+}
+
+// demo plays one scenario.
+type demo struct {
+	o      options
+	p      params
+	mode   string
+	stdout io.Writer
+	stderr io.Writer
+	out    *report.Printer // the demo's own narration
+
+	events   chan report.Event
+	children []*child
+	res      result
+
+	seen      map[string]bool // "PROG EVENT" and "PROG EVENT PACKAGE" of every event so far
+	shownDone int             // packages the poller last showed done
+
+	pendingInst []report.Event // installer events held back until the run shows whether it is idle
+	skipRelease bool
+}
+
+func newDemo(o options, p params, mode string, stdout, stderr io.Writer) *demo {
+	return &demo{
+		o: o, p: p, mode: mode, stdout: stdout, stderr: stderr,
+		out:    report.NewPrinter(stdout, "demo", o.json, o.color),
+		events: make(chan report.Event, 1024),
+		seen:   map[string]bool{},
+		res:    result{Mode: mode, InstalledEvents: map[string]int{}, Recorded: map[string]int{}},
+	}
+}
+
+// A child is a running installer or poller.
+type child struct {
+	role string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // after done
+}
+
+// start runs role with args as a separate process: this binary again
+// with $AGENTLOCK_DEMO_ROLE set, or the program given with
+// -installer-bin / -poller-bin. Its JSON events arrive on d.events.
+func (d *demo) start(role string, args ...string) (*child, error) {
+	bin := d.o.installerBin
+	if role == "poller" {
+		bin = d.o.pollerBin
+	}
+	env := os.Environ()
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		bin = exe
+		env = append(env, envRole+"="+role)
+	}
+	cmd := exec.Command(bin, append(args, "-json")...)
+	cmd.Env = env
+	cmd.Stderr = &prefixWriter{w: d.stderr, prefix: role + ": "}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the %s: %w", role, err)
+	}
+	c := &child{role: role, cmd: cmd, done: make(chan struct{})}
+	d.children = append(d.children, c)
+	d.res.PIDs = append(d.res.PIDs, cmd.Process.Pid)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var ev report.Event
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				ev = report.Event{Time: time.Now(), Prog: role, PID: cmd.Process.Pid, Event: "output", Msg: sc.Text()}
+			}
+			d.events <- ev
+		}
+		io.Copy(io.Discard, stdout)
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// play runs the scenario and returns its result. Whatever happens, it
+// leaves no process running and no file behind.
+func (d *demo) play(ctx context.Context) (res result, err error) {
+	began := time.Now()
+	root, err := os.MkdirTemp("", "agentlock-demo-")
+	if err != nil {
+		return d.res, err
+	}
+	srv, err := newLogonServer(instr.Catalog{Packages: firstPackages})
+	if err != nil {
+		os.RemoveAll(root)
+		return d.res, err
+	}
+	defer func() {
+		d.reapAll()
+		srv.close()
+		if rerr := os.RemoveAll(root); rerr != nil && err == nil {
+			err = rerr
+		}
+		d.res.Seconds = time.Since(began).Seconds()
+		res = d.res
+	}()
+	lockDir, stateDir, target := filepath.Join(root, "lock"), filepath.Join(root, "state"), filepath.Join(root, "target")
+	for _, dir := range []string{lockDir, stateDir} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return d.res, err
+		}
+	}
+	file := filepath.Join(stateDir, "instructions")
+	p := d.p
+	instArgs := []string{"-server", srv.URL, "-file", file, "-target", target, "-lock-dir", lockDir, "-lock", lockName,
+		"-install-time", p.install.String(), "-check-timeout", p.checkTimeout.String(), "-interval", p.instInterval.String()}
+	if d.mode == "legacy" {
+		instArgs = append(instArgs, "-legacy")
+	}
+	order := "validate first, lock second"
+	if d.mode == "legacy" {
+		order = "LEGACY order: lock first, validate second"
+	}
+
+	d.step("=== %s scenario (%s) ===", d.mode, order)
+	d.step("1/6 logon server %s offers %s; starting the poller and the installer service", srv.URL, report.List(names(firstPackages)))
+	poller, err := d.start("poller", "-file", file, "-lock-dir", lockDir, "-lock", lockName,
+		"-interval", p.pollInterval.String(), "-notify", d.o.notify)
+	if err != nil {
+		return d.res, err
+	}
+	if err := d.until(ctx, "the poller to start", func() bool { return d.seen["poller "+pollerapp.EvStart] }); err != nil {
+		return d.res, err
+	}
+	inst, err := d.start("installer", instArgs...)
+	if err != nil {
+		return d.res, err
+	}
+	last := firstPackages[len(firstPackages)-1].Name
+	if err := d.until(ctx, "the installer to install "+last, d.seenFunc("installer "+installer.EvInstalling+" "+last)); err != nil {
+		return d.res, err
+	}
+
+	d.step("2/6 the logon server stops answering (a dead link: requests hang until the installer's %v timeout)", p.checkTimeout)
+	srv.setDown(true)
+	failures := d.res.ValidationFailures
+	if err := d.until(ctx, "two failed validations", func() bool { return d.res.ValidationFailures >= failures+2 }); err != nil {
+		return d.res, err
+	}
+
+	d.step("3/6 the logon server is back, and offers %s too", report.List(names(morePackages)))
+	srv.setCatalog(instr.Catalog{Packages: append(append([]instr.CatalogEntry(nil), firstPackages...), morePackages...)})
+	srv.setDown(false)
+	victim := morePackages[len(morePackages)-1].Name
+	if err := d.until(ctx, "the installer to install "+victim, d.seenFunc("installer "+installer.EvInstalling+" "+victim)); err != nil {
+		return d.res, err
+	}
+	if err := d.sleep(ctx, p.install*2/5); err != nil {
+		return d.res, err
+	}
+
+	d.step("4/6 kill -9 the installer (pid %d) in the middle of installing %s", inst.cmd.Process.Pid, victim)
+	inst.cmd.Process.Kill()
+	if err := d.waitExit(ctx, inst); err != nil {
+		return d.res, err
+	}
+
+	// The next process to take the lock gets a lease that says
+	// Abandoned. Here that is the poller, at its next look: it finds
+	// the package marked "installing" and says it was interrupted.
+	// (The demo waits for that look, so that the poller sees the lock
+	// free between the two installers, as it would with a service
+	// manager's restart delay.)
+	if err := d.until(ctx, "the poller to notice the interrupted install", d.seenFunc("poller "+pollerapp.EvInterrupted+" "+victim)); err != nil {
+		return d.res, err
+	}
+	d.step("5/6 the service manager restarts the installer (one run, -once): it finds %s marked installing and installs it again", victim)
+	inst2, err := d.start("installer", append(instArgs, "-once")...)
+	if err != nil {
+		return d.res, err
+	}
+	if err := d.waitExit(ctx, inst2); err != nil {
+		return d.res, err
+	}
+	if inst2.err != nil {
+		return d.res, fmt.Errorf("the restarted installer failed: %v", inst2.err)
+	}
+	all := len(firstPackages) + len(morePackages)
+	if err := d.until(ctx, "the poller to show every package done", func() bool { return d.shownDone == all }); err != nil {
+		return d.res, err
+	}
+
+	d.step("6/6 stopping the poller, checking the instruction file")
+	stopChild(poller)
+	if err := d.waitExit(ctx, poller); err != nil {
+		return d.res, err
+	}
+	d.verify(file, lockDir, stateDir, target)
+	return d.res, nil
+}
+
+// verify checks the end state: the guarded file reads back (checksum
+// and all), every package is done and recorded installed exactly once,
+// its files are in place, no temporary file is left, and the lock is
+// free.
+func (d *demo) verify(file, lockDir, stateDir, target string) {
+	fail := func(format string, args ...any) {
+		d.res.VerifyError = fmt.Sprintf(format, args...)
+		d.step("verification FAILED: %s", d.res.VerifyError)
+	}
+	c, err := lock.New(lockName, lock.WithDir(lockDir))
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	if h, err := c.Holder(context.Background()); !errors.Is(err, lock.ErrNotHeld) {
+		fail("the lock is still held (%+v, %v)", h, err)
+		return
+	}
+	g, err := lock.OpenGuarded(file, lock.GuardedBy(c))
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	b, err := g.Read()
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	f, err := instr.Decode(b)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	all := append(append([]instr.CatalogEntry(nil), firstPackages...), morePackages...)
+	if len(f.Packages) != len(all) {
+		fail("%d packages in the instruction file, want %d", len(f.Packages), len(all))
+		return
+	}
+	for _, e := range all {
+		p := f.Find(e.Name)
+		if p == nil {
+			fail("%s is missing from the instruction file", e.Name)
+			return
+		}
+		d.res.Recorded[e.Name] = p.Installs
+		if p.State != instr.Done || p.Installs != 1 {
+			fail("%s: state %s, installs %d; want done, 1", e.Name, p.State, p.Installs)
+			return
+		}
+		if n := d.res.InstalledEvents[e.Name]; n != 1 {
+			fail("%s: installed %d times, want 1", e.Name, n)
+			return
+		}
+		m, err := os.ReadFile(filepath.Join(target, instr.Slug(e.Name), "MANIFEST"))
+		if err != nil {
+			fail("%s: %v", e.Name, err)
+			return
+		}
+		if n := strings.Count(string(m), "\nfile: "); n != e.Files {
+			fail("%s: MANIFEST lists %d files, want %d", e.Name, n, e.Files)
+			return
+		}
+	}
+	ents, err := os.ReadDir(stateDir)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	for _, e := range ents {
+		if e.Name() != filepath.Base(file) {
+			fail("file left beside the instruction file: %s", e.Name())
+			return
+		}
+	}
+	d.res.Recovered = d.res.AbandonedBy != "" && d.res.Recovering == 1 && d.res.Recorded[morePackages[len(morePackages)-1].Name] == 1
+	d.res.Verified = true
+	d.step("verified: every package is done and recorded installed once; the instruction file's checksum is good; the lock is free")
+}
+
+// step narrates.
+func (d *demo) step(format string, args ...any) {
+	d.flushInst()
+	if d.o.quiet {
+		return
+	}
+	d.out.Emit(report.Event{Event: "step", Scenario: d.mode, Msg: fmt.Sprintf(format, args...)})
+}
+
+// until handles events until cond, a test of the demo's state, is
+// true, and fails after the step timeout.
+func (d *demo) until(ctx context.Context, what string, cond func() bool) error {
+	if cond() {
+		return nil
+	}
+	t := time.NewTimer(d.p.wait)
+	defer t.Stop()
+	for {
+		select {
+		case e := <-d.events:
+			d.handle(e)
+			if cond() {
+				return nil
+			}
+		case <-t.C:
+			return fmt.Errorf("gave up waiting for %s after %v", what, d.p.wait)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// sleep handles events for a while.
+func (d *demo) sleep(ctx context.Context, dur time.Duration) error {
+	t := time.NewTimer(dur)
+	defer t.Stop()
+	for {
+		select {
+		case e := <-d.events:
+			d.handle(e)
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// waitExit handles events until c has exited and been reaped.
+func (d *demo) waitExit(ctx context.Context, c *child) error {
+	t := time.NewTimer(d.p.wait)
+	defer t.Stop()
+	for {
+		select {
+		case e := <-d.events:
+			d.handle(e)
+		case <-c.done:
+			// Its last events may still be queued.
+			for {
+				select {
+				case e := <-d.events:
+					d.handle(e)
+				default:
+					return nil
+				}
+			}
+		case <-t.C:
+			return fmt.Errorf("the %s (pid %d) did not exit", c.role, c.cmd.Process.Pid)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// reapAll kills every child still running and waits for it, so that
+// none is left behind, whatever went wrong.
+func (d *demo) reapAll() {
+	for _, c := range d.children {
+		select {
+		case <-c.done:
+			continue
+		default:
+		}
+		c.cmd.Process.Kill()
+		for waiting := true; waiting; {
+			select {
+			case e := <-d.events:
+				d.handle(e)
+			case <-c.done:
+				waiting = false
+			}
+		}
+	}
+	d.flushInst()
+}
+
+// stopChild asks a child to stop cleanly (Ctrl-C), or kills it where
+// that signal cannot be sent.
+func stopChild(c *child) {
+	if runtime.GOOS == "windows" || c.cmd.Process.Signal(os.Interrupt) != nil {
+		c.cmd.Process.Kill()
+	}
+}
+
+// handle counts one event and shows it.
+func (d *demo) handle(e report.Event) {
+	e.Scenario = d.mode
+	d.seen[e.Prog+" "+e.Event] = true
+	if e.Package != "" {
+		d.seen[e.Prog+" "+e.Event+" "+e.Package] = true
+	}
+	if e.Prog == "poller" && e.Event == pollerapp.EvStatus {
+		d.shownDone = len(e.Done)
+	}
+	spurious := false
+	switch {
+	case e.Prog == "poller" && e.Event == pollerapp.EvBusy:
+		d.res.Busy++
+		if !strings.HasPrefix(e.Purpose, "installing ") {
+			spurious = true
+			d.res.Spurious++
+		}
+	case e.Prog == "poller" && e.Event == pollerapp.EvInterrupted:
+		d.res.Interrupted = true
+	case e.Prog == "installer" && e.Event == installer.EvInvalid:
+		d.res.ValidationFailures++
+		if e.Locked {
+			d.res.FailuresLocked++
+		}
+	case e.Prog == "installer" && e.Event == installer.EvInstalled:
+		d.res.Installs++
+		d.res.InstalledEvents[e.Package]++
+	case e.Event == installer.EvAbandoned: // the poller reports the same event name
+		d.res.AbandonedBy = e.Prog
+	case e.Prog == "installer" && e.Event == installer.EvRecovering:
+		d.res.Recovering++
+	}
+	if d.o.quiet {
+		return
+	}
+	if d.o.json {
+		b, _ := json.Marshal(e)
+		fmt.Fprintln(d.stdout, string(b))
+		return
+	}
+	// A run with nothing to do (validate, lock, nothing new, release)
+	// repeats every interval; hold its lines back and drop them.
+	if e.Prog == "installer" {
+		switch e.Event {
+		case installer.EvValidating, installer.EvLocked:
+			d.pendingInst = append(d.pendingInst, e)
+			return
+		case installer.EvIdle:
+			d.pendingInst, d.skipRelease = nil, true
+			return
+		case installer.EvReleased:
+			if d.skipRelease {
+				d.skipRelease = false
+				return
+			}
+		}
+		d.flushInst()
+	} else if len(d.pendingInst) > 0 && e.Time.Sub(d.pendingInst[0].Time) > idleRun {
+		// Not an idle run after all (it is waiting on the server):
+		// show its lines before later ones.
+		d.flushInst()
+	}
+	fmt.Fprintln(d.stdout, report.Format(e, d.o.color, spurious))
+}
+
+// idleRun is longer than a run with nothing to do takes.
+const idleRun = 100 * time.Millisecond
+
+// flushInst shows the installer lines held back.
+func (d *demo) flushInst() {
+	if !d.o.quiet && !d.o.json {
+		for _, e := range d.pendingInst {
+			fmt.Fprintln(d.stdout, report.Format(e, d.o.color, false))
+		}
+	}
+	d.pendingInst = nil
+}
+
+// seenFunc returns a condition for until: an event "PROG EVENT" or
+// "PROG EVENT PACKAGE" has been seen.
+func (d *demo) seenFunc(key string) func() bool {
+	return func() bool { return d.seen[key] }
+}
+
+func names(es []instr.CatalogEntry) []string {
+	var n []string
+	for _, e := range es {
+		n = append(n, e.Name)
+	}
+	return n
+}
+
+// prefixWriter writes each line of a child's standard error with a
+// prefix.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := strings.IndexByte(string(p.buf), '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf[:i])
+		p.buf = p.buf[i+1:]
+	}
+}
