@@ -182,7 +182,7 @@ func TestGuardedCountersAcrossProcesses(t *testing.T) {
 	if testing.Short() {
 		each = 100
 	}
-	lockDir, path := t.TempDir(), filepath.Join(t.TempDir(), "counter")
+	lockDir, path := proctest.TempDir(t), filepath.Join(proctest.TempDir(t), "counter")
 	start := time.Now()
 
 	readers := make([]*proctest.Child, 1)
@@ -229,7 +229,7 @@ func TestGuardedKillStorm(t *testing.T) {
 	}
 	const writers = 4
 	storm, every := 10*time.Second, 50*time.Millisecond
-	lockDir, fileDir := t.TempDir(), t.TempDir()
+	lockDir, fileDir := proctest.TempDir(t), proctest.TempDir(t)
 	path := filepath.Join(fileDir, "counter")
 	c, err := New("guarded-storm", WithDir(lockDir))
 	require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -36,9 +37,9 @@ func fakeLease(name string, token uint64) *Lease {
 // guarded file in another directory.
 func guardedFixture(t testing.TB, name string) (*Coordinator, *Guarded) {
 	t.Helper()
-	c, err := New(name, WithDir(t.TempDir()))
+	c, err := New(name, WithDir(proctest.TempDir(t)))
 	require.NoError(t, err)
-	g, err := OpenGuarded(filepath.Join(t.TempDir(), "instructions"))
+	g, err := OpenGuarded(filepath.Join(proctest.TempDir(t), "instructions"))
 	require.NoError(t, err)
 	return c, g
 }
@@ -110,7 +111,7 @@ func TestGuardedReadWriteUpdate(t *testing.T) {
 }
 
 func TestGuardedOpenRefusesUnsafePaths(t *testing.T) {
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	_, err := OpenGuarded(dir)
 	assert.ErrorIs(t, err, ErrUnsafePath, "a directory")
 
@@ -206,7 +207,7 @@ func TestGuardedFencedFutureToken(t *testing.T) {
 }
 
 func TestGuardedFencedOtherLock(t *testing.T) {
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	a, err := New("guarded-a", WithDir(dir))
 	require.NoError(t, err)
 	b, err := New("guarded-b", WithDir(dir))
@@ -216,7 +217,7 @@ func TestGuardedFencedOtherLock(t *testing.T) {
 	defer lb.Release()
 
 	// Without GuardedBy the first write decides.
-	g, err := OpenGuarded(filepath.Join(t.TempDir(), "f"))
+	g, err := OpenGuarded(filepath.Join(proctest.TempDir(t), "f"))
 	require.NoError(t, err)
 	require.NoError(t, g.Write(la, []byte("a")))
 	err = g.Write(lb, []byte("b"))
@@ -224,7 +225,7 @@ func TestGuardedFencedOtherLock(t *testing.T) {
 	t.Logf("the error says: %v", err)
 
 	// With GuardedBy even the first write is checked.
-	g2, err := OpenGuarded(filepath.Join(t.TempDir(), "f"), GuardedBy(a))
+	g2, err := OpenGuarded(filepath.Join(proctest.TempDir(t), "f"), GuardedBy(a))
 	require.NoError(t, err)
 	assert.ErrorIs(t, g2.Write(lb, []byte("b")), ErrFenced)
 	_, err = g2.Read()
