@@ -15,7 +15,7 @@ import (
 // record, in one process (the cross-process figures and their ratios to
 // raw flock(2) come from go run ./internal/lockbench; see BENCHMARKS.md).
 func BenchmarkAcquireRelease(b *testing.B) {
-	c, err := lock.New("bench", lock.WithDir(b.TempDir()), lock.WithPurpose("benchmarking"))
+	c, err := lock.New("bench", lock.WithDir(proctest.TempDir(b)), lock.WithPurpose("benchmarking"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 // BenchmarkTryAcquireBusy: a failing TryAcquire that reports the
 // holder, which is another process.
 func BenchmarkTryAcquireBusy(b *testing.B) {
-	dir := b.TempDir()
+	dir := proctest.TempDir(b)
 	ch := proctest.Start(b, "locktest-hold", dir, "bench", "installing")
 	ch.Expect("waiting", time.Minute)
 	ch.Expect("locked", time.Minute)
@@ -54,7 +54,7 @@ func BenchmarkTryAcquireBusy(b *testing.B) {
 // BenchmarkTryAcquireBusyInProcess: the same with the holder in this
 // process (no system call: the in-process semaphore answers).
 func BenchmarkTryAcquireBusyInProcess(b *testing.B) {
-	dir := b.TempDir()
+	dir := proctest.TempDir(b)
 	holder, err := lock.New("bench", lock.WithDir(dir), lock.WithPurpose("installing"))
 	if err != nil {
 		b.Fatal(err)
@@ -78,7 +78,7 @@ func BenchmarkTryAcquireBusyInProcess(b *testing.B) {
 
 // BenchmarkHolder: reading the holder record without contending.
 func BenchmarkHolder(b *testing.B) {
-	dir := b.TempDir()
+	dir := proctest.TempDir(b)
 	c, _ := lock.New("bench", lock.WithDir(dir), lock.WithPurpose("installing"))
 	l, err := c.Acquire(context.Background())
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/agentlock/agentlock/internal/locktest"
 	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/agentlock/agentlock/internal/record"
 	"github.com/agentlock/agentlock/lock"
@@ -270,7 +269,7 @@ func holdIn(t *testing.T, dir, name, purpose string) (*proctest.Child, uint64) {
 // token is kept) between two processes' acquisitions does not make
 // tokens go back.
 func TestTokensSurviveLostState(t *testing.T) {
-	dir := locktest.TempDir(t)
+	dir := proctest.TempDir(t)
 	ch, tok1 := holdIn(t, dir, "tokens", "a")
 	ch.Send("release")
 	ch.Expect("released", time.Minute)
@@ -292,7 +291,7 @@ func TestTokensSurviveLostState(t *testing.T) {
 // says Abandoned. The time is logged; the assertion bound is generous
 // because CI machines are shared (BENCHMARKS.md has the measurement).
 func TestKillFreesQuickly(t *testing.T) {
-	dir := locktest.TempDir(t)
+	dir := proctest.TempDir(t)
 	var worst time.Duration
 	for i := 0; i < 5; i++ {
 		holder, _ := holdIn(t, dir, "kill", "installing")

@@ -177,12 +177,13 @@ func guardedReaderRole(args []string, in *bufio.Scanner, out *proctest.Writer) i
 // ext4 where it was written, 40 µs on tmpfs) times 8,000. With -short
 // each process makes 100 updates.
 func TestGuardedCountersAcrossProcesses(t *testing.T) {
+	skipOnWine(t, wineNoReplaceOpen) // its lock-free readers keep the file open
 	const procs = 8
 	each := 1000
 	if testing.Short() {
 		each = 100
 	}
-	lockDir, path := t.TempDir(), filepath.Join(t.TempDir(), "counter")
+	lockDir, path := proctest.TempDir(t), filepath.Join(proctest.TempDir(t), "counter")
 	start := time.Now()
 
 	readers := make([]*proctest.Child, 1)
@@ -224,12 +225,13 @@ func TestGuardedCountersAcrossProcesses(t *testing.T) {
 // may be lost, the file must verify at the end, and no temporary file
 // may remain.
 func TestGuardedKillStorm(t *testing.T) {
+	skipOnWine(t, wineNoReplaceOpen) // its lock-free readers keep the file open
 	if testing.Short() {
 		t.Skip("takes 10 s; skipped with -short")
 	}
 	const writers = 4
 	storm, every := 10*time.Second, 50*time.Millisecond
-	lockDir, fileDir := t.TempDir(), t.TempDir()
+	lockDir, fileDir := proctest.TempDir(t), proctest.TempDir(t)
 	path := filepath.Join(fileDir, "counter")
 	c, err := New("guarded-storm", WithDir(lockDir))
 	require.NoError(t, err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -64,7 +65,7 @@ func TestListFailoverSkipsBlackhole(t *testing.T) {
 
 func TestListAllFailed(t *testing.T) {
 	refused := refusedAddr(t)
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	l, _ := newTestList(t, []Server{
 		{Name: "logon1", Check: must(TCP(refused))},
 		{Name: "logon2", Check: must(HTTP("http://logon2.invalid/health"))},

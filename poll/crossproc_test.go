@@ -36,7 +36,7 @@ const (
 )
 
 func TestCrossProcessGraceRateAndWorkOnce(t *testing.T) {
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	child, childToken := startHolder(t, dir, "installing X", crossHold)
 	c, err := lock.New(crossLock, lock.WithDir(dir))
 	require.NoError(t, err)
@@ -91,7 +91,7 @@ func TestCrossProcessGraceRateAndWorkOnce(t *testing.T) {
 }
 
 func TestCrossProcessQueryingIsQuiet(t *testing.T) {
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	child, _ := startHolder(t, dir, "querying", time.Second)
 	c, err := lock.New(crossLock, lock.WithDir(dir))
 	require.NoError(t, err)
@@ -119,7 +119,7 @@ func TestCrossProcessQueryingIsQuiet(t *testing.T) {
 }
 
 func TestCrossProcessAcquireNotify(t *testing.T) {
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	child, childToken := startHolder(t, dir, "installing X", crossHold)
 	c, err := lock.New(crossLock, lock.WithDir(dir))
 	require.NoError(t, err)
@@ -146,7 +146,7 @@ func TestCrossProcessAcquireNotify(t *testing.T) {
 }
 
 func TestCrossProcessAcquireNotifyCancel(t *testing.T) {
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	child, _ := startHolder(t, dir, "installing X", time.Minute)
 	c, err := lock.New(crossLock, lock.WithDir(dir))
 	require.NoError(t, err)

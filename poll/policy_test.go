@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/agentlock/agentlock/lock"
 )
 
@@ -266,7 +267,7 @@ func TestPolicyFromEnv(t *testing.T) {
 }
 
 func TestPolicyFromFile(t *testing.T) {
-	dir := t.TempDir()
+	dir := proctest.TempDir(t)
 	def := After(42 * time.Second)
 	write := func(name, text string) string {
 		path := filepath.Join(dir, name)

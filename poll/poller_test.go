@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/agentlock/agentlock/lock"
 )
 
@@ -254,7 +255,7 @@ func TestPollerWorkErrorAndEarlyRelease(t *testing.T) {
 
 func TestPollerStopsOnBadLockOption(t *testing.T) {
 	p := fakePoller(t, &fakeBackend{}, newFakeClock(), nil, WithImmediateStart(),
-		WithLockOptions(lock.WithDir(t.TempDir()))) // not a per-acquisition option
+		WithLockOptions(lock.WithDir(proctest.TempDir(t)))) // not a per-acquisition option
 	err := p.Run(context.Background())
 	assert.ErrorIs(t, err, lock.ErrInvalidOption)
 }
@@ -347,7 +348,7 @@ func TestAcquireNotifyFakeClock(t *testing.T) {
 }
 
 func TestAcquireNotifyFree(t *testing.T) {
-	c, err := lock.New("poll-free", lock.WithDir(t.TempDir()))
+	c, err := lock.New("poll-free", lock.WithDir(proctest.TempDir(t)))
 	require.NoError(t, err)
 	l, err := AcquireNotify(context.Background(), c, Always(), func(Event) { t.Error("notified about a free lock") })
 	require.NoError(t, err)
@@ -384,7 +385,7 @@ func checkNoLeak(t *testing.T) {
 }
 
 func TestPollerCancelStopsWithinIntervalNoLeak(t *testing.T) {
-	c, err := lock.New("poll-cancel", lock.WithDir(t.TempDir()))
+	c, err := lock.New("poll-cancel", lock.WithDir(proctest.TempDir(t)))
 	require.NoError(t, err)
 	const interval = time.Second
 	cycles := make(chan struct{}, 100)

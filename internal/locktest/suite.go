@@ -88,7 +88,7 @@ func try(t *testing.T, dir, name string) string {
 }
 
 func (s *suite) tryFreeAndBusy(t *testing.T) {
-	dir := TempDir(t)
+	dir := proctest.TempDir(t)
 	c := s.new(t, dir, "tryfree", lock.WithPurpose("installing X"))
 	ctx := context.Background()
 
@@ -115,7 +115,7 @@ func (s *suite) tryFreeAndBusy(t *testing.T) {
 }
 
 func (s *suite) holderAcrossProcesses(t *testing.T) {
-	dir := TempDir(t)
+	dir := proctest.TempDir(t)
 	c := s.new(t, dir, "who")
 	ctx := context.Background()
 	_, err := c.Holder(ctx)
@@ -143,7 +143,7 @@ func (s *suite) holderAcrossProcesses(t *testing.T) {
 }
 
 func (s *suite) blocksUntilRelease(t *testing.T) {
-	dir := TempDir(t)
+	dir := proctest.TempDir(t)
 	ch, tok := hold(t, dir, "block", "busy")
 	c := s.new(t, dir, "block")
 	got := make(chan *lock.Lease, 1)
@@ -171,7 +171,7 @@ func (s *suite) blocksUntilRelease(t *testing.T) {
 }
 
 func (s *suite) cancelNoPhantom(t *testing.T) {
-	dir := TempDir(t)
+	dir := proctest.TempDir(t)
 	ch, _ := hold(t, dir, "cancel", "busy")
 	c := s.new(t, dir, "cancel")
 
@@ -225,7 +225,7 @@ func (s *suite) cancelNoPhantom(t *testing.T) {
 }
 
 func (s *suite) cancelInProcess(t *testing.T) {
-	dir := TempDir(t)
+	dir := proctest.TempDir(t)
 	a := s.new(t, dir, "cancelin")
 	b := s.new(t, dir, "cancelin")
 	l, err := a.Acquire(context.Background())
@@ -241,7 +241,7 @@ func (s *suite) cancelInProcess(t *testing.T) {
 }
 
 func (s *suite) doubleRelease(t *testing.T) {
-	c := s.new(t, TempDir(t), "double")
+	c := s.new(t, proctest.TempDir(t), "double")
 	l, err := c.Acquire(context.Background())
 	require.NoError(t, err)
 	require.NoError(t, l.Release())
@@ -250,7 +250,7 @@ func (s *suite) doubleRelease(t *testing.T) {
 }
 
 func (s *suite) distinctNames(t *testing.T) {
-	dir := TempDir(t)
+	dir := proctest.TempDir(t)
 	ch, _ := hold(t, dir, "name-a", "a")
 	c := s.new(t, dir, "name-b")
 	l, err := c.TryAcquire(context.Background())
@@ -261,7 +261,7 @@ func (s *suite) distinctNames(t *testing.T) {
 }
 
 func (s *suite) sameProcess(t *testing.T) {
-	dir := TempDir(t)
+	dir := proctest.TempDir(t)
 	a := s.new(t, dir, "same", lock.WithPurpose("a"))
 	b := s.new(t, dir, "same")
 	ctx := context.Background()
@@ -310,7 +310,7 @@ func (s *suite) sameProcess(t *testing.T) {
 }
 
 func (s *suite) childDoesNotInherit(t *testing.T) {
-	dir := TempDir(t)
+	dir := proctest.TempDir(t)
 	c := s.new(t, dir, "inherit")
 	l, err := c.Acquire(context.Background())
 	require.NoError(t, err)
@@ -326,7 +326,7 @@ func (s *suite) childDoesNotInherit(t *testing.T) {
 }
 
 func (s *suite) holderKilled(t *testing.T) {
-	dir := TempDir(t)
+	dir := proctest.TempDir(t)
 	ch, tok := hold(t, dir, "killed", "installing")
 	c := s.new(t, dir, "killed")
 	got := make(chan *lock.Lease, 1)
@@ -356,7 +356,7 @@ func (s *suite) holderKilled(t *testing.T) {
 }
 
 func (s *suite) holderNeverContends(t *testing.T) {
-	dir := TempDir(t)
+	dir := proctest.TempDir(t)
 	c := s.new(t, dir, "watch")
 	// A child hammers Holder while this process takes the lock over and
 	// over with TryAcquire: it must never be busy.
@@ -396,7 +396,7 @@ func (s *suite) stress(t *testing.T) {
 	if testing.Short() {
 		n = 200
 	}
-	dir := TempDir(t)
+	dir := proctest.TempDir(t)
 	file := filepath.Join(dir, "counter")
 	var children []*proctest.Child
 	for i := 0; i < procs; i++ {
@@ -446,34 +446,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // openFDs counts this process's open descriptors, or -1 if the
-// platform does not say.
+// platform does not say. Windows does not: under Wine /proc/self/fd
+// exists (as Z:\proc\self\fd), but it lists the Unix descriptors of
+// the Wine process, which grow with every OS thread the Go runtime
+// starts (Wine gives each thread its own pipes), not with handles.
 func openFDs() int {
+	if runtime.GOOS == "windows" {
+		return -1
+	}
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return -1
 	}
 	return len(ents)
-}
-
-// TempDir is t.TempDir, but removed child by child: Wine cannot remove
-// a non-empty directory in one call.
-func TempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "locktest")
-	require.NoError(t, err)
-	t.Cleanup(func() { removeTree(dir) })
-	return dir
-}
-
-func removeTree(dir string) {
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		p := filepath.Join(dir, e.Name())
-		if e.IsDir() {
-			removeTree(p)
-		} else {
-			os.Remove(p)
-		}
-	}
-	os.Remove(dir)
 }
