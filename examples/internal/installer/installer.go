@@ -350,7 +350,7 @@ func (in *Installer) install(ctx context.Context, lease *lock.Lease, p instr.Pac
 	if err := in.writeFiles(ctx, p); err != nil {
 		// Interrupted (stopped, or the disk failed): put it back in
 		// the queue for the next run.
-		os.RemoveAll(filepath.Join(in.cfg.Target, instr.Slug(p.Name)))
+		removePackageDir(filepath.Join(in.cfg.Target, instr.Slug(p.Name)))
 		uerr := in.update(lease, func(f *instr.File) { f.Find(p.Name).State = instr.Queued })
 		if uerr == nil {
 			in.emit(report.Event{Event: EvRequeued, Locked: true, Package: p.Name,
@@ -378,7 +378,7 @@ func (in *Installer) install(ctx context.Context, lease *lock.Lease, p instr.Pac
 // safe.
 func (in *Installer) writeFiles(ctx context.Context, p instr.Package) error {
 	dir := filepath.Join(in.cfg.Target, instr.Slug(p.Name))
-	if err := os.RemoveAll(dir); err != nil {
+	if err := removePackageDir(dir); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -504,4 +504,24 @@ func cause(err error) error {
 		return ae
 	}
 	return err
+}
+
+// removePackageDir removes a package's directory, which holds only the
+// files writeFiles made. It removes them one by one rather than with
+// os.RemoveAll, which Wine 8 (where the Windows tests run) cannot do on
+// a non-empty directory.
+func removePackageDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return os.Remove(dir)
 }
