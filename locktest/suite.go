@@ -1,9 +1,18 @@
 // Package locktest is the conformance suite that every lock.Backend
-// must pass. Tests use real processes: the test binary re-executes
-// itself in the roles registered by Main (see internal/proctest).
+// must pass, the built-in ones and those of other modules (such as the
+// etcd backend in lock/etcdlock). Tests use real processes: the test
+// binary re-executes itself in the roles registered by Main (see
+// package proctest).
 //
 //	func TestMain(m *testing.M) { locktest.Main(m, factory) }
 //	func TestConformance(t *testing.T) { locktest.Run(t, factory) }
+//
+// A third-party backend runs it the same way from its own tests. The
+// factory is called in the test process and in every child process, so
+// it must find the same locks from dir alone (or from the environment,
+// which children inherit): a distributed backend can write the address
+// of its test cluster into dir, or into an environment variable, before
+// Run.
 package locktest
 
 import (
@@ -22,8 +31,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/locktest/proctest"
 )
 
 // Timeouts are generous: they turn a real deadlock into a failure, and
@@ -37,7 +46,7 @@ const (
 // the test binary's TestMain, with the same f.
 func Run(t *testing.T, f Factory) {
 	if factory == nil {
-		t.Fatal("locktest: TestMain must call locktest.Main")
+		t.Fatal("locktest: TestMain must call locktest.Main or locktest.Register")
 	}
 	s := &suite{f: f}
 	t.Run("TryFreeAndBusy", s.tryFreeAndBusy)
