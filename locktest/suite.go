@@ -44,11 +44,24 @@ const (
 
 // Run runs the suite against the backend that f returns. Main must be
 // the test binary's TestMain, with the same f.
-func Run(t *testing.T, f Factory) {
+func Run(t *testing.T, f Factory) { RunWith(t, f, Options{}) }
+
+// Options adjust the suite to a backend. The zero Options are Run's.
+type Options struct {
+	// StressRounds is how many times each of the 8 processes of the
+	// Stress test takes the lock: default 2000, or 200 with -short. A
+	// backend whose every acquisition costs network round trips (a
+	// distributed one) may use fewer to keep the suite's run time
+	// reasonable; a few hundred still interleave thoroughly.
+	StressRounds int
+}
+
+// RunWith is Run with options.
+func RunWith(t *testing.T, f Factory, o Options) {
 	if factory == nil {
 		t.Fatal("locktest: TestMain must call locktest.Main or locktest.Register")
 	}
-	s := &suite{f: f}
+	s := &suite{f: f, o: o}
 	t.Run("TryFreeAndBusy", s.tryFreeAndBusy)
 	t.Run("HolderAcrossProcesses", s.holderAcrossProcesses)
 	t.Run("BlocksUntilRelease", s.blocksUntilRelease)
@@ -63,7 +76,10 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Stress", s.stress)
 }
 
-type suite struct{ f Factory }
+type suite struct {
+	f Factory
+	o Options
+}
 
 func (s *suite) new(t *testing.T, dir, name string, opts ...lock.Option) *lock.Coordinator {
 	t.Helper()
@@ -397,13 +413,16 @@ func (s *suite) holderNeverContends(t *testing.T) {
 	wg.Wait()
 }
 
-// stress: 8 processes × n increments of a counter kept in a plain file
+// stress: 8 processes × n (Options.StressRounds) increments of a counter kept in a plain file
 // under the lock end exact, and tokens increase with the counter.
 func (s *suite) stress(t *testing.T) {
 	const procs = 8
 	n := 2000
 	if testing.Short() {
 		n = 200
+	}
+	if s.o.StressRounds > 0 {
+		n = s.o.StressRounds
 	}
 	dir := TempDir(t)
 	file := filepath.Join(dir, "counter")
