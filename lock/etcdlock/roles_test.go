@@ -1,0 +1,3 @@
+package etcdlock_test
+
+func registerRoles() {}
