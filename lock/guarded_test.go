@@ -156,6 +156,30 @@ func TestGuardedFencedAfterRelease(t *testing.T) {
 	require.NoError(t, b.Release())
 }
 
+// lostGrant is a fakeGrant whose lock can be lost, as a distributed
+// backend's can.
+type lostGrant struct {
+	fakeGrant
+	lost chan struct{}
+}
+
+func (g lostGrant) Lost() <-chan struct{} { return g.lost }
+
+func TestGuardedFencedLost(t *testing.T) {
+	_, g := guardedFixture(t, "guarded-lost")
+	lg := lostGrant{fakeGrant{1}, make(chan struct{})}
+	l := &Lease{name: "guarded-lost", g: lg}
+	require.NoError(t, g.Write(l, []byte("while held")))
+	close(lg.lost)
+	err := g.Write(l, []byte("after the lock was lost"))
+	assert.ErrorIs(t, err, ErrFenced)
+	err = g.Update(l, func([]byte) ([]byte, error) { t.Fatal("fn called for a lost lease"); return nil, nil })
+	assert.ErrorIs(t, err, ErrFenced)
+	data, err := g.Read()
+	require.NoError(t, err)
+	assert.Equal(t, "while held", string(data))
+}
+
 func TestGuardedFencedStaleToken(t *testing.T) {
 	c, g := guardedFixture(t, "guarded-stale")
 	b := acquire(t, c)
