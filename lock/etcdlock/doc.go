@@ -112,11 +112,12 @@
 //     so a holder that lost its lock cannot write, whether or not it
 //     knows yet. Backend.Put does this for a single key.
 //   - The guarded instruction file (lock.Guarded): it refuses a write
-//     whose token is lower than the token of the last write, so a
-//     holder that lost the lock cannot overwrite what its successor
-//     wrote. It cannot refuse a stale holder's write that comes before
-//     the successor's first write; check Lease.Lost before writing, and
-//     keep the TTL well above the time a write takes.
+//     with a lease whose Lost channel is closed, and one whose token is
+//     lower than the token of the last write, so a holder that lost the
+//     lock cannot overwrite what its successor wrote. A file system has
+//     no compare-and-swap, so a holder paused between those checks and
+//     its rename can still write once before its successor's first
+//     write; keep the TTL well above the time a write takes.
 //   - Other resources: pass Lease.Token along and have the resource
 //     refuse tokens lower than the highest it has seen.
 package etcdlock
