@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/agentlock/agentlock/internal/record"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/locktest/proctest"
 )
 
 func newC(t *testing.T, dir, name string, opts ...lock.Option) *lock.Coordinator {

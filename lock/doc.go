@@ -189,11 +189,16 @@
 // and changes nothing, if:
 //
 //   - the lease is released (the error also matches ErrReleased);
+//   - the lease's lock was lost (Lease.Lost is closed: a distributed
+//     backend's session expired);
 //   - the lease's token is lower than the token in the file: a later
 //     lease has written since;
 //   - the lease belongs to another lock than the one named in the file,
 //     or than the Coordinator given with GuardedBy.
 //
+// With a distributed backend the tokens are the engine's (etcd's
+// revisions), which the file compares the same way; the rest of this
+// paragraph is about the file and named-mutex backends.
 // Tokens are the nanosecond wall clock at acquisition, or the previous
 // token plus one if that is larger (see Lease.Token), so a lease is
 // naturally above every token the file has recorded. A file can carry a

@@ -33,9 +33,9 @@ const (
 )
 
 // ErrFenced reports a write to a guarded file that was refused because
-// its lease may no longer write: it was released, a lease with a
-// higher token has written the file since, or it belongs to another
-// lock. Nothing was written.
+// its lease may no longer write: it was released or its lock was lost
+// (Lease.Lost), a lease with a higher token has written the file since,
+// or it belongs to another lock. Nothing was written.
 var ErrFenced = errors.New("fenced")
 
 // A Guarded is a file read by anyone and replaced only by holders of a
@@ -206,6 +206,13 @@ func (g *Guarded) commit(l *Lease, op string, repair bool, fn func(old []byte) (
 	defer g.mu.Unlock()
 	if !l.live() {
 		return g.released(op, l)
+	}
+	if lost := l.Lost(); lost != nil {
+		select {
+		case <-lost:
+			return g.fenced(op, "lease of lock %s: the lock was lost (Lease.Lost)", l.name)
+		default:
+		}
 	}
 	if g.lockName != "" && l.name != g.lockName {
 		return g.fenced(op, "lease of lock %s, but the file is guarded by lock %s", l.name, g.lockName)

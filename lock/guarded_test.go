@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentlock/agentlock/internal/proctest"
+	"github.com/agentlock/agentlock/locktest/proctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -159,6 +159,30 @@ func TestGuardedFencedAfterRelease(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want, got, "the file is unchanged")
 	require.NoError(t, b.Release())
+}
+
+// lostGrant is a fakeGrant whose lock can be lost, as a distributed
+// backend's can.
+type lostGrant struct {
+	fakeGrant
+	lost chan struct{}
+}
+
+func (g lostGrant) Lost() <-chan struct{} { return g.lost }
+
+func TestGuardedFencedLost(t *testing.T) {
+	_, g := guardedFixture(t, "guarded-lost")
+	lg := lostGrant{fakeGrant{1}, make(chan struct{})}
+	l := &Lease{name: "guarded-lost", g: lg}
+	require.NoError(t, g.Write(l, []byte("while held")))
+	close(lg.lost)
+	err := g.Write(l, []byte("after the lock was lost"))
+	assert.ErrorIs(t, err, ErrFenced)
+	err = g.Update(l, func([]byte) ([]byte, error) { t.Fatal("fn called for a lost lease"); return nil, nil })
+	assert.ErrorIs(t, err, ErrFenced)
+	data, err := g.Read()
+	require.NoError(t, err)
+	assert.Equal(t, "while held", string(data))
 }
 
 func TestGuardedFencedStaleToken(t *testing.T) {

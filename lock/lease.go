@@ -46,9 +46,18 @@ func (l *Lease) SetPurpose(purpose string) error {
 }
 
 // Lost returns a channel that is closed if the lock is lost while the
-// lease is held, which only a distributed backend can do (its session
-// expired). For the file and named-mutex backends it returns nil: a
-// held lock is kept until Release or the end of the process.
+// lease is held, which only a distributed backend can do. For the file
+// and named-mutex backends it returns nil (a channel that is never
+// closed): a held lock is kept until Release or the end of the process.
+//
+// The etcd backend (module github.com/agentlock/agentlock/lock/etcdlock)
+// closes it when its session lease can no longer be kept alive: the
+// lease expired because the process was paused or cut off from the
+// cluster for longer than the TTL, or it was revoked. Another process
+// may hold the lock by then. Lost is a signal, not a guarantee: a
+// holder may be paused between checking it and writing, so data the
+// lock guards must also be fenced by the lease's token (see Guarded,
+// and etcdlock's Fenced for data kept in etcd).
 func (l *Lease) Lost() <-chan struct{} { return l.g.Lost() }
 
 // Release gives up the lock. A second call returns an error matching

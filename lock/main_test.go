@@ -8,9 +8,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/agentlock/agentlock/internal/locktest"
-	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/locktest"
+	"github.com/agentlock/agentlock/locktest/proctest"
 )
 
 func fileBackend(dir string) (lock.Backend, error) { return lock.NewFileBackend(dir) }

@@ -16,14 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/locktest/proctest"
 )
 
 // Multi-process tests run on every backend of this platform: the file
 // backend, and the named-mutex backend (a kernel mutex on Windows, its
 // flock equivalent elsewhere). Children are this test binary in a role
-// (see internal/proctest, and TestMain in main_test.go); they get the backend kind, the directory and
+// (see locktest/proctest, and TestMain in main_test.go); they get the backend kind, the directory and
 // the lock name as arguments.
 
 var kinds = []string{"file", "mutex"}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/locktest/proctest"
 )
 
 func TestMain(m *testing.M) {

@@ -20,8 +20,8 @@ import (
 
 	"github.com/agentlock/agentlock/examples/internal/instr"
 	"github.com/agentlock/agentlock/examples/internal/report"
-	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/locktest/proctest"
 )
 
 func TestMain(m *testing.M) {

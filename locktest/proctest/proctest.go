@@ -44,6 +44,24 @@ func Role(name string, f RoleFunc) { roles[name] = f }
 // Main runs the role named in the environment if this process is a
 // child, and the tests otherwise. It does not return.
 func Main(m *testing.M) {
+	Dispatch()
+	os.Exit(m.Run())
+}
+
+// Dispatch runs the role named in the environment and exits if this
+// process is a child; otherwise it returns at once. A TestMain that
+// must set something up for the tests (a server) and tear it down
+// afterwards calls Dispatch first and then m.Run itself:
+//
+//	func TestMain(m *testing.M) {
+//		proctest.Role("holder", holderRole)
+//		proctest.Dispatch()
+//		stop := startServer()
+//		code := m.Run()
+//		stop()
+//		os.Exit(code)
+//	}
+func Dispatch() {
 	if name := os.Getenv(envRole); name != "" {
 		f, ok := roles[name]
 		if !ok {
@@ -57,7 +75,6 @@ func Main(m *testing.M) {
 		in := bufio.NewScanner(os.Stdin)
 		os.Exit(f(args, in, &Writer{w: os.Stdout}))
 	}
-	os.Exit(m.Run())
 }
 
 // A Writer writes reply lines; it is safe for concurrent use.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/locktest/proctest"
 )
 
 // A Factory returns the backend under test. dir is a scratch directory
@@ -25,13 +25,21 @@ type Factory func(dir string) (lock.Backend, error)
 // backend, and runs the tests (see proctest.Main). Call it from the
 // TestMain of the package that calls Run.
 func Main(m *testing.M, f Factory) {
+	Register(f)
+	proctest.Main(m)
+}
+
+// Register registers the child roles the suite uses, with f as their
+// backend, without running anything: for a TestMain that calls
+// proctest.Dispatch and m.Run itself (to start and stop a server
+// around the tests, say).
+func Register(f Factory) {
 	factory = f
 	proctest.Role("locktest-hold", roleHold)
 	proctest.Role("locktest-try", roleTry)
 	proctest.Role("locktest-holder", roleHolder)
 	proctest.Role("locktest-count", roleCount)
 	proctest.Role("locktest-idle", roleIdle)
-	proctest.Main(m)
 }
 
 var factory Factory

@@ -1,9 +1,18 @@
 // Package locktest is the conformance suite that every lock.Backend
-// must pass. Tests use real processes: the test binary re-executes
-// itself in the roles registered by Main (see internal/proctest).
+// must pass, the built-in ones and those of other modules (such as the
+// etcd backend in lock/etcdlock). Tests use real processes: the test
+// binary re-executes itself in the roles registered by Main (see
+// package proctest).
 //
 //	func TestMain(m *testing.M) { locktest.Main(m, factory) }
 //	func TestConformance(t *testing.T) { locktest.Run(t, factory) }
+//
+// A third-party backend runs it the same way from its own tests. The
+// factory is called in the test process and in every child process, so
+// it must find the same locks from dir alone (or from the environment,
+// which children inherit): a distributed backend can write the address
+// of its test cluster into dir, or into an environment variable, before
+// Run.
 package locktest
 
 import (
@@ -22,8 +31,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/agentlock/agentlock/internal/proctest"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/locktest/proctest"
 )
 
 // Timeouts are generous: they turn a real deadlock into a failure, and
@@ -35,11 +44,24 @@ const (
 
 // Run runs the suite against the backend that f returns. Main must be
 // the test binary's TestMain, with the same f.
-func Run(t *testing.T, f Factory) {
+func Run(t *testing.T, f Factory) { RunWith(t, f, Options{}) }
+
+// Options adjust the suite to a backend. The zero Options are Run's.
+type Options struct {
+	// StressRounds is how many times each of the 8 processes of the
+	// Stress test takes the lock: default 2000, or 200 with -short. A
+	// backend whose every acquisition costs network round trips (a
+	// distributed one) may use fewer to keep the suite's run time
+	// reasonable; a few hundred still interleave thoroughly.
+	StressRounds int
+}
+
+// RunWith is Run with options.
+func RunWith(t *testing.T, f Factory, o Options) {
 	if factory == nil {
-		t.Fatal("locktest: TestMain must call locktest.Main")
+		t.Fatal("locktest: TestMain must call locktest.Main or locktest.Register")
 	}
-	s := &suite{f: f}
+	s := &suite{f: f, o: o}
 	t.Run("TryFreeAndBusy", s.tryFreeAndBusy)
 	t.Run("HolderAcrossProcesses", s.holderAcrossProcesses)
 	t.Run("BlocksUntilRelease", s.blocksUntilRelease)
@@ -54,7 +76,10 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Stress", s.stress)
 }
 
-type suite struct{ f Factory }
+type suite struct {
+	f Factory
+	o Options
+}
 
 func (s *suite) new(t *testing.T, dir, name string, opts ...lock.Option) *lock.Coordinator {
 	t.Helper()
@@ -388,13 +413,16 @@ func (s *suite) holderNeverContends(t *testing.T) {
 	wg.Wait()
 }
 
-// stress: 8 processes × n increments of a counter kept in a plain file
+// stress: 8 processes × n (Options.StressRounds) increments of a counter kept in a plain file
 // under the lock end exact, and tokens increase with the counter.
 func (s *suite) stress(t *testing.T) {
 	const procs = 8
 	n := 2000
 	if testing.Short() {
 		n = 200
+	}
+	if s.o.StressRounds > 0 {
+		n = s.o.StressRounds
 	}
 	dir := proctest.TempDir(t)
 	file := filepath.Join(dir, "counter")

@@ -1,0 +1,605 @@
+package etcdlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/agentlock/agentlock/lock"
+)
+
+// Sentinel errors, checked with errors.Is.
+var (
+	// ErrLost reports that a lease's lock was lost while it was held:
+	// its session expired (or was revoked, or its key was deleted by
+	// someone else). Release and SetPurpose return it; Lease.Lost is
+	// closed by then.
+	ErrLost = errors.New("etcdlock: lock lost")
+
+	// ErrClosed reports use of a Backend after Close.
+	ErrClosed = errors.New("etcdlock: backend closed")
+)
+
+// Defaults of the options.
+const (
+	DefaultPrefix    = "agentlock/"
+	DefaultTTL       = 10 * time.Second
+	DefaultOpTimeout = 5 * time.Second
+)
+
+// A Backend provides locks kept in an etcd cluster (see the package
+// documentation). Create it with New and hand it to lock.New with
+// lock.WithBackend. It is safe for concurrent use, and one Backend can
+// serve any number of Coordinators and lock names.
+type Backend struct {
+	client    *clientv3.Client
+	prefix    string
+	ttl       int // seconds
+	opTimeout time.Duration
+
+	ctx    context.Context // of the sessions' keep-alives; ended by Close
+	cancel context.CancelFunc
+	seq    atomic.Uint64
+	wg     sync.WaitGroup // background cleanups
+
+	mu     sync.Mutex
+	sess   *concurrency.Session // nil until the first acquisition
+	closed bool
+	grants map[uint64]*grant // live grants by token, for Fenced
+}
+
+// An Option configures New.
+type Option struct {
+	name  string
+	apply func(*Backend) error
+}
+
+// WithPrefix sets the prefix of every key the backend reads or writes
+// (default DefaultPrefix, "agentlock/"). Processes that should contend
+// for the same locks must use the same prefix. It must not be empty.
+func WithPrefix(prefix string) Option {
+	return Option{name: "WithPrefix", apply: func(b *Backend) error {
+		if prefix == "" {
+			return errors.New("empty prefix")
+		}
+		b.prefix = prefix
+		return nil
+	}}
+}
+
+// WithTTL sets the time-to-live of the backend's session lease
+// (default DefaultTTL, 10s), in whole seconds, at least one. It bounds
+// how long a lock stays held after its holder's process dies or is cut
+// off from the cluster, and how soon Lease.Lost fires when the session
+// cannot be kept alive. The cluster may raise it to its own minimum
+// (a few election timeouts).
+func WithTTL(ttl time.Duration) Option {
+	return Option{name: "WithTTL", apply: func(b *Backend) error {
+		if ttl < time.Second || ttl%time.Second != 0 {
+			return fmt.Errorf("TTL %v is not a whole number of seconds >= 1s", ttl)
+		}
+		b.ttl = int(ttl / time.Second)
+		return nil
+	}}
+}
+
+// WithOpTimeout bounds the calls to etcd that have no caller's context:
+// Release, SetPurpose, and the removal of a queue key after a
+// cancelled or failed Acquire (default DefaultOpTimeout, 5s).
+func WithOpTimeout(d time.Duration) Option {
+	return Option{name: "WithOpTimeout", apply: func(b *Backend) error {
+		if d <= 0 {
+			return fmt.Errorf("timeout %v is not positive", d)
+		}
+		b.opTimeout = d
+		return nil
+	}}
+}
+
+// New returns a backend that keeps its locks in the etcd cluster that
+// client talks to. It does not contact the cluster: the session lease
+// is granted by the first acquisition. An invalid option is an error
+// matching lock.ErrInvalidOption.
+//
+// The caller keeps ownership of client: Close the Backend before
+// closing the client.
+func New(client *clientv3.Client, opts ...Option) (*Backend, error) {
+	if client == nil {
+		return nil, fmt.Errorf("etcdlock: %w: nil client", lock.ErrInvalidOption)
+	}
+	b := &Backend{
+		client:    client,
+		prefix:    DefaultPrefix,
+		ttl:       int(DefaultTTL / time.Second),
+		opTimeout: DefaultOpTimeout,
+		grants:    map[uint64]*grant{},
+	}
+	for _, o := range opts {
+		if o.apply == nil {
+			return nil, fmt.Errorf("etcdlock: %w: zero Option", lock.ErrInvalidOption)
+		}
+		if err := o.apply(b); err != nil {
+			return nil, fmt.Errorf("etcdlock: %w: %s: %v", lock.ErrInvalidOption, o.name, err)
+		}
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	return b, nil
+}
+
+// Close ends the backend's session and revokes its lease: every lock
+// still held through b is lost (its Lease.Lost closes) and becomes
+// free at once, and every queue key of b is removed. Acquisitions
+// after Close fail with ErrClosed. Close does not close the client.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	s := b.sess
+	b.sess = nil
+	b.mu.Unlock()
+	var err error
+	if s != nil {
+		err = s.Close()
+	}
+	b.cancel()
+	b.wg.Wait()
+	return err
+}
+
+// keys returns the queue prefix and the state key of the lock name.
+func (b *Backend) keys(name string) (queue, state string) {
+	return b.prefix + name + "/q/", b.prefix + name + "/state"
+}
+
+// session returns the backend's live session, granting a new lease if
+// there is none (the first time, or after the last one expired).
+func (b *Backend) session(ctx context.Context) (*concurrency.Session, error) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if s := b.sess; s != nil {
+		select {
+		case <-s.Done():
+			b.sess = nil
+		default:
+			b.mu.Unlock()
+			return s, nil
+		}
+	}
+	b.mu.Unlock()
+
+	// Grant with the caller's context (cancellable); keep alive with
+	// the backend's.
+	resp, err := b.client.Grant(ctx, int64(b.ttl))
+	if err != nil {
+		return nil, err
+	}
+	s, err := concurrency.NewSession(b.client, concurrency.WithLease(resp.ID),
+		concurrency.WithTTL(b.ttl), concurrency.WithContext(b.ctx))
+	if err != nil {
+		b.revokeLater(resp.ID)
+		return nil, err
+	}
+	b.mu.Lock()
+	cur := b.sess
+	closed := b.closed
+	if !closed && cur == nil {
+		b.sess = s
+		b.mu.Unlock()
+		return s, nil
+	}
+	b.mu.Unlock()
+	// Closed meanwhile, or another goroutine was quicker: drop ours.
+	s.Orphan()
+	b.revokeLater(s.Lease())
+	if closed {
+		return nil, ErrClosed
+	}
+	return cur, nil
+}
+
+// invalidate forgets s after etcd said its lease is gone.
+func (b *Backend) invalidate(s *concurrency.Session) {
+	b.mu.Lock()
+	if b.sess == s {
+		b.sess = nil
+	}
+	b.mu.Unlock()
+	s.Orphan()
+}
+
+func (b *Backend) revokeLater(id clientv3.LeaseID) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), b.opTimeout)
+		defer cancel()
+		b.client.Revoke(ctx, id) // if it fails, the lease expires
+	}()
+}
+
+// Acquire implements lock.Backend.
+func (b *Backend) Acquire(ctx context.Context, req lock.Request) (lock.Grant, error) {
+	queue, state := b.keys(req.Name)
+	for {
+		s, err := b.session(ctx)
+		if err != nil {
+			return nil, b.wrap(ctx, req.Name, "Acquire", err)
+		}
+		g, retry, err := b.attempt(ctx, s, req, queue, state)
+		if retry && ctx.Err() == nil {
+			continue
+		}
+		if err != nil {
+			var be *lock.BusyError
+			if errors.As(err, &be) {
+				return nil, err
+			}
+			return nil, b.wrap(ctx, req.Name, "Acquire", err)
+		}
+		return g, nil
+	}
+}
+
+// wrap prefixes err, and makes it ctx.Err() when ctx is done (whatever
+// gRPC made of the cancellation).
+func (b *Backend) wrap(ctx context.Context, name, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		err = cerr
+	}
+	return fmt.Errorf("etcdlock %s: %s: %w", name, op, err)
+}
+
+// attempt makes one acquisition on session s. retry says the session
+// was lost on the way and the caller should start over with a new one.
+func (b *Backend) attempt(ctx context.Context, s *concurrency.Session, req lock.Request, queue, state string) (g *grant, retry bool, err error) {
+	lease := s.Lease()
+	key := fmt.Sprintf("%s%016x-%x", queue, int64(lease), b.seq.Add(1))
+	h := req.Holder
+	h.Since = time.Now()
+
+	// One round trip when the lock is free: if the queue is empty, join
+	// it (and so take the lock), read the state key for Abandoned and
+	// mark the lock held by us. Otherwise TryAcquire reads the holder
+	// (and writes nothing), and Acquire joins the queue and reads the
+	// key it has to wait for: the newest one before ours.
+	free := clientv3.Compare(clientv3.CreateRevision(queue), "=", 0).WithPrefix()
+	put := clientv3.OpPut(key, encodeRecord(h), clientv3.WithLease(lease))
+	then := []clientv3.Op{put, clientv3.OpGet(state), clientv3.OpPut(state, stateHeld+key)}
+	var els []clientv3.Op
+	if req.Wait {
+		els = []clientv3.Op{clientv3.OpGet(queue, clientv3.WithLastCreate()...), put}
+	} else {
+		els = []clientv3.Op{clientv3.OpGet(queue, clientv3.WithFirstCreate()...)}
+	}
+	resp, err := b.client.Txn(ctx).If(free).Then(then...).Else(els...).Commit()
+	if err != nil {
+		// The transaction may have been applied all the same.
+		b.cleanup(ctx, s, key, state)
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			b.invalidate(s)
+			return nil, true, err
+		}
+		return nil, false, err
+	}
+	rev := resp.Header.Revision // our key's create revision, if we wrote it
+	if resp.Succeeded {
+		h.Token = uint64(rev)
+		return b.newGrant(req.Name, s, key, state, rev, h, resp.Responses[1].GetResponseRange().Kvs), false, nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if !req.Wait {
+		be := &lock.BusyError{Name: req.Name}
+		if len(kvs) > 0 {
+			if hh, err := decodeRecord(kvs[0].Value, kvs[0].CreateRevision); err == nil {
+				be.Holder = hh
+			}
+		}
+		return nil, false, be
+	}
+
+	pred := ""
+	if len(kvs) > 0 {
+		pred = string(kvs[0].Key)
+	}
+	if err := b.waitTurn(ctx, s, queue, rev, pred, rev); err != nil {
+		b.cleanup(ctx, s, key, state)
+		if errors.Is(err, errSessionDone) {
+			return nil, true, err
+		}
+		return nil, false, err
+	}
+
+	// Our turn. Check that our key is still ours (etcd issue 11456:
+	// the wait can end because our own lease expired and took our key
+	// with it, and a lock must not be granted on a dead session), and
+	// mark the lock held by us in the same transaction.
+	h.Since = time.Now()
+	mine := clientv3.Compare(clientv3.CreateRevision(key), "=", rev)
+	resp, err = b.client.Txn(ctx).If(mine).Then(
+		clientv3.OpGet(state),
+		clientv3.OpPut(state, stateHeld+key),
+		clientv3.OpPut(key, encodeRecord(h), clientv3.WithLease(lease)),
+	).Commit()
+	if err != nil {
+		b.cleanup(ctx, s, key, state)
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			b.invalidate(s)
+			return nil, true, err
+		}
+		return nil, false, err
+	}
+	if !resp.Succeeded {
+		return nil, true, fmt.Errorf("%w while waiting", ErrLost)
+	}
+	h.Token = uint64(rev)
+	return b.newGrant(req.Name, s, key, state, rev, h, resp.Responses[0].GetResponseRange().Kvs), false, nil
+}
+
+var errSessionDone = errors.New("session ended while waiting")
+
+// waitTurn waits until no key of the queue was created before myRev.
+// pred, if not empty, is the newest such key, as seen at revision rev.
+func (b *Backend) waitTurn(ctx context.Context, s *concurrency.Session, queue string, myRev int64, pred string, rev int64) error {
+	for {
+		if pred == "" {
+			resp, err := b.client.Get(ctx, queue, append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(myRev-1))...)
+			if err != nil {
+				return err
+			}
+			if len(resp.Kvs) == 0 {
+				return nil
+			}
+			pred, rev = string(resp.Kvs[0].Key), resp.Header.Revision
+		}
+		if err := b.waitDelete(ctx, s, pred, rev); err != nil {
+			return err
+		}
+		pred = ""
+	}
+}
+
+// waitDelete waits until key is deleted after revision rev. It returns
+// nil also when the watch ends for another reason (compaction, a lost
+// leader): the caller looks again.
+func (b *Backend) waitDelete(ctx context.Context, s *concurrency.Session, key string, rev int64) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	// Watch from rev+1: key existed at rev, so its deletion comes
+	// later. A watch that starts after the store's current revision is
+	// "synced" at once; one that starts at or before it waits for the
+	// server's catch-up loop, which runs every 100ms.
+	wch := b.client.Watch(wctx, key, clientv3.WithRev(rev+1), clientv3.WithFilterPut())
+	for {
+		select {
+		case wr, ok := <-wch:
+			if !ok || wr.Canceled || wr.Err() != nil {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				select {
+				case <-time.After(10 * time.Millisecond): // do not spin on a failing watch
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				return nil
+			}
+			for _, ev := range wr.Events {
+				if ev.Type == mvccpb.DELETE {
+					return nil
+				}
+			}
+		case <-s.Done():
+			return errSessionDone
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// cleanup removes our queue key after a failed or cancelled Acquire,
+// with a context of its own (ctx may be the cancelled one). If the
+// lock had been marked held by us (the marking transaction was applied
+// but its answer lost), it is marked released. If etcd cannot be
+// reached, the removal is retried in the background until it succeeds
+// or the session ends (which removes the key anyway): a key left in
+// the queue would otherwise hold the lock for as long as this process
+// keeps the session alive.
+func (b *Backend) cleanup(ctx context.Context, s *concurrency.Session, key, state string) {
+	if b.remove(context.WithoutCancel(ctx), key, state) == nil {
+		return
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		delay := 50 * time.Millisecond
+		for {
+			select {
+			case <-s.Done():
+				return
+			case <-b.ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			if b.remove(b.ctx, key, state) == nil {
+				return
+			}
+			delay = min(2*delay, time.Second)
+		}
+	}()
+}
+
+func (b *Backend) remove(ctx context.Context, key, state string) error {
+	ctx, cancel := context.WithTimeout(ctx, b.opTimeout)
+	defer cancel()
+	// Deleting key unconditionally is safe: queue keys are never
+	// reused (lease id and a sequence number), so this key cannot be
+	// a later acquisition's (etcd issue 22082).
+	_, err := b.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.Value(state), "=", stateHeld+key)).
+		Then(clientv3.OpDelete(key), clientv3.OpPut(state, stateReleased+key)).
+		Else(clientv3.OpDelete(key)).
+		Commit()
+	return err
+}
+
+func (b *Backend) newGrant(name string, s *concurrency.Session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue) *grant {
+	var prev []byte
+	if len(prevState) > 0 {
+		prev = prevState[0].Value
+	}
+	g := &grant{b: b, name: name, s: s, key: key, state: state, rev: rev, h: h, abandoned: previousAbandoned(prev)}
+	b.mu.Lock()
+	b.grants[h.Token] = g
+	b.mu.Unlock()
+	return g
+}
+
+// Holder implements lock.Backend. It reads the queue key with the
+// lowest create revision (the holder's) and never writes.
+func (b *Backend) Holder(ctx context.Context, name string) (lock.Holder, error) {
+	queue, _ := b.keys(name)
+	resp, err := b.client.Get(ctx, queue, clientv3.WithFirstCreate()...)
+	if err != nil {
+		return lock.Holder{}, b.wrap(ctx, name, "Holder", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return lock.Holder{}, fmt.Errorf("etcdlock %s: %w", name, lock.ErrNotHeld)
+	}
+	kv := resp.Kvs[0]
+	h, err := decodeRecord(kv.Value, kv.CreateRevision)
+	if err != nil {
+		return lock.Holder{}, fmt.Errorf("etcdlock %s: key %s: %w", name, kv.Key, err)
+	}
+	return h, nil
+}
+
+// Fenced returns the comparison that makes an etcd transaction
+// conditional on l still holding its lock: l's queue key still exists
+// with the create revision that is l's token. Use it in the If of
+// every transaction that writes data the lock guards:
+//
+//	resp, err := client.Txn(ctx).If(b.Fenced(lease)).Then(clientv3.OpPut(k, v)).Commit()
+//	// resp.Succeeded is false: the lock was lost (or released), nothing was written
+//
+// etcd evaluates it atomically with the writes, so a holder that was
+// paused past its TTL, or cut off, cannot write after its successor
+// took the lock, even if it does not know yet that it lost it. If l
+// is not a live lease of b (nil, released, lost or of another
+// backend), the comparison never holds.
+func (b *Backend) Fenced(l *lock.Lease) clientv3.Cmp {
+	if l != nil {
+		b.mu.Lock()
+		g := b.grants[l.Token()]
+		b.mu.Unlock()
+		if g != nil && g.Holder() == l.Holder() {
+			return clientv3.Compare(clientv3.CreateRevision(g.key), "=", g.rev)
+		}
+	}
+	// A create revision is never negative: this never holds.
+	return clientv3.Compare(clientv3.CreateRevision(b.prefix), "<", 0)
+}
+
+// Put writes key=val in etcd only if l still holds its lock (see
+// Fenced). If it does not, nothing is written and the error matches
+// lock.ErrFenced.
+func (b *Backend) Put(ctx context.Context, l *lock.Lease, key, val string, opts ...clientv3.OpOption) error {
+	resp, err := b.client.Txn(ctx).If(b.Fenced(l)).Then(clientv3.OpPut(key, val, opts...)).Commit()
+	if err != nil {
+		return fmt.Errorf("etcdlock: put %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("etcdlock: put %s: %w: the lease no longer holds the lock", key, lock.ErrFenced)
+	}
+	return nil
+}
+
+// A grant is one acquisition: the queue key at the head of the queue.
+type grant struct {
+	b         *Backend
+	name      string
+	s         *concurrency.Session
+	key       string
+	state     string
+	rev       int64
+	abandoned bool
+
+	mu sync.Mutex
+	h  lock.Holder
+}
+
+func (g *grant) Holder() lock.Holder {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.h
+}
+
+func (g *grant) Abandoned() bool { return g.abandoned }
+
+func (g *grant) Lost() <-chan struct{} { return g.s.Done() }
+
+func (g *grant) SetPurpose(purpose string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	h := g.h
+	h.Purpose = purpose
+	ctx, cancel := context.WithTimeout(context.Background(), g.b.opTimeout)
+	defer cancel()
+	resp, err := g.b.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(g.key), "=", g.rev)).
+		Then(clientv3.OpPut(g.key, encodeRecord(h), clientv3.WithLease(g.s.Lease()))).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("etcdlock %s: SetPurpose: %w", g.name, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("etcdlock %s: SetPurpose: %w", g.name, ErrLost)
+	}
+	g.h = h
+	return nil
+}
+
+// Release deletes the queue key and marks the lock released, in one
+// transaction that compares the key's create revision, so a retried
+// or late Release can never delete a later acquisition's key (etcd
+// issue 22082). It returns an error matching ErrLost if the lock had
+// been lost before.
+func (g *grant) Release() error {
+	b := g.b
+	b.mu.Lock()
+	if b.grants[uint64(g.rev)] == g {
+		delete(b.grants, uint64(g.rev))
+	}
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), b.opTimeout)
+	defer cancel()
+	resp, err := b.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(g.key), "=", g.rev),
+			clientv3.Compare(clientv3.Value(g.state), "=", stateHeld+g.key)).
+		Then(clientv3.OpDelete(g.key), clientv3.OpPut(g.state, stateReleased+g.key)).
+		Else(clientv3.OpDelete(g.key)).
+		Commit()
+	if err != nil {
+		// Keep trying: else the key would hold the lock for as long
+		// as the session lives.
+		b.cleanup(ctx, g.s, g.key, g.state)
+		return fmt.Errorf("etcdlock %s: Release: %w (retrying in the background)", g.name, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("etcdlock %s: Release: %w", g.name, ErrLost)
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+// Package etcdlock is a lock.Backend that keeps agentlock's locks in an
+// etcd cluster, for agents on many machines that must coordinate (at
+// most one installer per site, a fleet-wide maintenance lock). It lives
+// in a module of its own so that the core module does not depend on
+// etcd.
+//
+//	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"https://etcd1:2379"}})
+//	b, err := etcdlock.New(cli, etcdlock.WithTTL(10*time.Second))
+//	defer b.Close()
+//	c, err := lock.New("pcm-install", lock.WithBackend(b), lock.WithPurpose("querying"))
+//	lease, err := c.Acquire(ctx)
+//
+// Everything else is the lock package's API: Acquire, TryAcquire,
+// Holder, Lease.Token, Lease.Abandoned, Lease.SetPurpose, Lease.Release.
+// What differs is that a held lock can be lost (Lease.Lost), and that
+// the guarded data must be fenced (Backend.Fenced, Backend.Put).
+//
+// # How it locks
+//
+// The algorithm is etcd's own lock recipe (client/v3/concurrency), on
+// the same primitives, with its known problems fixed:
+//
+//   - A Backend keeps one session: an etcd lease kept alive in the
+//     background, with a TTL (WithTTL, default 10s). It is granted by the
+//     first acquisition and granted again after it expired.
+//   - Every acquisition creates a queue key under
+//     PREFIX NAME "/q/" with the session's lease. The key with the lowest
+//     create revision holds the lock; the others wait, each watching the
+//     deletion of the key created just before its own (no thundering
+//     herd). The queue key is never reused: its name is the lease id and
+//     a per-Backend sequence number.
+//   - The token (Lease.Token) is the queue key's create revision: etcd's
+//     cluster-wide revision, which strictly increases with every write,
+//     so tokens of one lock strictly increase with every acquisition.
+//   - Release deletes the key in a transaction that compares its create
+//     revision, so a retried or late Release can never delete a later
+//     acquisition's key (etcd issue 22082, where a key reused by the same
+//     session was deleted by a retried unlock).
+//   - A waiter whose turn comes re-checks, in the transaction that marks
+//     the lock held, that its key still exists with its revision: the
+//     wait can end because the waiter's own session expired and took the
+//     key with it (etcd issue 11456, a lock granted on an expired
+//     session). It then starts over with a new session.
+//   - A cancelled or failed Acquire removes its queue key with a context
+//     of its own, not the cancelled one. If etcd cannot be reached it
+//     keeps trying in the background until it succeeds or the session
+//     ends (which removes the key).
+//   - TryAcquire on a held lock writes nothing: one transaction joins
+//     the queue only if it is empty, and otherwise reads the holder.
+//   - Holder never contends: it reads the queue key with the lowest
+//     create revision and writes nothing.
+//
+// A lock that is free takes one round trip to acquire and one to
+// release; a handoff to a waiter takes a watch event and two round
+// trips (see BENCHMARKS.md).
+//
+// # Keys and the holder record
+//
+// With the default prefix "agentlock/" the lock "pcm-install" uses:
+//
+//	agentlock/pcm-install/q/<lease id, 16 hex digits>-<sequence, hex>   queue keys, with the session lease
+//	agentlock/pcm-install/state                                         "held <queue key>" or "released <queue key>", no lease
+//
+// The value of a queue key is the holder record, one JSON object:
+//
+//	{"v":1,"pid":4242,"host":"ws17","purpose":"installing Office 97",
+//	 "since":"2025-01-02T03:04:05.123456789Z","start":123456,"boot":"<32 hex digits>"}
+//
+// v is the format version (1); pid, host and purpose are lock.Holder's;
+// since is when the lock was taken (RFC 3339, nanoseconds, UTC); start
+// and boot are lock.Holder's ProcessStart and BootID (omitted when
+// unknown). The token is not stored: it is the key's create revision.
+// A value that is not such an object is reported by Holder as an error
+// matching lock.ErrCorrupt (and TryAcquire's BusyError then has a zero
+// Holder); it does not change who holds the lock. Unlike the file
+// backend's records, the record's pid is not checked for liveness: the
+// holder may be on another machine, and the session lease is what
+// proves it alive.
+//
+// # Abandoned
+//
+// Lease.Abandoned reports whether the previous holder lost the lock
+// without releasing it: its process died or was cut off, and its
+// session lease expired (or was revoked) while it held the lock. The
+// state key records this: the transaction that grants the lock reads it
+// and writes "held <our key>"; Release deletes the queue key and writes
+// "released <our key>" in one transaction. So a new holder that finds
+// "held <another key>" knows its predecessor never released. A missing
+// state key (a lock never taken) or "released ..." is a clean handoff;
+// any other value cannot rule abandonment out and counts as abandoned.
+// Waiters that gave up never wrote "held", so they do not matter.
+//
+// # Lost locks and fencing
+//
+// A lock in etcd can be lost while it is held: if the holder's process
+// is paused (SIGSTOP, a VM migration, a long GC pause) or cut off from
+// the cluster for longer than the TTL, its lease expires, its queue
+// key is deleted, and the next waiter gets the lock. Lease.Lost is
+// closed when the session can no longer be kept alive: the lease
+// expired or was revoked (Backend.Close), or no keep-alive was answered
+// within the TTL. Release and SetPurpose then fail with ErrLost.
+//
+// Lost is a signal, not a guarantee: a paused process cannot look at it
+// at the moment it matters. Jepsen's analysis of etcd 3.4.3 found that
+// etcd's locks alone do not guarantee mutual exclusion, for exactly
+// this reason. Data the lock guards must therefore check the lock at
+// the moment it is written (fencing):
+//
+//   - Data kept in etcd: make the write a transaction conditional on
+//     Backend.Fenced(lease), which compares the lease's queue key with
+//     its create revision. etcd evaluates it atomically with the write,
+//     so a holder that lost its lock cannot write, whether or not it
+//     knows yet. Backend.Put does this for a single key.
+//   - The guarded instruction file (lock.Guarded): it refuses a write
+//     with a lease whose Lost channel is closed, and one whose token is
+//     lower than the token of the last write, so a holder that lost the
+//     lock cannot overwrite what its successor wrote. A file system has
+//     no compare-and-swap, so a holder paused between those checks and
+//     its rename can still write once before its successor's first
+//     write; keep the TTL well above the time a write takes.
+//   - Other resources: pass Lease.Token along and have the resource
+//     refuse tokens lower than the highest it has seen.
+package etcdlock
