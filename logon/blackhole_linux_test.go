@@ -43,10 +43,9 @@ func blackholeTCP(t *testing.T) string {
 
 func TestTCPBlackholeTimeout(t *testing.T) {
 	addr := blackholeTCP(t)
-	check, err := TCP(addr, WithTimeout(200*time.Millisecond))
-	require.NoError(t, err)
+	check := tcpCheck(t, addr, WithTimeout(200*time.Millisecond))
 	start := time.Now()
-	err = check(context.Background())
+	err := check(context.Background())
 	t.Logf("returned after %v", time.Since(start))
 	ce := requireKind(t, err, KindTimeout)
 	require.ErrorIs(t, err, context.DeadlineExceeded)

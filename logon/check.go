@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -49,9 +50,10 @@ const (
 
 // An Option configures a check built by TCP, HTTP, Path or Func. Each
 // Option applies only to some constructors (its doc says which); giving a
-// constructor an option that does not apply to it, or an invalid value, is a
-// *ConfigError from that constructor rather than something silently
-// ignored.
+// constructor an option that does not apply to it, or an invalid value, is
+// never silently ignored: the Check that constructor returns fails on every
+// call with a *ConfigError saying so (see "Configuration errors" in the
+// package doc).
 type Option struct {
 	name  string
 	kinds checkType
@@ -112,8 +114,14 @@ func (c *config) context(ctx context.Context) (context.Context, context.CancelFu
 // *net.DNSError is KindDNS, fs.ErrNotExist is KindNotFound, a deadline is
 // KindTimeout, and so on). f must return once its context is done.
 //
-// Only WithTimeout applies to Func.
-func Func(name string, f func(ctx context.Context) error, opts ...Option) (Check, error) {
+// Only WithTimeout applies to Func. When name is empty, f is nil or an
+// option is invalid, the Check fails on every call with a *ConfigError and
+// never calls f.
+func Func(name string, f func(ctx context.Context) error, opts ...Option) Check {
+	return orFail(newFunc(name, f, opts))
+}
+
+func newFunc(name string, f func(ctx context.Context) error, opts []Option) (Check, error) {
 	if name == "" {
 		return nil, &ConfigError{Func: "Func", Option: "name", Err: errors.New("empty name")}
 	}
@@ -140,6 +148,37 @@ func Func(name string, f func(ctx context.Context) error, opts ...Option) (Check
 		}
 		return ce
 	}, nil
+}
+
+// orFail returns c when err is nil, and otherwise a Check that returns err,
+// a *ConfigError, on every call without doing anything else. It is how the
+// constructors report a configuration mistake while returning a Check
+// alone.
+//
+// It must not be inlined: the failing Check is recognized (see
+// configFailure) by the code of its function literal, which inlining
+// would copy into every caller.
+//
+//go:noinline
+func orFail(c Check, err error) Check {
+	if err != nil {
+		return func(context.Context) error { return err }
+	}
+	return c
+}
+
+// failingCheckCode is the code pointer of the Check orFail returns for an
+// error.
+var failingCheckCode = reflect.ValueOf(orFail(nil, ErrConfig)).Pointer()
+
+// configFailure returns the *ConfigError of c when c is a Check that a
+// constructor of this package built from an invalid configuration, and nil
+// otherwise. It never runs any other Check.
+func configFailure(c Check) error {
+	if c == nil || reflect.ValueOf(c).Pointer() != failingCheckCode {
+		return nil
+	}
+	return c(context.Background())
 }
 
 // contextError returns the *CheckError for a check cut short by a

@@ -14,8 +14,7 @@
 // lock package's precondition hook without either package importing the
 // other:
 //
-//	check, err := logon.TCP("10.0.0.5:445", logon.WithTimeout(2*time.Second))
-//	...
+//	check := logon.TCP("10.0.0.5:445", logon.WithTimeout(2*time.Second))
 //	c, err := lock.New("pcm-install", lock.WithPrecondition(check))
 //
 // # Checks
@@ -29,13 +28,26 @@
 //
 // # Configuration errors
 //
-// The constructors return (Check, error) rather than a Check alone. Every
-// argument and option is validated when the check is built, and a mistake
-// (an address without a port, a negative timeout, a regular expression
-// that does not compile, an HTTP-only option given to TCP) is a
-// *ConfigError, matching ErrConfig, at that point. The alternative, a
-// Check that fails on every call with a configuration error, would turn a
-// typo into something that looks like a network outage at run time.
+// The constructors TCP, HTTP, Path and Func return a Check alone, so that
+// logon.TCP(addr) can be passed straight to lock.WithPrecondition. Every
+// argument and option is still validated when the check is built, and a
+// mistake (an address without a port, a negative timeout, a regular
+// expression that does not compile, an HTTP-only option given to TCP) is
+// never ignored: the Check returned fails on every call with the same
+// *ConfigError, matching ErrConfig, before touching the network or the
+// file system. As a precondition it therefore locks nothing, and its error
+// names the constructor, the argument or option, and the mistake:
+//
+//	logon.TCP: addr: address 10.0.0.5: missing port in address
+//
+// To find such a mistake at startup rather than at the first probe, put
+// the checks in a List: NewList recognizes a misconfigured check built by
+// this package, without running any check, and returns a *ConfigError
+// wrapping its error. A lone check can be validated by calling it once
+// with a context that is already canceled: every check returns at once
+// when its context is done, without touching the network, so the call
+// returns the *ConfigError of a misconfigured check and a KindCanceled
+// *CheckError otherwise.
 //
 // # Failures
 //

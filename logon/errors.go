@@ -210,10 +210,12 @@ func (e *AllFailedError) Unwrap() []error {
 var ErrConfig = errors.New("logon: invalid configuration")
 
 // ConfigError reports an invalid argument or option given to a constructor
-// (TCP, HTTP, Path, Func, NewList). Constructors validate everything up
-// front and return a *ConfigError instead of a Check that could never
-// succeed, so a mistake in configuration is found at startup, not on the
-// first probe.
+// (TCP, HTTP, Path, Func, NewList). NewList returns it. TCP, HTTP, Path and
+// Func return a Check alone, so for them it is the error that Check
+// returns on every call, at once and without touching the network or the
+// file system; as a lock precondition such a Check locks nothing and its
+// error says exactly what is wrong. NewList returns a *ConfigError wrapping
+// it when given such a Check.
 type ConfigError struct {
 	// Func is the constructor: "TCP", "HTTP", "Path", "Func" or "NewList".
 	Func string

@@ -42,15 +42,12 @@ func Example() {
 	// Name each server by what the installer needs to reach it.
 	var servers []logon.Server
 	for _, base := range []string{down, up.URL} {
-		check, err := logon.HTTP(base+"/health", logon.WithBodyContains("ready"))
-		if err != nil {
-			panic(err) // a configuration mistake, found before any probe
-		}
+		check := logon.HTTP(base+"/health", logon.WithBodyContains("ready"))
 		servers = append(servers, logon.Server{Name: base, Check: check})
 	}
 	list, err := logon.NewList(servers, logon.WithCheckTimeout(2*time.Second))
 	if err != nil {
-		panic(err)
+		panic(err) // a configuration mistake, found before any probe
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -90,24 +87,31 @@ func ExampleCheckError() {
 	// true
 }
 
-// Path checks a mounted share before the installer relies on it.
+// Path checks a mounted share before the installer relies on it. A Check
+// plugs straight into lock.WithPrecondition:
+//
+//	c, err := lock.New("pcm-install", lock.WithPrecondition(check))
 func ExamplePath() {
-	check, err := logon.Path(`\\logon1\sms\inst`,
+	check := logon.Path(`\\logon1\sms\inst`,
 		logon.WithMarker("INSTRUCTIONS.txt"),
 		logon.WithTimeout(3*time.Second))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	_ = check // pass to lock.WithPrecondition, or put in a List
 }
 
-// Bad options are reported when the check is built, not when it runs.
+// A bad argument or option is not ignored: the check fails on every call
+// with a *ConfigError, before touching the network, so as a precondition
+// it locks nothing and says exactly what is wrong. NewList reports it
+// before any probe.
 func ExampleTCP_configError() {
-	_, err := logon.TCP("logon1", logon.WithTimeout(time.Second))
+	check := logon.TCP("logon1", logon.WithTimeout(time.Second))
+	err := check(context.Background())
 	fmt.Println(err)
 	fmt.Println(errors.Is(err, logon.ErrConfig))
+
+	_, err = logon.NewList([]logon.Server{{Name: "logon1", Check: check}})
+	fmt.Println(err)
 	// Output:
 	// logon.TCP: addr: address logon1: missing port in address
 	// true
+	// logon.NewList: servers: server "logon1": logon.TCP: addr: address logon1: missing port in address
 }

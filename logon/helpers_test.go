@@ -128,7 +128,20 @@ func requireGoroutinesSettle(t *testing.T, before int) {
 // funcCheck returns a Func check, failing the test on a config error.
 func funcCheck(t *testing.T, name string, f func(context.Context) error, opts ...Option) Check {
 	t.Helper()
-	c, err := Func(name, f, opts...)
-	require.NoError(t, err)
+	return validCheck(t, Func(name, f, opts...))
+}
+
+// tcpCheck returns a TCP check, failing the test on a config error.
+func tcpCheck(t *testing.T, addr string, opts ...Option) Check {
+	t.Helper()
+	return validCheck(t, TCP(addr, opts...))
+}
+
+// validCheck fails the test when c is a check built from an invalid
+// configuration, and returns c otherwise.
+func validCheck(t *testing.T, c Check) Check {
+	t.Helper()
+	require.NotNil(t, c)
+	require.NoError(t, configFailure(c))
 	return c
 }

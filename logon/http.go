@@ -56,7 +56,8 @@ func WithBodyContains(s string) Option {
 // WithBodyMatch makes an HTTP check also require that the first
 // WithBodyLimit bytes of the response body match the regular expression
 // pattern (package regexp syntax, unanchored). A pattern that does not
-// compile is a *ConfigError. It cannot be combined with WithBodyContains.
+// compile is a configuration error (a *ConfigError from the Check). It
+// cannot be combined with WithBodyContains.
 func WithBodyMatch(pattern string) Option {
 	return Option{"WithBodyMatch", forHTTP, func(c *config) error {
 		re, err := regexp.Compile(pattern)
@@ -108,9 +109,14 @@ func WithBodyLimit(n int64) Option {
 // (RFC 6761).
 //
 // WithTimeout, WithStatus, WithBodyContains, WithBodyMatch, WithClient and
-// WithBodyLimit apply to HTTP. HTTP returns a *ConfigError when rawURL is
-// not an absolute http or https URL or an option is invalid.
-func HTTP(rawURL string, opts ...Option) (Check, error) {
+// WithBodyLimit apply to HTTP. When rawURL is not an absolute http or https
+// URL or an option is invalid, the Check fails on every call with a
+// *ConfigError, without sending anything.
+func HTTP(rawURL string, opts ...Option) Check {
+	return orFail(newHTTP(rawURL, opts))
+}
+
+func newHTTP(rawURL string, opts []Option) (Check, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, &ConfigError{Func: "HTTP", Option: "url", Err: err}

@@ -15,9 +15,7 @@ import (
 
 func httpCheck(t *testing.T, url string, opts ...Option) Check {
 	t.Helper()
-	c, err := HTTP(url, opts...)
-	require.NoError(t, err)
-	return c
+	return validCheck(t, HTTP(url, opts...))
 }
 
 func TestHTTPLive(t *testing.T) {

@@ -361,9 +361,9 @@ func TestValidationsAreIndependent(t *testing.T) {
 	require.Equal(t, "b", sb.Name)
 }
 
-// must unwraps a constructor's result in tests with literal arguments.
-func must(c Check, err error) Check {
-	if err != nil {
+// must panics when c was built from an invalid configuration.
+func must(c Check) Check {
+	if err := configFailure(c); err != nil {
 		panic(err)
 	}
 	return c

@@ -40,14 +40,15 @@ func WithMarker(name string) Option {
 // so a poller probing a dead share every few seconds does not pile up
 // blocked goroutines.
 //
-// WithTimeout and WithMarker apply to Path. Path returns a *ConfigError
-// when dir is empty or contains a NUL byte, or an option is invalid.
-func Path(dir string, opts ...Option) (Check, error) {
+// WithTimeout and WithMarker apply to Path. When dir is empty or contains
+// a NUL byte, or an option is invalid, the Check fails on every call with
+// a *ConfigError, without touching the file system.
+func Path(dir string, opts ...Option) Check {
 	p, err := newPath(dir, opts)
 	if err != nil {
-		return nil, err
+		return orFail(nil, err)
 	}
-	return p.check, nil
+	return p.check
 }
 
 func newPath(dir string, opts []Option) (*pathProbe, error) {

@@ -14,9 +14,7 @@ import (
 
 func pathCheck(t *testing.T, dir string, opts ...Option) Check {
 	t.Helper()
-	c, err := Path(dir, opts...)
-	require.NoError(t, err)
-	return c
+	return validCheck(t, Path(dir, opts...))
 }
 
 func TestPathLive(t *testing.T) {

@@ -11,9 +11,14 @@ import (
 // connection is closed at once; nothing is sent. A host in the ".invalid"
 // domain fails at once with KindDNS (RFC 6761).
 //
-// Only WithTimeout applies to TCP. TCP returns a *ConfigError when addr is
-// not host:port or an option is invalid.
-func TCP(addr string, opts ...Option) (Check, error) {
+// Only WithTimeout applies to TCP. When addr is not host:port or an option
+// is invalid, the Check fails on every call with a *ConfigError, without
+// dialing.
+func TCP(addr string, opts ...Option) Check {
+	return orFail(newTCP(addr, opts))
+}
+
+func newTCP(addr string, opts []Option) (Check, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, &ConfigError{Func: "TCP", Option: "addr", Err: err}

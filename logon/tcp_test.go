@@ -9,23 +9,20 @@ import (
 )
 
 func TestTCPLive(t *testing.T) {
-	check, err := TCP(liveTCP(t))
-	require.NoError(t, err)
+	check := tcpCheck(t, liveTCP(t))
 	require.NoError(t, check(context.Background()))
 }
 
 func TestTCPRefused(t *testing.T) {
 	addr := refusedAddr(t)
-	check, err := TCP(addr)
-	require.NoError(t, err)
+	check := tcpCheck(t, addr)
 	ce := requireKind(t, check(context.Background()), KindRefused)
 	require.Equal(t, addr, ce.Server)
 	require.Equal(t, "logon server "+addr+": connection refused", ce.Error())
 }
 
 func TestTCPUnresolvable(t *testing.T) {
-	check, err := TCP("logon1.invalid:445", WithTimeout(0))
-	require.NoError(t, err)
+	check := tcpCheck(t, "logon1.invalid:445", WithTimeout(0))
 	ctx, cancel := context.WithTimeout(context.Background(), promptly)
 	defer cancel()
 	ce := requireKind(t, check(ctx), KindDNS)
@@ -34,8 +31,7 @@ func TestTCPUnresolvable(t *testing.T) {
 }
 
 func TestTCPCanceledContext(t *testing.T) {
-	check, err := TCP(liveTCP(t))
-	require.NoError(t, err)
+	check := tcpCheck(t, liveTCP(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	requireKind(t, check(ctx), KindCanceled)
@@ -43,8 +39,7 @@ func TestTCPCanceledContext(t *testing.T) {
 }
 
 func TestTCPExpiredContext(t *testing.T) {
-	check, err := TCP(liveTCP(t))
-	require.NoError(t, err)
+	check := tcpCheck(t, liveTCP(t))
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
 	requireKind(t, check(ctx), KindTimeout)

@@ -224,6 +224,13 @@ func TestMainFlags(t *testing.T) {
 	errb.Reset()
 	assert.Equal(t, 2, Main([]string{"-file", "f", "-target", "t"}, &out, &errb))
 	assert.Contains(t, errb.String(), "no logon server")
+
+	// A misconfigured logon server is reported before anything is locked
+	// or probed.
+	errb.Reset()
+	code := Main([]string{"-server", "ftp://logon1", "-file", "f", "-target", "t"}, &out, &errb)
+	assert.NotZero(t, code)
+	assert.Contains(t, errb.String(), `logon.NewList: servers: server "ftp://logon1": logon.HTTP: url: scheme "ftp" is not http or https`)
 }
 
 // TestStoppedInstallRequeued stops a run (its context ends, as on
