@@ -181,6 +181,25 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 	return &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l}, nil
 }
 
+// attempt is one round of an event-assisted wait (waitLockFile): it
+// announces the caller as a waiter on the page (so that the next release
+// wakes a sleeper) and makes one non-blocking attempt. done reports that
+// the wait is over, with err nil if the lock was taken; otherwise the
+// caller sleeps until a wake-up and calls attempt again.
+func attempt(ctx context.Context, f *os.File, page *record.Page) (done bool, err error) {
+	if err := page.SetWaiting(); err != nil {
+		return true, err
+	}
+	if err := page.ClearWoken(); err != nil {
+		return true, err
+	}
+	err = tryLockFile(f)
+	if err == nil || !errors.Is(err, errWouldBlock) {
+		return true, err
+	}
+	return ctx.Err() != nil, ctx.Err()
+}
+
 // unlock releases the lock file and the in-process semaphore.
 func (l *fileLock) unlock() error {
 	err := unlockFile(l.f)

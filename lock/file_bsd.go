@@ -4,7 +4,6 @@ package lock
 
 import (
 	"context"
-	"errors"
 	"os"
 	"time"
 
@@ -60,17 +59,7 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	var events [4]unix.Kevent_t
 	delay := fallbackWait
 	for {
-		if err := page.SetWaiting(); err != nil {
-			return err
-		}
-		err := tryLockFile(f)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, errWouldBlock) {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
+		if done, err := attempt(ctx, f, page); done {
 			return err
 		}
 		ts := unix.NsecToTimespec(int64(delay))

@@ -2,7 +2,6 @@ package lock
 
 import (
 	"context"
-	"errors"
 	"math"
 	"os"
 	"strconv"
@@ -81,20 +80,7 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 		if err != nil {
 			return err
 		}
-		if err := page.SetWaiting(); err != nil {
-			return err
-		}
-		if err := page.ClearWoken(); err != nil {
-			return err
-		}
-		err = tryLockFile(f)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, errWouldBlock) {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
+		if done, err := attempt(ctx, f, page); done {
 			return err
 		}
 		ts := unix.NsecToTimespec(int64(fallbackWait))

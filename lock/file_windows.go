@@ -2,7 +2,6 @@ package lock
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -359,28 +358,16 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	if err != windows.ERROR_IO_PENDING {
 		return err // granted at once (nil), or failed
 	}
-	cancel, err := windows.CreateEvent(nil, 1, 0, nil)
+	cancel, done, err := cancelEvent(ctx)
 	if err != nil {
 		// The request is pending: take it back before failing.
 		windows.CancelIoEx(windows.Handle(f.Fd()), op.ol)
 		if op.result(f) == nil {
 			unlockFile(f)
 		}
-		return os.NewSyscallError("CreateEvent", err)
+		return err
 	}
-	defer windows.CloseHandle(cancel)
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		windows.SetEvent(cancel)
-		close(fired)
-	})
-	defer func() {
-		// cancel must not be closed while the AfterFunc may still
-		// set it.
-		if !stop() {
-			<-fired
-		}
-	}()
+	defer done()
 
 	r, werr := windows.WaitForMultipleObjects([]windows.Handle{op.ev, cancel}, false, windows.INFINITE)
 	if r == windows.WAIT_OBJECT_0 {
@@ -429,39 +416,16 @@ const wineFallbackWait = 100 * time.Millisecond
 // comes first in the wait, and a wait that reports it has not consumed
 // the wake event.
 func wineWaitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
-	cancel, err := windows.CreateEvent(nil, 1, 0, nil)
+	cancel, done, err := cancelEvent(ctx)
 	if err != nil {
-		return os.NewSyscallError("CreateEvent", err)
+		return err
 	}
-	defer windows.CloseHandle(cancel)
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		windows.SetEvent(cancel)
-		close(fired)
-	})
-	defer func() {
-		if !stop() {
-			<-fired
-		}
-	}()
+	defer done()
 	wake := wakeEventFor(f)
 	var holder holderProcess
 	defer holder.close()
 	for {
-		if err := page.SetWaiting(); err != nil {
-			return err
-		}
-		if err := page.ClearWoken(); err != nil {
-			return err
-		}
-		err := tryLockFile(f)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, errWouldBlock) {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
+		if done, err := attempt(ctx, f, page); done {
 			return err
 		}
 		hs := []windows.Handle{cancel}
@@ -634,4 +598,25 @@ func mapPage(f *os.File, writable bool) ([]byte, error) {
 	}
 	// The view is not Go memory, so converting its address is safe.
 	return unsafe.Slice((*byte)(unsafe.Add(nil, addr)), record.PageSize), nil
+}
+
+// cancelEvent returns a manual-reset event that is set when ctx is done,
+// for WaitForMultipleObjects, and a function that stops watching ctx and
+// closes the event (not before a running AfterFunc has set it).
+func cancelEvent(ctx context.Context) (ev windows.Handle, done func(), err error) {
+	ev, err = windows.CreateEvent(nil, 1, 0, nil)
+	if err != nil {
+		return 0, nil, os.NewSyscallError("CreateEvent", err)
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		windows.SetEvent(ev)
+		close(fired)
+	})
+	return ev, func() {
+		if !stop() {
+			<-fired
+		}
+		windows.CloseHandle(ev)
+	}, nil
 }

@@ -256,23 +256,11 @@ func waitMutex(ctx context.Context, h windows.Handle, wait bool) (abandoned bool
 		return false, os.NewSyscallError("WaitForSingleObject", err)
 	}
 
-	cancel, err := windows.CreateEvent(nil, 1, 0, nil)
+	cancel, done, err := cancelEvent(ctx)
 	if err != nil {
-		return false, os.NewSyscallError("CreateEvent", err)
+		return false, err
 	}
-	defer windows.CloseHandle(cancel)
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		windows.SetEvent(cancel)
-		close(fired)
-	})
-	defer func() {
-		// cancel must not be closed while the AfterFunc may still set
-		// it.
-		if !stop() {
-			<-fired
-		}
-	}()
+	defer done()
 	// The cancel event comes first: if both are signalled, the wait
 	// returns the lower index and leaves the mutex alone.
 	r, err = windows.WaitForMultipleObjects([]windows.Handle{cancel, h}, false, windows.INFINITE)
