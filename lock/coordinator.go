@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/agentlock/agentlock/internal/proc"
 )
@@ -156,8 +158,11 @@ var host struct {
 func hostname() string {
 	host.once.Do(func() {
 		h, _ := os.Hostname()
-		if len(h) > 64 {
-			h = h[:64]
+		h = strings.ToValidUTF8(h, "?")
+		for len(h) > 64 {
+			// Cut at a character boundary: a record must hold UTF-8.
+			_, size := utf8.DecodeLastRuneInString(h)
+			h = h[:len(h)-size]
 		}
 		host.name = h
 	})

@@ -34,9 +34,16 @@
 // Cancellation: Acquire returns ctx.Err() (wrapped) when ctx ends
 // first, and leaves nothing behind: no goroutine still waiting, no open
 // descriptor, and no hold of the lock afterwards, not even a brief one.
+// (On Windows an overlapped LockFileEx that the kernel grants in the same
+// instant as the cancellation is released before Acquire returns: the
+// lock is never held after Acquire has returned an error.)
 //
 // Crashes: the operating system releases a lock whose holder dies,
-// however it dies (kill -9 included), and waiters wake at once. The
+// however it dies (kill -9 included), and waiters wake within
+// milliseconds (on Linux through an inotify watch for the dying
+// process's close of the lock file, on Windows through the kernel's own
+// queue; on macOS and the BSDs, whose kqueue does not report closes,
+// within the 50 ms fallback interval). The
 // next Lease then reports Abandoned, because what the lock guarded may
 // be half-written.
 //
@@ -120,8 +127,10 @@
 // (symbolic link or junction); the default directory is created with a
 // DACL that lets SYSTEM and Administrators do anything and
 // authenticated users create, read and write files but not delete
-// them. Under Wine, which does not implement overlapped LockFileEx
-// waits, a waiter polls (1 ms to 16 ms) instead.
+// them. Under Wine, which does not complete overlapped LockFileEx
+// waits, a waiter instead sleeps on a named event that releasers set
+// (through the shared page's waiters flag, as on Linux) and on the
+// holder's process handle, with a 100 ms fallback.
 //
 // # The named-mutex backend
 //
@@ -140,6 +149,14 @@
 // that anyone may read at any time, without the lock: the instruction
 // file a background installer writes and a foreground poller shows.
 //
+// Put the guarded file in a directory that only the programs sharing it
+// can write (not a sticky world-writable one such as /tmp): the file's
+// content is trusted, so whoever can create the file before the first
+// write, or replace it, decides what readers see. Fencing protects
+// against holders that have been superseded, not against other users.
+// On Windows, where a directory cannot be synced, durability after a
+// power loss rests on NTFS's journal.
+//
 // Every write (Guarded.Write, Guarded.Update) creates a new file and
 // renames it over the old one:
 //
@@ -149,9 +166,12 @@
 //     BASE is the guarded file's name, with O_CREAT|O_EXCL|O_NOFOLLOW
 //     and close-on-exec;
 //  3. write the new version, fsync it, close it;
-//  4. rename it over the guarded file (on Windows MoveFileEx with
+//  4. rename it over the guarded file (on Windows a POSIX-semantics
+//     rename through SetFileInformationByHandle(FileRenameInfoEx), which
+//     replaces a file that readers have open with FILE_SHARE_DELETE, as
+//     Read opens it; where that is unsupported, MoveFileEx with
 //     MOVEFILE_REPLACE_EXISTING, retried for up to 2 s while another
-//     program has the file open without FILE_SHARE_DELETE);
+//     program has the file open);
 //  5. fsync the directory, so that the rename survives a crash (on
 //     Windows, which cannot sync a directory, NTFS's metadata journal
 //     stands in; on file systems that refuse to sync a directory with

@@ -126,8 +126,28 @@ func (l *fileLock) open() (*record.Page, error) {
 	return p, err
 }
 
+// checked returns the lock of a name given to the backend from outside
+// (a Coordinator has validated it already; a direct caller may not
+// have): names are validated once, when first seen.
+func (b *fileBackend) checked(name string) (*fileLock, error) {
+	if v, ok := b.names.Load(name); ok {
+		return v.(*fileLock), nil
+	}
+	if err := validateName(name); err != nil {
+		return nil, err
+	}
+	return b.lock(name), nil
+}
+
 func (b *fileBackend) Acquire(ctx context.Context, req Request) (Grant, error) {
-	l := b.lock(req.Name)
+	l, err := b.checked(req.Name)
+	if err != nil {
+		return nil, err
+	}
+	return b.acquire(ctx, l, req)
+}
+
+func (b *fileBackend) acquire(ctx context.Context, l *fileLock, req Request) (Grant, error) {
 	// Take the in-process semaphore first: no system call is made while
 	// another goroutine of this process holds the lock.
 	select {
@@ -187,6 +207,11 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 // the wait is over, with err nil if the lock was taken; otherwise the
 // caller sleeps until a wake-up and calls attempt again.
 func attempt(ctx context.Context, f *os.File, page *record.Page) (done bool, err error) {
+	// A wake-up may be the cancellation itself: never take the lock
+	// once ctx is done.
+	if err := ctx.Err(); err != nil {
+		return true, err
+	}
 	if err := page.SetWaiting(); err != nil {
 		return true, err
 	}
@@ -194,18 +219,20 @@ func attempt(ctx context.Context, f *os.File, page *record.Page) (done bool, err
 		return true, err
 	}
 	err = tryLockFile(f)
-	if err == nil || !errors.Is(err, errWouldBlock) {
-		return true, err
+	if errors.Is(err, errWouldBlock) {
+		return false, nil
 	}
-	return ctx.Err() != nil, ctx.Err()
+	return true, err
 }
 
 // unlock releases the lock file and the in-process semaphore.
 func (l *fileLock) unlock() error {
 	err := unlockFile(l.f)
 	// Wake processes sleeping in waitLockFile, if any said they were.
-	if set, _ := l.hf.page.TakeWaiting(); set {
-		wakeWaiters(l.f, l.hf.page)
+	// A releaser that finds a woken waiter still on its way skips the
+	// wake-up, and then must leave the flag set for the next release.
+	if set, _ := l.hf.page.TakeWaiting(); set && !wakeWaiters(l.f, l.hf.page) {
+		l.hf.page.SetWaiting()
 	}
 	<-l.sem
 	if err != nil {
@@ -215,5 +242,9 @@ func (l *fileLock) unlock() error {
 }
 
 func (b *fileBackend) Holder(ctx context.Context, name string) (Holder, error) {
-	return b.lock(name).hf.holder(name)
+	l, err := b.checked(name)
+	if err != nil {
+		return Holder{}, err
+	}
+	return l.hf.holder(name)
 }

@@ -53,8 +53,19 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	if _, err := unix.Kevent(kq, changes[:], nil, nil); err != nil {
 		return os.NewSyscallError("kevent", err)
 	}
-	stop := context.AfterFunc(ctx, func() { unix.Write(p[1], []byte{0}) })
-	defer stop()
+	// The pipe is closed (deferred above, so after this) only once the
+	// AfterFunc can no longer write to it: a write to a closed, and
+	// perhaps reused, descriptor could land in someone else's file.
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		unix.Write(p[1], []byte{0})
+		close(fired)
+	})
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+	}()
 
 	var events [4]unix.Kevent_t
 	delay := fallbackWait
@@ -83,6 +94,7 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 // watch for: a one-byte write to the lock file (its content means
 // nothing). The file may be open read-only (see openFile); the sleepers
 // then wake at their fallback interval.
-func wakeWaiters(f *os.File, page *record.Page) {
+func wakeWaiters(f *os.File, page *record.Page) bool {
 	unix.Pwrite(int(f.Fd()), []byte{0}, 0)
+	return true
 }

@@ -120,9 +120,12 @@ func watcherFor(f *os.File) (*watcher, error) {
 		unix.Close(ifd)
 		return nil, os.NewSyscallError("inotify_add_watch", err)
 	}
-	w, _ := watchers.LoadOrStore(f, &watcher{in: os.NewFile(uintptr(ifd), "inotify")})
-	if w.(*watcher).in.Fd() != uintptr(ifd) {
-		unix.Close(ifd) // lost a race with another lock of the same file
+	// Only the goroutine holding the lock's in-process semaphore gets
+	// here, so there is no race for f; LoadOrStore keeps it that way.
+	nw := &watcher{in: os.NewFile(uintptr(ifd), "inotify")}
+	w, loaded := watchers.LoadOrStore(f, nw)
+	if loaded {
+		nw.in.Close()
 	}
 	return w.(*watcher), nil
 }
@@ -166,14 +169,16 @@ func (w *watcher) watch(wake func()) (stop func()) {
 }
 
 // wakeWaiters wakes one process sleeping in waitLockFile, unless one
-// is already awake.
-func wakeWaiters(f *os.File, page *record.Page) {
+// that was woken has not yet made its attempt; it reports whether it
+// woke one.
+func wakeWaiters(f *os.File, page *record.Page) bool {
 	if clear, err := page.MarkWoken(); err != nil || !clear {
-		return
+		return err != nil
 	}
 	if page.BumpWake() == nil {
 		futex(page.WakeWord(), futexWake, 1, nil)
 	}
+	return true
 }
 
 // futex(2) operations (golang.org/x/sys/unix does not name them).

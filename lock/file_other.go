@@ -37,6 +37,6 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	return errors.ErrUnsupported
 }
 
-func wakeWaiters(f *os.File, page *record.Page) {}
+func wakeWaiters(f *os.File, page *record.Page) bool { return true }
 
 func mapPage(f *os.File, writable bool) ([]byte, error) { return nil, errors.ErrUnsupported }

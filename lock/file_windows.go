@@ -310,13 +310,14 @@ func unlockFile(f *os.File) error {
 // Windows itself the kernel queues LockFileEx waiters and grants the
 // lock to the next one, and nobody sets the waiters flag, so the caller
 // (which only calls this when the flag was set) never gets here.
-func wakeWaiters(f *os.File, page *record.Page) {
+func wakeWaiters(f *os.File, page *record.Page) bool {
 	if clear, err := page.MarkWoken(); err != nil || !clear {
-		return
+		return err != nil
 	}
 	if ev := wakeEventFor(f); ev != 0 {
 		windows.SetEvent(ev)
 	}
+	return true
 }
 
 // onWine reports whether this process runs under Wine, whose ntdll has

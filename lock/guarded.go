@@ -281,6 +281,15 @@ func (g *Guarded) commit(l *Lease, op string, repair bool, fn func(old []byte) (
 		os.Remove(tmp)
 		return g.released(op, l)
 	}
+	if lost := l.Lost(); lost != nil {
+		// Lost while the new version was being written.
+		select {
+		case <-lost:
+			os.Remove(tmp)
+			return g.fenced(op, "lease of lock %s: the lock was lost (Lease.Lost)", l.name)
+		default:
+		}
+	}
 	if !g.unchanged(before, exists) {
 		os.Remove(tmp)
 		return g.fenced(op, "the file was replaced by another writer during the write")

@@ -25,7 +25,8 @@ type holderFile struct {
 	page *record.Page // writable mapping, nil until opened
 	ro   *record.Page // read-only view for Holder if the page is not open
 
-	cache atomic.Pointer[record.Cached] // last record read by busy or holder
+	cache   atomic.Pointer[record.Cached] // last record read by busy or holder
+	checked atomic.Pointer[checkedRecord] // liveness of the holder of a cached record (busy)
 }
 
 // open opens (creating it if needed) and maps the file if that has not
@@ -82,6 +83,12 @@ func (h *holderFile) readPage() (*record.Page, error) {
 func publishAcquired(page *record.Page, path string, req Request, abandoned bool) (Holder, bool, error) {
 	prevState, prevToken, perr := page.Peek()
 	abandoned = abandoned || perr != nil || prevState == record.Held
+	// The page also keeps the highest token apart from the record, so a
+	// record torn by a holder that died while writing it does not send
+	// tokens back to the clock alone.
+	if last, err := page.LastToken(); err == nil {
+		prevToken = max(prevToken, last)
+	}
 	now := time.Now()
 	h := req.Holder
 	h.Since = now
@@ -115,19 +122,38 @@ func (h *holderFile) busy(name string) error {
 		return e
 	}
 	// The holder publishes its record microseconds after it locks. If
-	// the record does not yet say "held", give it a moment.
+	// the record does not yet say "held" by a live process (right after
+	// a crash it still names the dead holder), give it a moment.
 	for i := 0; i < 100; i++ {
-		r, err := page.LoadCached(&h.cache)
+		c, err := page.LoadCached(&h.cache)
 		if err != nil {
 			break
 		}
-		if r.State == record.Held {
-			e.Holder = holderFromRecord(&r)
+		if c.Record.State == record.Held && h.aliveCached(c) {
+			e.Holder = holderFromRecord(&c.Record)
 			break
 		}
 		runtime.Gosched()
 	}
 	return e
+}
+
+// aliveCached reports whether the process that published c is alive,
+// checking only once per record: a record seen while the lock is busy
+// belongs to the holder unless it is left over from a crash, and that
+// shows at its first check.
+func (h *holderFile) aliveCached(c *record.Cached) bool {
+	if ck := h.checked.Load(); ck != nil && ck.c == c {
+		return ck.alive
+	}
+	alive := holderFromRecord(&c.Record).alive()
+	h.checked.Store(&checkedRecord{c: c, alive: alive})
+	return alive
+}
+
+type checkedRecord struct {
+	c     *record.Cached
+	alive bool
 }
 
 // holder returns the live holder published on the page, or an error
@@ -140,14 +166,15 @@ func (h *holderFile) holder(name string) (Holder, error) {
 	if err != nil {
 		return Holder{}, err
 	}
-	r, err := page.LoadCached(&h.cache)
+	c, err := page.LoadCached(&h.cache)
 	if err != nil {
 		return Holder{}, &fs.PathError{Op: "read holder", Path: h.path, Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
 	}
-	if r.State != record.Held {
+	if c.Record.State != record.Held {
 		return Holder{}, fmt.Errorf("lock %s: %w", name, ErrNotHeld)
 	}
-	hd := holderFromRecord(&r)
+	// Not aliveCached: a holder can die without its record changing.
+	hd := holderFromRecord(&c.Record)
 	if !hd.alive() {
 		// The holder died holding the lock: the operating system has
 		// released it, and the record is stale.

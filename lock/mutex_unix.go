@@ -28,8 +28,11 @@ type fileMutexBackend struct {
 
 func (b *fileMutexBackend) Acquire(ctx context.Context, req Request) (Grant, error) {
 	name := req.Name
+	if err := validateName(name); err != nil {
+		return nil, err
+	}
 	req.Name = mutexFileName(b.scope, b.local, name)
-	g, err := b.file.Acquire(ctx, req)
+	g, err := b.file.acquire(ctx, b.file.lock(req.Name), req)
 	var be *BusyError
 	if errors.As(err, &be) {
 		be.Name = name
@@ -38,5 +41,8 @@ func (b *fileMutexBackend) Acquire(ctx context.Context, req Request) (Grant, err
 }
 
 func (b *fileMutexBackend) Holder(ctx context.Context, name string) (Holder, error) {
+	if err := validateName(name); err != nil {
+		return Holder{}, err
+	}
 	return b.file.lock(mutexFileName(b.scope, b.local, name)).hf.holder(name)
 }

@@ -122,6 +122,9 @@ func (m *namedMutex) open() (windows.Handle, error) {
 }
 
 func (b *mutexBackend) Acquire(ctx context.Context, req Request) (Grant, error) {
+	if err := validateName(req.Name); err != nil {
+		return nil, err
+	}
 	m := b.mutex(req.Name)
 	// As in the file backend, goroutines of one process take turns on
 	// the semaphore before they touch the mutex.
@@ -276,5 +279,8 @@ func waitMutex(ctx context.Context, h windows.Handle, wait bool) (abandoned bool
 }
 
 func (b *mutexBackend) Holder(ctx context.Context, name string) (Holder, error) {
+	if err := validateName(name); err != nil {
+		return Holder{}, err
+	}
 	return b.mutex(name).hf.holder(name)
 }

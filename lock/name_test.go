@@ -1,6 +1,7 @@
 package lock_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -51,4 +52,25 @@ func FuzzName(f *testing.F) {
 			t.Fatalf("New accepted %q", name)
 		}
 	})
+}
+
+// TestBackendsValidateNames: a backend used directly, without a
+// Coordinator, refuses the same names.
+func TestBackendsValidateNames(t *testing.T) {
+	dir := proctest.TempDir(t)
+	fb, err := lock.NewFileBackend(dir)
+	require.NoError(t, err)
+	mb, err := lock.NewNamedMutexBackend(lock.WithMutexDir(dir))
+	require.NoError(t, err)
+	for _, b := range []lock.Backend{fb, mb} {
+		for _, name := range []string{"../x", "", "a/b", "CON"} {
+			_, err := b.Acquire(context.Background(), lock.Request{Name: name})
+			assert.ErrorIs(t, err, lock.ErrInvalidName, "%T Acquire %q", b, name)
+			_, err = b.Holder(context.Background(), name)
+			assert.ErrorIs(t, err, lock.ErrInvalidName, "%T Holder %q", b, name)
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, ents)
 }

@@ -1,18 +1,24 @@
 package proc
 
 import (
-	"encoding/binary"
+	"encoding/hex"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
+// bootID is kern.bootsessionuuid, a UUID made at every boot.
+// (kern.boottime is not used: the kernel adjusts it when the clock is
+// stepped and across sleep, which would make live holders look stale.)
 func bootID() (id [16]byte) {
-	tv, err := unix.SysctlTimeval("kern.boottime")
+	s, err := unix.Sysctl("kern.bootsessionuuid")
 	if err != nil {
 		return id
 	}
-	binary.LittleEndian.PutUint64(id[:8], uint64(tv.Sec))
-	binary.LittleEndian.PutUint64(id[8:], uint64(tv.Usec))
+	h := strings.ReplaceAll(strings.TrimSpace(s), "-", "")
+	if len(h) == 32 {
+		hex.Decode(id[:], []byte(h))
+	}
 	return id
 }
 
@@ -32,6 +38,14 @@ func inspect(pid int) (exists bool, start uint64) {
 	if !signalZero(pid) {
 		return false, 0
 	}
-	st, _ := startStamp(pid)
-	return true, st
+	kp, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
+	if err != nil || int(kp.Proc.P_pid) != pid {
+		return true, 0
+	}
+	const sZomb = 5 // SZOMB in <sys/proc.h>: exited, not yet reaped
+	if kp.Proc.P_stat == sZomb {
+		return false, 0
+	}
+	tv := kp.Proc.P_starttime
+	return true, uint64(tv.Sec)*1e6 + uint64(tv.Usec)
 }

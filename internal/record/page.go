@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -21,6 +22,8 @@ import (
 //	 16    4  wake sequence (bumped by every wake-up; a futex word on Linux)
 //	 20    4  woken flag (non-zero: a sleeper was woken and has not yet
 //	          gone back to sleep, so another wake-up would be wasted)
+//	 24    8  highest token ever stored (kept apart from the body, so a
+//	          body torn by a writer that died mid-write does not lose it)
 //	 64  384  record body (see package doc)
 //
 // Only the lock holder writes the body, so writers never race each
@@ -35,8 +38,11 @@ const (
 	waitOff  = 12
 	wakeOff  = 16
 	wokenOff = 20
+	tokenOff = 24
 	bodyOff  = 64
-	maxSpins = 1000
+	maxSpins = 100
+
+	maxWriteWait = 20 * time.Millisecond
 )
 
 // Page is a view of a shared holder page, normally a memory mapping of
@@ -69,7 +75,15 @@ func (p *Page) WakeSeq() (s uint32, err error) {
 	return atomic.LoadUint32(p.WakeWord()), nil
 }
 
-func (p *Page) woken() *uint32 { return (*uint32)(unsafe.Pointer(&p.b[wokenOff])) }
+func (p *Page) woken() *uint32     { return (*uint32)(unsafe.Pointer(&p.b[wokenOff])) }
+func (p *Page) lastToken() *uint64 { return (*uint64)(unsafe.Pointer(&p.b[tokenOff])) }
+
+// LastToken returns the highest token ever stored on the page.
+func (p *Page) LastToken() (t uint64, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	return atomic.LoadUint64(p.lastToken()), nil
+}
 
 // MarkWoken sets the woken flag and reports whether it was clear, that
 // is, whether the caller should wake a sleeper.
@@ -135,32 +149,39 @@ func (p *Page) Load() (r Record, err error) {
 }
 
 // LoadCached is Load with a one-entry cache: if the page has not been
-// written since the record in c was read, it returns that record
-// without decoding (and without allocating). c is updated otherwise.
-// Every write advances the page's sequence number, so an unchanged
-// number means an unchanged record.
-func (p *Page) LoadCached(c *atomic.Pointer[Cached]) (Record, error) {
-	var s uint32
-	func() {
-		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-		defer func() { recover() }()
-		s = atomic.LoadUint32(p.seq())
-	}()
-	if old := c.Load(); old != nil && s&1 == 0 && old.Seq == s && s != 0 {
-		return old.Record, nil
+// written since the record in c was read, it returns that entry without
+// decoding (and without allocating); otherwise it reads the record and
+// updates c. Every write advances the page's sequence number, so an
+// unchanged number means an unchanged record. The result is shared and
+// must not be modified; a new pointer means a new record.
+func (p *Page) LoadCached(c *atomic.Pointer[Cached]) (*Cached, error) {
+	s, err := p.sequence()
+	if err != nil {
+		return nil, err
 	}
-	var r Record
-	var seen uint32
-	err := p.read(func(body []byte) error {
+	if old := c.Load(); old != nil && s&1 == 0 && old.Seq == s && s != 0 {
+		return old, nil
+	}
+	n := new(Cached)
+	err = p.read(func(body []byte) error {
 		var err error
-		r, err = Decode(body)
-		seen = atomic.LoadUint32(p.seq())
+		n.Record, err = Decode(body)
+		n.Seq = atomic.LoadUint32(p.seq())
 		return err
 	})
-	if err == nil && seen&1 == 0 {
-		c.Store(&Cached{Seq: seen, Record: r})
+	if err != nil {
+		return nil, err
 	}
-	return r, err
+	if n.Seq&1 == 0 {
+		c.Store(n)
+	}
+	return n, nil
+}
+
+func (p *Page) sequence() (s uint32, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	return atomic.LoadUint32(p.seq()), nil
 }
 
 // Cached is a record read from a page, with the page's sequence number
@@ -187,16 +208,33 @@ func (p *Page) read(decode func(body []byte) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
 	body := p.b[bodyOff : bodyOff+Size]
+	// A write takes well under a microsecond, but its writer can be
+	// preempted in the middle; only a write still unfinished after
+	// maxWriteWait is taken for one whose writer died.
+	var giveUp time.Time
+	retry := func(i int) bool {
+		if i < maxSpins {
+			return true
+		}
+		if giveUp.IsZero() {
+			giveUp = time.Now().Add(maxWriteWait)
+		}
+		if time.Now().Before(giveUp) {
+			time.Sleep(50 * time.Microsecond)
+			return true
+		}
+		return false
+	}
 	for i := 0; ; i++ {
 		s1 := atomic.LoadUint32(p.seq())
-		if s1&1 != 0 && i < maxSpins {
+		if s1&1 != 0 && retry(i) {
 			runtime.Gosched()
 			continue
 		}
 		var head [8]byte
 		copy(head[:], p.b[:8])
 		derr := decode(body)
-		if atomic.LoadUint32(p.seq()) != s1 && i < maxSpins {
+		if atomic.LoadUint32(p.seq()) != s1 && retry(i) {
 			continue
 		}
 		switch string(head[:]) {
@@ -224,6 +262,9 @@ func (p *Page) Store(r *Record) (err error) {
 	atomic.StoreUint32(p.seq(), s|1) // odd: write in progress
 	if string(p.b[:8]) != magic {
 		copy(p.b[:8], magic)
+	}
+	if atomic.LoadUint64(p.lastToken()) < r.Token {
+		atomic.StoreUint64(p.lastToken(), r.Token)
 	}
 	encode(p.b[bodyOff:bodyOff+Size], r)
 	atomic.StoreUint32(p.seq(), (s|1)+1)

@@ -112,3 +112,35 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestDeadWriter: a writer that died with the sequence odd leaves the
+// page readable after a bounded wait: the record if its write had
+// finished, ErrCorrupt if not. The highest token survives either way.
+func TestDeadWriter(t *testing.T) {
+	buf := make([]uint64, PageSize/8)
+	b := unsafeBytes(buf)
+	p := NewPage(b)
+	want := sample()
+	require.NoError(t, p.Store(&want))
+	*p.seq() |= 1 // died after writing, before closing the sequence
+	r, err := p.Load()
+	require.NoError(t, err)
+	assert.Equal(t, want, r)
+
+	b[bodyOff+200] ^= 0xff // died in the middle of the body
+	_, err = p.Load()
+	assert.ErrorIs(t, err, ErrCorrupt)
+	_, _, err = p.Peek()
+	assert.ErrorIs(t, err, ErrCorrupt)
+	last, err := p.LastToken()
+	require.NoError(t, err)
+	assert.Equal(t, want.Token, last)
+
+	// The next holder's write repairs the page.
+	next := sample()
+	next.Token++
+	require.NoError(t, p.Store(&next))
+	r, err = p.Load()
+	require.NoError(t, err)
+	assert.Equal(t, next, r)
+}
