@@ -76,11 +76,15 @@ func (c *Coordinator) TryAcquire(ctx context.Context, opts ...Option) (*Lease, e
 }
 
 func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*Lease, error) {
-	cfg := c.cfg
+	cfg := &c.cfg
 	if len(opts) > 0 {
-		if err := cfg.applyAll(opts, true); err != nil {
+		// A copy for this acquisition (on the heap, since options see
+		// it: only acquisitions with options pay for it).
+		own := c.cfg
+		if err := own.applyAll(opts, true); err != nil {
 			return nil, fmt.Errorf("lock %s: %w", c.name, err)
 		}
+		cfg = &own
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -90,17 +90,28 @@ func openRetry(path string, flags int, mode uint32) (int, error) {
 	}
 }
 
+// tryLockFile and unlockFile use RawSyscall: neither call can block
+// (LOCK_NB, LOCK_UN), so the runtime need not be told about them, which
+// saves its system-call bookkeeping on every acquisition.
 func tryLockFile(f *os.File) error {
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err != unix.EINTR {
-			return err
-		}
-	}
+	return flock(f, unix.LOCK_EX|unix.LOCK_NB)
 }
 
 func unlockFile(f *os.File) error {
-	return unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return flock(f, unix.LOCK_UN)
+}
+
+func flock(f *os.File, how int) error {
+	for {
+		_, _, e := unix.RawSyscall(unix.SYS_FLOCK, f.Fd(), uintptr(how), 0)
+		switch e {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return e
+	}
 }
 
 // mapPage maps the holder page of f, growing the file to the page size

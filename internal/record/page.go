@@ -18,13 +18,16 @@ import (
 //	off  len  field
 //	  0    8  magic "AGLKHP01" (all zero in a fresh file)
 //	  8    4  sequence (seqlock: odd while a write is in progress)
-//	 12    4  waiters flag (non-zero: someone sleeps waiting for a release)
-//	 16    4  wake sequence (bumped by every wake-up; a futex word on Linux)
-//	 20    4  woken flag (non-zero: a sleeper was woken and has not yet
-//	          gone back to sleep, so another wake-up would be wasted)
 //	 24    8  highest token ever stored (kept apart from the body, so a
 //	          body torn by a writer that died mid-write does not lose it)
 //	 64  384  record body (see package doc)
+//	512    4  waiters flag (non-zero: someone sleeps waiting for a release)
+//	516    4  wake sequence (bumped by every wake-up; a futex word on Linux)
+//	520    4  woken flag (non-zero: a sleeper was woken and has not yet
+//	          gone back to sleep, so another wake-up would be wasted)
+//
+// The words waiters write are in a cache line of their own, apart from
+// the ones the holder writes on every acquisition.
 //
 // Only the lock holder writes the body, so writers never race each
 // other; readers that do not hold the lock use the sequence number to
@@ -35,9 +38,9 @@ const PageSize = 4096
 const (
 	magic    = "AGLKHP01"
 	seqOff   = 8
-	waitOff  = 12
-	wakeOff  = 16
-	wokenOff = 20
+	waitOff  = 512
+	wakeOff  = 516
+	wokenOff = 520
 	tokenOff = 24
 	bodyOff  = 64
 	maxSpins = 100
@@ -245,7 +248,7 @@ func (p *Page) read(decode func(body []byte) error) (err error) {
 				return decode(zeroBody[:])
 			}
 		}
-		return fmt.Errorf("%w: foreign page header %q", ErrCorrupt, head[:])
+		return fmt.Errorf("%w: foreign page header %q", ErrCorrupt, string(head[:]))
 	}
 }
 
