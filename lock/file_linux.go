@@ -2,8 +2,10 @@ package lock
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -30,6 +32,18 @@ func defaultDir() (string, error) {
 // of more than 10 ms in a system call costs the Go runtime a hand-off of
 // the sleeper's P, about 0.1 ms of CPU (measured; see BENCHMARKS.md).
 const fallbackWait = 250 * time.Millisecond
+
+// spinAttempts is how many quick attempts a wait makes before it sleeps
+// (about 5 µs in all here).
+const spinAttempts = 10
+
+// deathWatchAfter is how long a wait goes before it watches for the
+// holder's death (see waitLockFile): a holder that dies is noticed
+// within this time in a short wait, within a millisecond or two in a
+// longer one. Short waits skip the watch because it is not free: its
+// goroutine, stopped when the wait ends, added about 15 µs to the
+// hand-off (measured).
+const deathWatchAfter = 10 * time.Millisecond
 
 // waitLockFile blocks until f is locked or ctx is done.
 //
@@ -58,11 +72,28 @@ const fallbackWait = 250 * time.Millisecond
 //     lock file as it dies, which a per-process inotify watch on the
 //     lock file turns into a wake-up of the sleepers (repeated for a few
 //     milliseconds: the kernel reports the close just before it drops
-//     the dead process's lock);
+//     the dead process's lock); the watch is set up once a wait has
+//     lasted deathWatchAfter, so a death is noticed within milliseconds;
+//   - before all this, a wait makes a few quick attempts (spinAttempts),
+//     which is what keeps 8 processes contending for the lock as fast
+//     as raw flock(2) (BENCHMARKS.md);
 //   - cancellation bumps the sequence and wakes the sleepers (the others
 //     go back to sleep), and the cancelled goroutine returns without
 //     ever having blocked in flock(2).
 func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
+	// A holder that releases and retakes the lock in a loop leaves it
+	// free for moments only. A few quick attempts first catch those
+	// moments; going to sleep and being woken would cost far more (a
+	// futex round trip each way, and the lock moving between processes).
+	for i := 0; i < spinAttempts; i++ {
+		runtime.Gosched()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := tryLockFile(f); err == nil || !errors.Is(err, errWouldBlock) {
+			return err
+		}
+	}
 	word := page.WakeWord()
 	wakeAll := func() {
 		page.ClearWoken()
@@ -72,9 +103,17 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	}
 	stop := context.AfterFunc(ctx, wakeAll)
 	defer stop()
-	if w, err := watcherFor(f); err == nil {
-		defer w.watch(wakeAll)()
-	}
+	var stopWatch func()
+	// The death watch (an inotify watch and a goroutine) is set up only
+	// once a wait has lasted deathWatchAfter: most waits under contention
+	// end sooner, and setting it up for each would cost more than the
+	// wait. A holder that dies is then noticed within that time.
+	timeout, watching := deathWatchAfter, false
+	defer func() {
+		if watching {
+			stopWatch()
+		}
+	}()
 	for {
 		seq, err := page.WakeSeq()
 		if err != nil {
@@ -83,9 +122,22 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 		if done, err := attempt(ctx, f, page); done {
 			return err
 		}
-		ts := unix.NsecToTimespec(int64(fallbackWait))
+		ts := unix.NsecToTimespec(int64(timeout))
 		switch err := futex(word, futexWait, seq, &ts); err {
-		case nil, unix.EAGAIN, unix.EINTR, unix.ETIMEDOUT:
+		case nil, unix.EAGAIN, unix.EINTR:
+		case unix.ETIMEDOUT:
+			if watching {
+				timeout = fallbackWait
+				break
+			}
+			// One more short sleep after the watch is set up covers a
+			// holder that died just before it.
+			watching = true
+			if w, err := watcherFor(f); err == nil {
+				stopWatch = w.watch(wakeAll)
+			} else {
+				stopWatch = func() {}
+			}
 		default:
 			return os.NewSyscallError("futex", err)
 		}
