@@ -200,8 +200,10 @@ func (s *suite) cancelNoPhantom(t *testing.T) {
 	ch, _ := hold(t, dir, "cancel", "busy")
 	c := s.new(t, dir, "cancel")
 
-	// Warm up whatever per-process state the backend keeps, then count.
-	ctx0, cancel0 := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	// Warm up whatever per-process state the backend keeps (the file
+	// backend keeps an inotify descriptor per lock once a wait has lasted
+	// 10 ms), then count.
+	ctx0, cancel0 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	_, err := c.Acquire(ctx0)
 	cancel0()
 	require.ErrorIs(t, err, context.DeadlineExceeded)
