@@ -104,14 +104,13 @@
 // unprivileged desktop program calling New with the same name contend
 // on the same lock:
 //
-//	OS              default directory        lock             wait for release
-//	Linux           /run/lock                flock(2)         inotify on the lock file
-//	macOS, BSDs     /var/tmp                 flock(2)         kqueue on the lock file
-//	Windows         %ProgramData%\agentlock  LockFileEx       overlapped LockFileEx
+//	OS              default directory        lock         wait for release (death)
+//	Linux           /run/lock                flock(2)     futex in the holder page (inotify close)
+//	macOS, BSDs     /var/tmp                 flock(2)     kqueue on the lock file (50 ms timer)
+//	Windows         %ProgramData%\agentlock  LockFileEx   overlapped LockFileEx (kernel queue)
 //
-// The default directory must be owned by root (on Windows, by SYSTEM or
-// the Administrators group); if it is not, New fails rather than use
-// another location.
+// On Unix the default directory must be owned by root (on Windows see
+// below); if it is not, New fails rather than use another location.
 //
 // Waiting is event-driven: a waiter sleeps in the kernel and is woken
 // when the holder releases (the releaser signals sleepers through the
