@@ -32,20 +32,22 @@
 // the lost token was issued.
 //
 // Cancellation: Acquire returns ctx.Err() (wrapped) when ctx ends
-// first, and leaves nothing behind: no goroutine still waiting, no open
-// descriptor, and no hold of the lock afterwards, not even a brief one.
+// first, and leaves nothing behind: no goroutine still waiting, no
+// descriptor beyond those a lock keeps for the life of the process (its
+// two files and, on Linux, one inotify descriptor), and no hold of the
+// lock afterwards, not even a brief one.
 // (On Windows an overlapped LockFileEx that the kernel grants in the same
 // instant as the cancellation is released before Acquire returns: the
 // lock is never held after Acquire has returned an error.)
 //
 // Crashes: the operating system releases a lock whose holder dies,
-// however it dies (kill -9 included), and waiters wake within
-// milliseconds (on Linux through an inotify watch for the dying
-// process's close of the lock file, on Windows through the kernel's own
-// queue; on macOS and the BSDs, whose kqueue does not report closes,
-// within the 50 ms fallback interval). The
-// next Lease then reports Abandoned, because what the lock guarded may
-// be half-written.
+// however it dies (kill -9 included), and waiters wake promptly: on
+// Linux through an inotify watch for the dying process's close of the
+// lock file (within a millisecond or two; within 10 ms for a wait that
+// began less than 10 ms before), on Windows through the kernel's own
+// queue, on macOS and the BSDs, whose kqueue does not report closes,
+// within the 50 ms fallback interval. The next Lease then reports
+// Abandoned, because what the lock guarded may be half-written.
 //
 // Preconditions: a precondition runs before anything is locked or
 // written. If it fails, panics or overruns the acquisition's context,
