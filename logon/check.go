@@ -143,8 +143,10 @@ func newFunc(name string, f func(ctx context.Context) error, opts []Option) (Che
 			return nil
 		}
 		ce := classify(name, ctx, cctx, cfg.timeout, err)
-		if ce.Kind != KindTimeout && ce.Kind != KindCanceled {
-			ce.detail = "" // keep the function's own words in the message
+		if ce.Kind != KindTimeout && ce.Kind != KindCanceled && ce.detail != "" {
+			c := *ce      // ce may be the function's own error: do not edit it
+			c.detail = "" // keep the function's own words in the message
+			return &c
 		}
 		return ce
 	}, nil
@@ -218,10 +220,13 @@ func expired(ctx context.Context) bool {
 // cancellation whatever the operation itself reported, because the
 // operation was cut short rather than answered.
 func classify(server string, parent, cctx context.Context, timeout time.Duration, err error) *CheckError {
-	var ce *CheckError
-	if errors.As(err, &ce) {
+	// A check that already says which server failed how is passed on
+	// as it is; anything else (including an *AllFailedError from a
+	// nested List) is wrapped whole, so no failure is lost.
+	if ce, ok := err.(*CheckError); ok {
 		return ce
 	}
+	var ce *CheckError
 	if expired(cctx) {
 		ce := contextError(server, parent, cctx, timeout)
 		ce.Err = err

@@ -226,16 +226,12 @@ func (l *List) validate(ctx context.Context) (result, error) {
 	p := l.call
 	if p == nil {
 		// The probe must not die with the caller that happened to start
-		// it while others wait on it, so it keeps ctx's values and
-		// deadline but not its cancellation; it is canceled when the
-		// last waiter leaves.
-		pctx := context.WithoutCancel(ctx)
-		var cancel context.CancelFunc
-		if dl, ok := ctx.Deadline(); ok {
-			pctx, cancel = context.WithDeadline(pctx, dl)
-		} else {
-			pctx, cancel = context.WithCancel(pctx)
-		}
+		// it while others wait on it, so it keeps ctx's values but
+		// neither its cancellation nor its deadline (a caller with more
+		// time than the first must not get the first's timeout); each
+		// waiter gives up at its own deadline, and the probe is canceled
+		// when the last waiter leaves. Per-check timeouts still apply.
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		p = &probe{done: make(chan struct{}), cancel: cancel}
 		l.call = p
 		go l.run(pctx, p)
@@ -334,13 +330,20 @@ func (l *List) race(ctx context.Context) result {
 
 // checkOne runs one server's check under the list's per-check timeout and
 // makes sure a failure is a *CheckError.
-func (l *List) checkOne(ctx context.Context, s Server) error {
+func (l *List) checkOne(ctx context.Context, s Server) (err error) {
+	// The check runs on the List's goroutine, where a panic would take
+	// the whole program down (the caller's recover cannot see it).
+	defer func() {
+		if r := recover(); r != nil {
+			err = &CheckError{Server: s.Name, Kind: KindOther, Err: fmt.Errorf("check panicked: %v", r)}
+		}
+	}()
 	cctx, cancel := ctx, context.CancelFunc(func() {})
 	if l.cfg.checkTimeout > 0 {
 		cctx, cancel = context.WithTimeout(ctx, l.cfg.checkTimeout)
 	}
 	defer cancel()
-	err := s.Check(cctx)
+	err = s.Check(cctx)
 	if err == nil {
 		return nil
 	}
@@ -360,9 +363,11 @@ func (l *List) checkOne(ctx context.Context, s Server) error {
 // A Validation is safe for concurrent use, but a shared one reports
 // whichever call finished last; make one per use.
 //
-// To repeat the check once the lock is held (closing the gap between
-// time of check and time of use), call the validated Server's Check
-// directly: it probes that server now, bypassing the List's cache.
+// Once a Check has succeeded, the next Check of the same Validation
+// probes the validated server again, directly and bypassing the List's
+// cache: that is the re-check lock.WithRecheck makes right after the
+// lock is taken (closing the gap between time of check and time of
+// use), and it must ask the server rather than the cache.
 type Validation struct {
 	l *List
 
@@ -373,8 +378,23 @@ type Validation struct {
 }
 
 // Check validates the List as List.Check does and records the outcome: on
-// success the server that passed, on failure that there is none.
+// success the server that passed, on failure that there is none. After a
+// success, it re-checks that server directly (see Validation).
 func (v *Validation) Check(ctx context.Context) error {
+	v.mu.Lock()
+	srv, again := v.srv, v.ok
+	v.mu.Unlock()
+	if again {
+		err := v.l.checkOne(ctx, srv)
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if err != nil {
+			v.srv, v.at, v.ok = Server{}, time.Time{}, false
+			return &AllFailedError{Failures: []Failure{{Name: srv.Name, Err: err}}}
+		}
+		v.at = v.l.now()
+		return nil
+	}
 	r, err := v.l.validate(ctx)
 	v.mu.Lock()
 	defer v.mu.Unlock()

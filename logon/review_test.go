@@ -1,0 +1,73 @@
+package logon
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A check that panics inside a List is a failure of that server, not a
+// crash of the program (it runs on the List's goroutine, where the
+// caller's recover cannot reach it).
+func TestListCheckPanics(t *testing.T) {
+	for _, st := range []Strategy{Failover, FirstToAnswer} {
+		boom := Func("boom", func(context.Context) error { panic("nil map") })
+		l, err := NewList([]Server{{Name: "boom", Check: boom}}, WithStrategy(st), WithFailureTTL(0))
+		require.NoError(t, err)
+		err = l.Check(context.Background())
+		require.Error(t, err, "%v", st)
+		assert.Contains(t, err.Error(), "panicked: nil map")
+	}
+}
+
+// The second Check of a Validation (lock.WithRecheck's re-check after
+// locking) asks the validated server again, not the List's cache.
+func TestValidationRecheckProbes(t *testing.T) {
+	var hits counter
+	srv := httptest.NewServer(&hits)
+	defer srv.Close()
+	l, err := NewList([]Server{{Name: "a", Check: HTTP(srv.URL)}}, WithSuccessTTL(time.Hour))
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, l.Check(ctx)) // fills the cache
+	require.EqualValues(t, 1, hits.n.Load())
+	v := l.Validation()
+	require.NoError(t, v.Check(ctx)) // from the cache
+	assert.EqualValues(t, 1, hits.n.Load())
+	require.NoError(t, v.Check(ctx)) // the re-check
+	assert.EqualValues(t, 2, hits.n.Load(), "the re-check must probe the server")
+
+	srv.Close() // the server goes away between check and use
+	err = v.Check(ctx)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, ErrRefused) || errors.Is(err, ErrUnreachable), "%v", err)
+	_, ok := v.Server()
+	assert.False(t, ok)
+}
+
+// A caller that joins a probe started by a caller with a shorter
+// deadline gets the server's answer, not the other caller's timeout.
+func TestSharedProbeKeepsEachDeadline(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		w.Write([]byte("ok"))
+	}))
+	defer slow.Close()
+	l, err := NewList([]Server{{Name: "slow", Check: HTTP(slow.URL)}})
+	require.NoError(t, err)
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	first := make(chan error, 1)
+	go func() { first <- l.Check(short) }()
+	time.Sleep(20 * time.Millisecond) // the first caller's probe is running
+	long, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	require.NoError(t, l.Check(long), "the second caller had time enough")
+	require.Error(t, <-first)
+}
