@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/agentlock/agentlock/lock"
@@ -93,6 +94,17 @@ func AcquireNotify(ctx context.Context, c *lock.Coordinator, p Policy, notify fu
 		d = cfg.jittered(cfg.interval)
 		t.Reset(d)
 		if errors.Is(err, lock.ErrNotHeld) || actx.Err() != nil {
+			continue
+		}
+		// The wait may have taken the lock meanwhile: then the record is
+		// our own, and there is nothing to tell.
+		select {
+		case r := <-done:
+			finished = true
+			return r.lease, r.err
+		default:
+		}
+		if err == nil && h.PID == os.Getpid() && h.Host == localHost() {
 			continue
 		}
 		if err != nil {

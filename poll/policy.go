@@ -2,9 +2,11 @@ package poll
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agentlock/agentlock/lock"
 )
@@ -53,14 +55,17 @@ type Event struct {
 // looks that began at runStart.
 func newEvent(name string, h lock.Holder, runStart time.Time, attempt int, now, next time.Time) Event {
 	since := runStart
-	if h.PID != 0 && !h.Since.IsZero() && h.Since.Before(since) {
+	// The holder's own Since counts only if it was read from this
+	// machine's clock: another machine's clock (a distributed backend)
+	// may be ahead or behind, and would make a short hold look long.
+	if h.PID != 0 && !h.Since.IsZero() && h.Since.Before(since) && h.Host == localHost() {
 		since = h.Since
 	}
 	return Event{
 		Lock:    name,
 		Holder:  h,
 		Since:   since,
-		Busy:    now.Sub(since),
+		Busy:    max(now.Sub(since), 0),
 		Attempt: attempt,
 		Now:     now,
 		Next:    next,
@@ -155,13 +160,14 @@ func Purposes(patterns ...string) Policy {
 	return purposePolicy(append([]string(nil), patterns...))
 }
 
-// holderKey identifies one hold of the lock: the token changes with
-// every acquisition, the pid and host tell holders apart if a backend
-// has not published a token.
+// holderKey identifies one holder: one run of one process (its pid,
+// host and start stamp), across its acquisitions, so that an installer
+// that takes and releases the lock once per package is still one holder
+// for the rate limit.
 type holderKey struct {
 	pid   int
 	host  string
-	token uint64
+	start uint64
 }
 
 type rateLimit struct {
@@ -172,9 +178,9 @@ type rateLimit struct {
 }
 
 // RateLimit lets through at most one event per holder per period
-// every: an event passes if no event of the same hold (same pid, host
-// and token, so a new acquisition is a new hold) passed in the period
-// before its Now. It measures time with Event.Now, never with a clock
+// every: an event passes if no event of the same holder (same process:
+// pid, host and process start, whatever its acquisitions) passed in the
+// period before its Now. It measures time with Event.Now, never with a clock
 // of its own.
 //
 // RateLimit remembers what it let through, so it must see only the
@@ -187,7 +193,7 @@ func RateLimit(every time.Duration) Policy {
 }
 
 func (r *rateLimit) Notify(e Event) bool {
-	k := holderKey{e.Holder.PID, e.Holder.Host, e.Holder.Token}
+	k := holderKey{e.Holder.PID, e.Holder.Host, e.Holder.ProcessStart}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// Forget the holds whose period is over, so the map holds at most
@@ -280,3 +286,22 @@ const DefaultGrace = 10 * time.Second
 // After(DefaultGrace). A lock held for less than that (a query, a quick
 // update of the instruction file) never produces a notification.
 func DefaultPolicy() Policy { return After(DefaultGrace) }
+
+var host struct {
+	once sync.Once
+	name string
+}
+
+// localHost returns the host name as the lock package records it.
+func localHost() string {
+	host.once.Do(func() {
+		h, _ := os.Hostname()
+		h = strings.ToValidUTF8(h, "?")
+		for len(h) > 64 {
+			_, size := utf8.DecodeLastRuneInString(h)
+			h = h[:len(h)-size]
+		}
+		host.name = h
+	})
+	return host.name
+}

@@ -31,8 +31,9 @@ func TestNewEventSince(t *testing.T) {
 		holder lock.Holder
 		want   time.Time
 	}{
-		{"holder since earlier", lock.Holder{PID: 1, Since: t0}, t0},
-		{"holder since later (another hold)", lock.Holder{PID: 1, Since: runStart.Add(time.Second)}, runStart},
+		{"holder since earlier", lock.Holder{PID: 1, Host: localHost(), Since: t0}, t0},
+		{"holder on another machine: its clock is not ours", lock.Holder{PID: 1, Host: "elsewhere", Since: t0}, runStart},
+		{"holder since later (another hold)", lock.Holder{PID: 1, Host: localHost(), Since: runStart.Add(time.Second)}, runStart},
 		{"zero holder", lock.Holder{}, runStart},
 		{"no pid, ignore since", lock.Holder{Since: t0}, runStart},
 	}
@@ -117,10 +118,10 @@ func TestRateLimit(t *testing.T) {
 			{2 * time.Second, 1, 1, false},
 			{3 * time.Second, 2, 5, false},
 		}},
-		{"new token is a new hold", []look{
+		{"a new acquisition by the same process is the same holder", []look{
 			{0, 1, 1, true},
-			{time.Second, 1, 2, true},
-			{2 * time.Second, 1, 2, false},
+			{time.Second, 1, 2, false},
+			{2 * time.Second, 2, 3, true},
 		}},
 	}
 	for _, tt := range tests {

@@ -146,11 +146,14 @@ func (p *Poller) cycle(ctx context.Context, s *runState, t timer) error {
 		}
 		s.attempt++
 		d := p.cfg.jittered(p.cfg.interval)
-		t.Reset(d)
 		ev := newEvent(p.c.Name(), busy.Holder, s.busyStart, s.attempt, now, now.Add(d))
 		if p.cfg.policy.Notify(ev) && p.cfg.onBusy != nil {
 			p.cfg.onBusy(ev)
 		}
+		// The wait starts when the callback returns: a notification the
+		// user takes time to dismiss must not be followed by the next at
+		// once.
+		t.Reset(d)
 
 	case ctx.Err() != nil:
 		// Cancelled during the precondition or the attempt.
@@ -161,8 +164,8 @@ func (p *Poller) cycle(ctx context.Context, s *runState, t timer) error {
 
 	default:
 		*s = runState{errs: s.errs + 1}
-		t.Reset(p.cfg.backoff(s.errs))
 		p.report(err)
+		t.Reset(p.cfg.backoff(s.errs))
 	}
 	return nil
 }

@@ -91,7 +91,7 @@ func TestPollerBusyEvents(t *testing.T) {
 func TestPollerWorkWhenFreeThenNewBusyRun(t *testing.T) {
 	clk := newFakeClock()
 	b := &fakeBackend{}
-	b.set(&lock.Holder{PID: 42, Purpose: "installing X", Since: clk.Now(), Token: 9}, nil)
+	b.set(&lock.Holder{PID: 42, Host: localHost(), Purpose: "installing X", Since: clk.Now(), Token: 9}, nil)
 	var events []Event
 	var leases []*lock.Lease
 	p := fakePoller(t, b, clk, func(ctx context.Context, l *lock.Lease) error {
@@ -107,7 +107,7 @@ func TestPollerWorkWhenFreeThenNewBusyRun(t *testing.T) {
 	b.set(nil, nil)
 	clk.Advance(time.Second) // free: work
 	clk.waitSet(t)
-	b.set(&lock.Holder{PID: 43, Purpose: "installing Y", Since: clk.Now().Add(-time.Hour), Token: 10}, nil)
+	b.set(&lock.Holder{PID: 43, Host: localHost(), Purpose: "installing Y", Since: clk.Now().Add(-time.Hour), Token: 10}, nil)
 	clk.Advance(time.Second) // busy again: a new run
 	clk.waitSet(t)
 	require.ErrorIs(t, stop(), context.Canceled)
@@ -310,7 +310,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 func TestAcquireNotifyFakeClock(t *testing.T) {
 	clk := newFakeClock()
 	b := &fakeBackend{}
-	b.set(&lock.Holder{PID: 42, Purpose: "installing X", Since: clk.Now(), Token: 9}, nil)
+	b.set(&lock.Holder{PID: 42, Host: localHost(), Purpose: "installing X", Since: clk.Now(), Token: 9}, nil)
 	c, err := lock.New("poll-fake", lock.WithBackend(b))
 	require.NoError(t, err)
 	events := make(chan Event, 10)
