@@ -408,3 +408,28 @@ func TestPollerCancelStopsWithinIntervalNoLeak(t *testing.T) {
 	}
 	checkNoLeak(t)
 }
+
+// TestPollerWaitsAfterSlowCallback: the next look comes one interval
+// after OnBusy returns, not one interval after the look began: a
+// notification the user takes 10 s to dismiss is not followed by the
+// next at once.
+func TestPollerWaitsAfterSlowCallback(t *testing.T) {
+	clk := newFakeClock()
+	b := &fakeBackend{}
+	b.set(&lock.Holder{PID: 42, Host: localHost(), Purpose: "installing X", Since: clk.Now(), Token: 9}, nil)
+	var nows []time.Time
+	p := fakePoller(t, b, clk, nil, WithInterval(time.Second), WithJitter(0), WithPolicy(Always()),
+		OnBusy(func(e Event) {
+			nows = append(nows, e.Now)
+			if len(nows) == 1 {
+				clk.Advance(10 * time.Second) // the user takes 10 s to dismiss it
+			}
+		}))
+	stop := start(t, p)
+	clk.step(t) // first look; its callback takes 10 s
+	clk.step(t) // the wait after it
+	clk.waitSet(t)
+	require.ErrorIs(t, stop(), context.Canceled)
+	require.Len(t, nows, 2)
+	assert.Equal(t, 11*time.Second, nows[1].Sub(nows[0]))
+}
