@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,9 +20,10 @@ import (
 // Sentinel errors, checked with errors.Is.
 var (
 	// ErrLost reports that a lease's lock was lost while it was held:
-	// its session expired (or was revoked, or its key was deleted by
-	// someone else). Release and SetPurpose return it; Lease.Lost is
-	// closed by then.
+	// its queue key is gone, because its session expired or was revoked,
+	// or because someone else deleted it. Release and SetPurpose return
+	// it. Lease.Lost follows only the session: it is closed by then if
+	// the session ended, but not if only the key was deleted.
 	ErrLost = errors.New("etcdlock: lock lost")
 
 	// ErrClosed reports use of a Backend after Close.
@@ -64,11 +66,13 @@ type Option struct {
 
 // WithPrefix sets the prefix of every key the backend reads or writes
 // (default DefaultPrefix, "agentlock/"). Processes that should contend
-// for the same locks must use the same prefix. It must not be empty.
+// for the same locks must use the same prefix. It must end in "/", so
+// that the keys of two prefixes never mix ("agentlock/site" with the lock
+// "1x" would otherwise be "agentlock/site1" with the lock "x").
 func WithPrefix(prefix string) Option {
 	return Option{name: "WithPrefix", apply: func(b *Backend) error {
-		if prefix == "" {
-			return errors.New("empty prefix")
+		if !strings.HasSuffix(prefix, "/") {
+			return fmt.Errorf("prefix %q does not end in \"/\"", prefix)
 		}
 		b.prefix = prefix
 		return nil
@@ -105,8 +109,10 @@ func WithOpTimeout(d time.Duration) Option {
 }
 
 // New returns a backend that keeps its locks in the etcd cluster that
-// client talks to. It does not contact the cluster: the session lease
-// is granted by the first acquisition. An invalid option is an error
+// client talks to. New itself does not contact the cluster: the session
+// lease is granted by the first acquisition, Acquire or TryAcquire, even
+// a TryAcquire that finds the lock held, and is kept alive until Close.
+// An invalid option is an error
 // matching lock.ErrInvalidOption.
 //
 // The caller keeps ownership of client: Close the Backend before
@@ -298,7 +304,7 @@ func (b *Backend) attempt(ctx context.Context, s *concurrency.Session, req lock.
 	rev := resp.Header.Revision // our key's create revision, if we wrote it
 	if resp.Succeeded {
 		h.Token = uint64(rev)
-		return b.newGrant(req.Name, s, key, state, rev, h, resp.Responses[1].GetResponseRange().Kvs), false, nil
+		return b.granted(ctx, req.Name, s, key, state, rev, h, resp.Responses[1].GetResponseRange().Kvs)
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if !req.Wait {
@@ -346,7 +352,30 @@ func (b *Backend) attempt(ctx context.Context, s *concurrency.Session, req lock.
 		return nil, true, fmt.Errorf("%w while waiting", ErrLost)
 	}
 	h.Token = uint64(rev)
-	return b.newGrant(req.Name, s, key, state, rev, h, resp.Responses[0].GetResponseRange().Kvs), false, nil
+	return b.granted(ctx, req.Name, s, key, state, rev, h, resp.Responses[0].GetResponseRange().Kvs)
+}
+
+// testHookGranted, if set (by tests), is called after a transaction
+// that grants a lock succeeded and before the session is checked.
+var testHookGranted func(s *concurrency.Session)
+
+// granted returns the grant of a lock whose granting transaction just
+// succeeded on session s, unless s ended meanwhile (etcd issue 11456
+// again: the transaction can succeed just before the lease expires, or
+// the session can end for another reason while its answer travels). A
+// lock must not be granted on a dead session: the key is removed (with
+// a context that is not ctx) and the caller starts over with a new one.
+func (b *Backend) granted(ctx context.Context, name string, s *concurrency.Session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue) (*grant, bool, error) {
+	if hook := testHookGranted; hook != nil {
+		hook(s)
+	}
+	select {
+	case <-s.Done():
+		b.cleanup(ctx, s, key, state)
+		return nil, true, fmt.Errorf("%w: the session ended as the lock was granted", ErrLost)
+	default:
+	}
+	return b.newGrant(name, s, key, state, rev, h, prevState), false, nil
 }
 
 var errSessionDone = errors.New("session ended while waiting")
@@ -417,10 +446,11 @@ func (b *Backend) waitDelete(ctx context.Context, s *concurrency.Session, key st
 // reached, the removal is retried in the background until it succeeds
 // or the session ends (which removes the key anyway): a key left in
 // the queue would otherwise hold the lock for as long as this process
-// keeps the session alive.
-func (b *Backend) cleanup(ctx context.Context, s *concurrency.Session, key, state string) {
+// keeps the session alive. It reports whether the first, synchronous
+// removal succeeded.
+func (b *Backend) cleanup(ctx context.Context, s *concurrency.Session, key, state string) bool {
 	if b.remove(context.WithoutCancel(ctx), key, state) == nil {
-		return
+		return true
 	}
 	b.wg.Add(1)
 	go func() {
@@ -440,6 +470,7 @@ func (b *Backend) cleanup(ctx context.Context, s *concurrency.Session, key, stat
 			delay = min(2*delay, time.Second)
 		}
 	}()
+	return false
 }
 
 func (b *Backend) remove(ctx context.Context, key, state string) error {
@@ -461,7 +492,8 @@ func (b *Backend) newGrant(name string, s *concurrency.Session, key, state strin
 	if len(prevState) > 0 {
 		prev = prevState[0].Value
 	}
-	g := &grant{b: b, name: name, s: s, key: key, state: state, rev: rev, h: h, abandoned: previousAbandoned(prev)}
+	g := &grant{b: b, name: name, s: s, key: key, state: state, rev: rev, h: h, abandoned: previousAbandoned(prev),
+		pid: h.PID, host: h.Host, since: h.Since}
 	b.mu.Lock()
 	b.grants[h.Token] = g
 	b.mu.Unlock()
@@ -498,15 +530,22 @@ func (b *Backend) Holder(ctx context.Context, name string) (lock.Holder, error) 
 // etcd evaluates it atomically with the writes, so a holder that was
 // paused past its TTL, or cut off, cannot write after its successor
 // took the lock, even if it does not know yet that it lost it. If l
-// is not a live lease of b (nil, released, lost or of another
-// backend), the comparison never holds.
+// is nil, released, or not a lease of b, the comparison never holds.
+// A lease that was lost but not released still gets the comparison of
+// its key, which no longer holds once the key is gone (its session
+// expired, or someone else deleted it).
 func (b *Backend) Fenced(l *lock.Lease) clientv3.Cmp {
 	if l != nil {
 		b.mu.Lock()
 		g := b.grants[l.Token()]
 		b.mu.Unlock()
-		if g != nil && g.Holder() == l.Holder() {
-			return clientv3.Compare(clientv3.CreateRevision(g.key), "=", g.rev)
+		// Only the fields that never change: the purpose may change
+		// between two reads.
+		if g != nil {
+			h := l.Holder()
+			if h.Token == uint64(g.rev) && h.PID == g.pid && h.Host == g.host && h.Since.Equal(g.since) {
+				return clientv3.Compare(clientv3.CreateRevision(g.key), "=", g.rev)
+			}
 		}
 	}
 	// A create revision is never negative: this never holds.
@@ -536,9 +575,13 @@ type grant struct {
 	state     string
 	rev       int64
 	abandoned bool
+	pid       int       // of h, which never change
+	host      string    // ...
+	since     time.Time // ...
 
-	mu sync.Mutex
-	h  lock.Holder
+	setMu sync.Mutex // serializes SetPurpose, held across its RPC
+	mu    sync.Mutex // guards h, never held across an RPC
+	h     lock.Holder
 }
 
 func (g *grant) Holder() lock.Holder {
@@ -552,9 +595,9 @@ func (g *grant) Abandoned() bool { return g.abandoned }
 func (g *grant) Lost() <-chan struct{} { return g.s.Done() }
 
 func (g *grant) SetPurpose(purpose string) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	h := g.h
+	g.setMu.Lock()
+	defer g.setMu.Unlock()
+	h := g.Holder()
 	h.Purpose = purpose
 	ctx, cancel := context.WithTimeout(context.Background(), g.b.opTimeout)
 	defer cancel()
@@ -568,7 +611,9 @@ func (g *grant) SetPurpose(purpose string) error {
 	if !resp.Succeeded {
 		return fmt.Errorf("etcdlock %s: SetPurpose: %w", g.name, ErrLost)
 	}
+	g.mu.Lock()
 	g.h = h
+	g.mu.Unlock()
 	return nil
 }
 
@@ -593,9 +638,11 @@ func (g *grant) Release() error {
 		Else(clientv3.OpDelete(g.key)).
 		Commit()
 	if err != nil {
-		// Keep trying: else the key would hold the lock for as long
-		// as the session lives.
-		b.cleanup(ctx, g.s, g.key, g.state)
+		// Try again, and keep trying: else the key would hold the lock
+		// for as long as the session lives.
+		if b.cleanup(ctx, g.s, g.key, g.state) {
+			return nil
+		}
 		return fmt.Errorf("etcdlock %s: Release: %w (retrying in the background)", g.name, err)
 	}
 	if !resp.Succeeded {

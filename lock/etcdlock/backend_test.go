@@ -53,6 +53,7 @@ func TestOptions(t *testing.T) {
 	require.NoError(t, err)
 	for _, o := range []etcdlock.Option{
 		etcdlock.WithPrefix(""),
+		etcdlock.WithPrefix("agentlock/site"), // would mix with "agentlock/site1"
 		etcdlock.WithTTL(0),
 		etcdlock.WithTTL(1500 * time.Millisecond),
 		etcdlock.WithOpTimeout(0),
@@ -288,4 +289,59 @@ func TestFenced(t *testing.T) {
 	resp, err := cli.Get(ctx, prefix+"data")
 	require.NoError(t, err)
 	assert.Equal(t, "1", string(resp.Kvs[0].Value))
+}
+
+// TestGrantedOnEndedSession (etcd issue 11456): a lock whose granting
+// transaction succeeded just as its session ended is not granted on the
+// dead session: its key is removed and the acquisition starts over
+// with a new session, for Acquire and TryAcquire alike.
+func TestGrantedOnEndedSession(t *testing.T) {
+	b, prefix := newBackend(t)
+	c := coordinator(t, b, "ended")
+	ctx := context.Background()
+	for _, try := range []bool{false, true} {
+		calls := 0
+		restore := etcdlock.OnGranted(func(end func()) {
+			calls++
+			if calls == 1 {
+				end()
+			}
+		})
+		var l *lock.Lease
+		var err error
+		if try {
+			l, err = c.TryAcquire(ctx)
+		} else {
+			l, err = c.Acquire(ctx)
+		}
+		restore()
+		require.NoError(t, err)
+		assert.Equal(t, 2, calls, "did not start over")
+		select {
+		case <-l.Lost():
+			t.Fatal("granted on an ended session")
+		default:
+		}
+		assert.Equal(t, []string{queueKeys(t, prefix, "ended")[0]}, queueKeys(t, prefix, "ended"),
+			"the key of the ended session was left behind")
+		h, err := c.Holder(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, l.Token(), h.Token)
+		require.NoError(t, b.Put(ctx, l, prefix+"data", "x"))
+		require.NoError(t, l.Release())
+		assert.Empty(t, queueKeys(t, prefix, "ended"))
+	}
+}
+
+// TestFencedAfterSetPurpose: a lease whose purpose changed still
+// passes Fenced.
+func TestFencedAfterSetPurpose(t *testing.T) {
+	b, prefix := newBackend(t)
+	c := coordinator(t, b, "purpose")
+	ctx := context.Background()
+	l, err := c.Acquire(ctx)
+	require.NoError(t, err)
+	require.NoError(t, l.SetPurpose("something else"))
+	require.NoError(t, b.Put(ctx, l, prefix+"data", "x"))
+	require.NoError(t, l.Release())
 }

@@ -1,6 +1,10 @@
 package etcdlock
 
-import "github.com/agentlock/agentlock/lock"
+import (
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/agentlock/agentlock/lock"
+)
 
 // GrantOf returns the grant behind l, so that tests can call its
 // methods as a buggy or retrying caller would.
@@ -8,4 +12,12 @@ func (b *Backend) GrantOf(l *lock.Lease) lock.Grant {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.grants[l.Token()]
+}
+
+// OnGranted makes f run after every transaction that grants a lock
+// succeeded, with a function that ends the session it was granted on,
+// until the returned restore is called.
+func OnGranted(f func(endSession func())) (restore func()) {
+	testHookGranted = func(s *concurrency.Session) { f(s.Orphan) }
+	return func() { testHookGranted = nil }
 }
