@@ -53,7 +53,7 @@ type Backend struct {
 	wg     sync.WaitGroup // background cleanups
 
 	mu     sync.Mutex
-	sess   *concurrency.Session // nil until the first acquisition
+	sess   *session // nil until the first acquisition
 	closed bool
 	grants map[uint64]*grant // live grants by token, for Fenced
 }
@@ -170,7 +170,7 @@ func (b *Backend) keys(name string) (queue, state string) {
 
 // session returns the backend's live session, granting a new lease if
 // there is none (the first time, or after the last one expired).
-func (b *Backend) session(ctx context.Context) (*concurrency.Session, error) {
+func (b *Backend) session(ctx context.Context) (*session, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -189,16 +189,20 @@ func (b *Backend) session(ctx context.Context) (*concurrency.Session, error) {
 
 	// Grant with the caller's context (cancellable); keep alive with
 	// the backend's.
+	sent := time.Now()
 	resp, err := b.client.Grant(ctx, int64(b.ttl))
 	if err != nil {
 		return nil, err
 	}
-	s, err := concurrency.NewSession(b.client, concurrency.WithLease(resp.ID),
+	cs, err := concurrency.NewSession(b.client, concurrency.WithLease(resp.ID),
 		concurrency.WithTTL(b.ttl), concurrency.WithContext(b.ctx))
 	if err != nil {
 		b.revokeLater(resp.ID)
 		return nil, err
 	}
+	s := &session{Session: cs, lost: make(chan struct{})}
+	b.wg.Add(1)
+	go b.monitor(s, sent, resp.TTL)
 	b.mu.Lock()
 	cur := b.sess
 	closed := b.closed
@@ -217,8 +221,106 @@ func (b *Backend) session(ctx context.Context) (*concurrency.Session, error) {
 	return cur, nil
 }
 
+// A session is an etcd session whose Done channel is closed at the
+// earlier of the end of the etcd session and a cautious local deadline
+// (see monitor).
+type session struct {
+	*concurrency.Session
+	lost chan struct{}
+}
+
+// Done returns a channel closed when s can no longer be trusted to hold
+// its lease: the etcd session ended, or the local deadline passed.
+func (s *session) Done() <-chan struct{} { return s.lost }
+
+// margin is how long before the earliest moment the server may expire
+// a lease of the given TTL the local deadline fires: it covers
+// differences of clock rate and the time between a deadline and the
+// moment Lost is looked at.
+func margin(ttl time.Duration) time.Duration { return max(ttl/10, 500*time.Millisecond) }
+
+// monitor closes s.lost at the earlier of the end of the etcd session
+// and the local deadline: the time the last answered request that
+// renewed the lease (the grant, then keep-alives that monitor sends
+// itself) was SENT, plus the TTL in its answer, minus margin. The
+// server renews the lease when it receives a request, after it was
+// sent, so its expiry is never before that time plus the TTL: Lost
+// closes before the server can expire the lease (barring clocks that
+// drift apart by more than the margin), not after as a deadline counted
+// from the arrival of answers would. When the deadline passes first,
+// monitor stops keeping the lease alive and revokes it, so that the
+// lock is not held on by a session the backend has given up.
+func (b *Backend) monitor(s *session, sent time.Time, ttlSec int64) {
+	defer b.wg.Done()
+	ttl := time.Duration(ttlSec) * time.Second
+	m := margin(ttl)
+	deadline := sent.Add(ttl - m)
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	period := max((ttl-m)/3, 10*time.Millisecond)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+
+	type result struct {
+		sent time.Time
+		ttl  int64
+		err  error
+	}
+	results := make(chan result, 1)
+	kctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	inflight := false
+	for {
+		select {
+		case <-s.Session.Done():
+			close(s.lost)
+			return
+		case <-timer.C:
+			close(s.lost)
+			b.invalidate(s)
+			b.revokeLater(s.Lease())
+			return
+		case <-tick.C:
+			if inflight {
+				continue
+			}
+			inflight = true
+			b.wg.Add(1) // while monitor's own count is held
+			go func(deadline time.Time) {
+				defer b.wg.Done()
+				ctx, cancel := context.WithDeadline(kctx, deadline)
+				defer cancel()
+				r := result{sent: time.Now()}
+				if testDropKeepAlives.Load() {
+					<-ctx.Done() // the request is lost
+				}
+				resp, err := b.client.KeepAliveOnce(ctx, s.Lease())
+				if err == nil {
+					r.ttl = resp.TTL
+				}
+				r.err = err
+				results <- r
+			}(deadline)
+		case r := <-results:
+			inflight = false
+			switch {
+			case r.err == nil && r.ttl > 0:
+				ttl := time.Duration(r.ttl) * time.Second
+				if d := r.sent.Add(ttl - margin(ttl)); d.After(deadline) {
+					deadline = d
+					timer.Reset(time.Until(deadline))
+				}
+			case r.err == nil, errors.Is(r.err, rpctypes.ErrLeaseNotFound):
+				// The lease is gone: the session sees it soon, but
+				// Lost need not wait.
+				timer.Reset(0)
+			}
+		}
+	}
+}
+
 // invalidate forgets s after etcd said its lease is gone.
-func (b *Backend) invalidate(s *concurrency.Session) {
+func (b *Backend) invalidate(s *session) {
 	b.mu.Lock()
 	if b.sess == s {
 		b.sess = nil
@@ -271,7 +373,7 @@ func (b *Backend) wrap(ctx context.Context, name, op string, err error) error {
 
 // attempt makes one acquisition on session s. retry says the session
 // was lost on the way and the caller should start over with a new one.
-func (b *Backend) attempt(ctx context.Context, s *concurrency.Session, req lock.Request, queue, state string) (g *grant, retry bool, err error) {
+func (b *Backend) attempt(ctx context.Context, s *session, req lock.Request, queue, state string) (g *grant, retry bool, err error) {
 	lease := s.Lease()
 	key := fmt.Sprintf("%s%016x-%x", queue, int64(lease), b.seq.Add(1))
 	h := req.Holder
@@ -357,7 +459,11 @@ func (b *Backend) attempt(ctx context.Context, s *concurrency.Session, req lock.
 
 // testHookGranted, if set (by tests), is called after a transaction
 // that grants a lock succeeded and before the session is checked.
-var testHookGranted func(s *concurrency.Session)
+var testHookGranted func(s *session)
+
+// testDropKeepAlives, set by tests, makes the keep-alive requests of
+// monitor go unanswered.
+var testDropKeepAlives atomic.Bool
 
 // granted returns the grant of a lock whose granting transaction just
 // succeeded on session s, unless s ended meanwhile (etcd issue 11456
@@ -365,7 +471,7 @@ var testHookGranted func(s *concurrency.Session)
 // the session can end for another reason while its answer travels). A
 // lock must not be granted on a dead session: the key is removed (with
 // a context that is not ctx) and the caller starts over with a new one.
-func (b *Backend) granted(ctx context.Context, name string, s *concurrency.Session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue) (*grant, bool, error) {
+func (b *Backend) granted(ctx context.Context, name string, s *session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue) (*grant, bool, error) {
 	if hook := testHookGranted; hook != nil {
 		hook(s)
 	}
@@ -382,7 +488,7 @@ var errSessionDone = errors.New("session ended while waiting")
 
 // waitTurn waits until no key of the queue was created before myRev.
 // pred, if not empty, is the newest such key, as seen at revision rev.
-func (b *Backend) waitTurn(ctx context.Context, s *concurrency.Session, queue string, myRev int64, pred string, rev int64) error {
+func (b *Backend) waitTurn(ctx context.Context, s *session, queue string, myRev int64, pred string, rev int64) error {
 	for {
 		if pred == "" {
 			resp, err := b.client.Get(ctx, queue, append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(myRev-1))...)
@@ -404,7 +510,7 @@ func (b *Backend) waitTurn(ctx context.Context, s *concurrency.Session, queue st
 // waitDelete waits until key is deleted after revision rev. It returns
 // nil also when the watch ends for another reason (compaction, a lost
 // leader): the caller looks again.
-func (b *Backend) waitDelete(ctx context.Context, s *concurrency.Session, key string, rev int64) error {
+func (b *Backend) waitDelete(ctx context.Context, s *session, key string, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	// Watch from rev+1: key existed at rev, so its deletion comes
@@ -448,7 +554,7 @@ func (b *Backend) waitDelete(ctx context.Context, s *concurrency.Session, key st
 // the queue would otherwise hold the lock for as long as this process
 // keeps the session alive. It reports whether the first, synchronous
 // removal succeeded.
-func (b *Backend) cleanup(ctx context.Context, s *concurrency.Session, key, state string) bool {
+func (b *Backend) cleanup(ctx context.Context, s *session, key, state string) bool {
 	if b.remove(context.WithoutCancel(ctx), key, state) == nil {
 		return true
 	}
@@ -487,7 +593,7 @@ func (b *Backend) remove(ctx context.Context, key, state string) error {
 	return err
 }
 
-func (b *Backend) newGrant(name string, s *concurrency.Session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue) *grant {
+func (b *Backend) newGrant(name string, s *session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue) *grant {
 	var prev []byte
 	if len(prevState) > 0 {
 		prev = prevState[0].Value
@@ -570,7 +676,7 @@ func (b *Backend) Put(ctx context.Context, l *lock.Lease, key, val string, opts 
 type grant struct {
 	b         *Backend
 	name      string
-	s         *concurrency.Session
+	s         *session
 	key       string
 	state     string
 	rev       int64

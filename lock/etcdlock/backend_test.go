@@ -345,3 +345,38 @@ func TestFencedAfterSetPurpose(t *testing.T) {
 	require.NoError(t, b.Put(ctx, l, prefix+"data", "x"))
 	require.NoError(t, l.Release())
 }
+
+// TestLostBeforeServerExpiry: when keep-alives go unanswered, Lost
+// closes at the local deadline, before the server could expire the
+// lease (grant request sent + TTL), and the backend then gives the
+// lease up, so the lock becomes free.
+func TestLostBeforeServerExpiry(t *testing.T) {
+	restore := etcdlock.DropKeepAlives()
+	defer restore()
+	b, prefix := newBackend(t, etcdlock.WithTTL(2*time.Second))
+	c := coordinator(t, b, "deadline")
+	ctx := context.Background()
+	start := time.Now()
+	l, err := c.Acquire(ctx)
+	require.NoError(t, err)
+	select {
+	case <-l.Lost():
+		assert.Less(t, time.Since(start), 2*time.Second, "Lost closed after the server could have expired the lease")
+	case <-time.After(long):
+		t.Fatal("Lost not closed while keep-alives went unanswered")
+	}
+	restore()
+	require.Eventually(t, func() bool { return len(queueKeys(t, prefix, "deadline")) == 0 },
+		long, 10*time.Millisecond, "the lease was not given up")
+	assert.ErrorIs(t, l.Release(), etcdlock.ErrLost)
+
+	// The next acquisition gets a new session, which holds.
+	l, err = c.Acquire(ctx)
+	require.NoError(t, err)
+	select {
+	case <-l.Lost():
+		t.Fatal("lost at once")
+	case <-time.After(3 * time.Second):
+	}
+	require.NoError(t, l.Release())
+}

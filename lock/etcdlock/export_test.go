@@ -1,10 +1,6 @@
 package etcdlock
 
-import (
-	"go.etcd.io/etcd/client/v3/concurrency"
-
-	"github.com/agentlock/agentlock/lock"
-)
+import "github.com/agentlock/agentlock/lock"
 
 // GrantOf returns the grant behind l, so that tests can call its
 // methods as a buggy or retrying caller would.
@@ -18,6 +14,19 @@ func (b *Backend) GrantOf(l *lock.Lease) lock.Grant {
 // succeeded, with a function that ends the session it was granted on,
 // until the returned restore is called.
 func OnGranted(f func(endSession func())) (restore func()) {
-	testHookGranted = func(s *concurrency.Session) { f(s.Orphan) }
+	testHookGranted = func(s *session) {
+		f(func() {
+			s.Orphan()
+			<-s.Done()
+		})
+	}
 	return func() { testHookGranted = nil }
+}
+
+// DropKeepAlives makes the keep-alive requests that the local deadline
+// of Lost counts from go unanswered (the etcd session's own keep-alives
+// still reach the server), until the returned restore is called.
+func DropKeepAlives() (restore func()) {
+	testDropKeepAlives.Store(true)
+	return func() { testDropKeepAlives.Store(false) }
 }
