@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,9 +20,10 @@ import (
 // Sentinel errors, checked with errors.Is.
 var (
 	// ErrLost reports that a lease's lock was lost while it was held:
-	// its session expired (or was revoked, or its key was deleted by
-	// someone else). Release and SetPurpose return it; Lease.Lost is
-	// closed by then.
+	// its queue key is gone, because its session expired or was revoked,
+	// or because someone else deleted it. Release and SetPurpose return
+	// it. Lease.Lost follows only the session: it is closed by then if
+	// the session ended, but not if only the key was deleted.
 	ErrLost = errors.New("etcdlock: lock lost")
 
 	// ErrClosed reports use of a Backend after Close.
@@ -51,7 +53,7 @@ type Backend struct {
 	wg     sync.WaitGroup // background cleanups
 
 	mu     sync.Mutex
-	sess   *concurrency.Session // nil until the first acquisition
+	sess   *session // nil until the first acquisition
 	closed bool
 	grants map[uint64]*grant // live grants by token, for Fenced
 }
@@ -64,11 +66,13 @@ type Option struct {
 
 // WithPrefix sets the prefix of every key the backend reads or writes
 // (default DefaultPrefix, "agentlock/"). Processes that should contend
-// for the same locks must use the same prefix. It must not be empty.
+// for the same locks must use the same prefix. It must end in "/", so
+// that the keys of two prefixes never mix ("agentlock/site" with the lock
+// "1x" would otherwise be "agentlock/site1" with the lock "x").
 func WithPrefix(prefix string) Option {
 	return Option{name: "WithPrefix", apply: func(b *Backend) error {
-		if prefix == "" {
-			return errors.New("empty prefix")
+		if !strings.HasSuffix(prefix, "/") {
+			return fmt.Errorf("prefix %q does not end in \"/\"", prefix)
 		}
 		b.prefix = prefix
 		return nil
@@ -105,8 +109,10 @@ func WithOpTimeout(d time.Duration) Option {
 }
 
 // New returns a backend that keeps its locks in the etcd cluster that
-// client talks to. It does not contact the cluster: the session lease
-// is granted by the first acquisition. An invalid option is an error
+// client talks to. New itself does not contact the cluster: the session
+// lease is granted by the first acquisition, Acquire or TryAcquire, even
+// a TryAcquire that finds the lock held, and is kept alive until Close.
+// An invalid option is an error
 // matching lock.ErrInvalidOption.
 //
 // The caller keeps ownership of client: Close the Backend before
@@ -164,7 +170,7 @@ func (b *Backend) keys(name string) (queue, state string) {
 
 // session returns the backend's live session, granting a new lease if
 // there is none (the first time, or after the last one expired).
-func (b *Backend) session(ctx context.Context) (*concurrency.Session, error) {
+func (b *Backend) session(ctx context.Context) (*session, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -183,16 +189,20 @@ func (b *Backend) session(ctx context.Context) (*concurrency.Session, error) {
 
 	// Grant with the caller's context (cancellable); keep alive with
 	// the backend's.
+	sent := time.Now()
 	resp, err := b.client.Grant(ctx, int64(b.ttl))
 	if err != nil {
 		return nil, err
 	}
-	s, err := concurrency.NewSession(b.client, concurrency.WithLease(resp.ID),
+	cs, err := concurrency.NewSession(b.client, concurrency.WithLease(resp.ID),
 		concurrency.WithTTL(b.ttl), concurrency.WithContext(b.ctx))
 	if err != nil {
 		b.revokeLater(resp.ID)
 		return nil, err
 	}
+	s := &session{Session: cs, lost: make(chan struct{})}
+	b.wg.Add(1)
+	go b.monitor(s, sent, resp.TTL)
 	b.mu.Lock()
 	cur := b.sess
 	closed := b.closed
@@ -211,8 +221,106 @@ func (b *Backend) session(ctx context.Context) (*concurrency.Session, error) {
 	return cur, nil
 }
 
+// A session is an etcd session whose Done channel is closed at the
+// earlier of the end of the etcd session and a cautious local deadline
+// (see monitor).
+type session struct {
+	*concurrency.Session
+	lost chan struct{}
+}
+
+// Done returns a channel closed when s can no longer be trusted to hold
+// its lease: the etcd session ended, or the local deadline passed.
+func (s *session) Done() <-chan struct{} { return s.lost }
+
+// margin is how long before the earliest moment the server may expire
+// a lease of the given TTL the local deadline fires: it covers
+// differences of clock rate and the time between a deadline and the
+// moment Lost is looked at.
+func margin(ttl time.Duration) time.Duration { return max(ttl/10, 500*time.Millisecond) }
+
+// monitor closes s.lost at the earlier of the end of the etcd session
+// and the local deadline: the time the last answered request that
+// renewed the lease (the grant, then keep-alives that monitor sends
+// itself) was SENT, plus the TTL in its answer, minus margin. The
+// server renews the lease when it receives a request, after it was
+// sent, so its expiry is never before that time plus the TTL: Lost
+// closes before the server can expire the lease (barring clocks that
+// drift apart by more than the margin), not after as a deadline counted
+// from the arrival of answers would. When the deadline passes first,
+// monitor stops keeping the lease alive and revokes it, so that the
+// lock is not held on by a session the backend has given up.
+func (b *Backend) monitor(s *session, sent time.Time, ttlSec int64) {
+	defer b.wg.Done()
+	ttl := time.Duration(ttlSec) * time.Second
+	m := margin(ttl)
+	deadline := sent.Add(ttl - m)
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	period := max((ttl-m)/3, 10*time.Millisecond)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+
+	type result struct {
+		sent time.Time
+		ttl  int64
+		err  error
+	}
+	results := make(chan result, 1)
+	kctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	inflight := false
+	for {
+		select {
+		case <-s.Session.Done():
+			close(s.lost)
+			return
+		case <-timer.C:
+			close(s.lost)
+			b.invalidate(s)
+			b.revokeLater(s.Lease())
+			return
+		case <-tick.C:
+			if inflight {
+				continue
+			}
+			inflight = true
+			b.wg.Add(1) // while monitor's own count is held
+			go func(deadline time.Time) {
+				defer b.wg.Done()
+				ctx, cancel := context.WithDeadline(kctx, deadline)
+				defer cancel()
+				r := result{sent: time.Now()}
+				if testDropKeepAlives.Load() {
+					<-ctx.Done() // the request is lost
+				}
+				resp, err := b.client.KeepAliveOnce(ctx, s.Lease())
+				if err == nil {
+					r.ttl = resp.TTL
+				}
+				r.err = err
+				results <- r
+			}(deadline)
+		case r := <-results:
+			inflight = false
+			switch {
+			case r.err == nil && r.ttl > 0:
+				ttl := time.Duration(r.ttl) * time.Second
+				if d := r.sent.Add(ttl - margin(ttl)); d.After(deadline) {
+					deadline = d
+					timer.Reset(time.Until(deadline))
+				}
+			case r.err == nil, errors.Is(r.err, rpctypes.ErrLeaseNotFound):
+				// The lease is gone: the session sees it soon, but
+				// Lost need not wait.
+				timer.Reset(0)
+			}
+		}
+	}
+}
+
 // invalidate forgets s after etcd said its lease is gone.
-func (b *Backend) invalidate(s *concurrency.Session) {
+func (b *Backend) invalidate(s *session) {
 	b.mu.Lock()
 	if b.sess == s {
 		b.sess = nil
@@ -265,7 +373,7 @@ func (b *Backend) wrap(ctx context.Context, name, op string, err error) error {
 
 // attempt makes one acquisition on session s. retry says the session
 // was lost on the way and the caller should start over with a new one.
-func (b *Backend) attempt(ctx context.Context, s *concurrency.Session, req lock.Request, queue, state string) (g *grant, retry bool, err error) {
+func (b *Backend) attempt(ctx context.Context, s *session, req lock.Request, queue, state string) (g *grant, retry bool, err error) {
 	lease := s.Lease()
 	key := fmt.Sprintf("%s%016x-%x", queue, int64(lease), b.seq.Add(1))
 	h := req.Holder
@@ -298,7 +406,7 @@ func (b *Backend) attempt(ctx context.Context, s *concurrency.Session, req lock.
 	rev := resp.Header.Revision // our key's create revision, if we wrote it
 	if resp.Succeeded {
 		h.Token = uint64(rev)
-		return b.newGrant(req.Name, s, key, state, rev, h, resp.Responses[1].GetResponseRange().Kvs), false, nil
+		return b.granted(ctx, req.Name, s, key, state, rev, h, resp.Responses[1].GetResponseRange().Kvs)
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if !req.Wait {
@@ -346,14 +454,41 @@ func (b *Backend) attempt(ctx context.Context, s *concurrency.Session, req lock.
 		return nil, true, fmt.Errorf("%w while waiting", ErrLost)
 	}
 	h.Token = uint64(rev)
-	return b.newGrant(req.Name, s, key, state, rev, h, resp.Responses[0].GetResponseRange().Kvs), false, nil
+	return b.granted(ctx, req.Name, s, key, state, rev, h, resp.Responses[0].GetResponseRange().Kvs)
+}
+
+// testHookGranted, if set (by tests), is called after a transaction
+// that grants a lock succeeded and before the session is checked.
+var testHookGranted func(s *session)
+
+// testDropKeepAlives, set by tests, makes the keep-alive requests of
+// monitor go unanswered.
+var testDropKeepAlives atomic.Bool
+
+// granted returns the grant of a lock whose granting transaction just
+// succeeded on session s, unless s ended meanwhile (etcd issue 11456
+// again: the transaction can succeed just before the lease expires, or
+// the session can end for another reason while its answer travels). A
+// lock must not be granted on a dead session: the key is removed (with
+// a context that is not ctx) and the caller starts over with a new one.
+func (b *Backend) granted(ctx context.Context, name string, s *session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue) (*grant, bool, error) {
+	if hook := testHookGranted; hook != nil {
+		hook(s)
+	}
+	select {
+	case <-s.Done():
+		b.cleanup(ctx, s, key, state)
+		return nil, true, fmt.Errorf("%w: the session ended as the lock was granted", ErrLost)
+	default:
+	}
+	return b.newGrant(name, s, key, state, rev, h, prevState), false, nil
 }
 
 var errSessionDone = errors.New("session ended while waiting")
 
 // waitTurn waits until no key of the queue was created before myRev.
 // pred, if not empty, is the newest such key, as seen at revision rev.
-func (b *Backend) waitTurn(ctx context.Context, s *concurrency.Session, queue string, myRev int64, pred string, rev int64) error {
+func (b *Backend) waitTurn(ctx context.Context, s *session, queue string, myRev int64, pred string, rev int64) error {
 	for {
 		if pred == "" {
 			resp, err := b.client.Get(ctx, queue, append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(myRev-1))...)
@@ -375,7 +510,7 @@ func (b *Backend) waitTurn(ctx context.Context, s *concurrency.Session, queue st
 // waitDelete waits until key is deleted after revision rev. It returns
 // nil also when the watch ends for another reason (compaction, a lost
 // leader): the caller looks again.
-func (b *Backend) waitDelete(ctx context.Context, s *concurrency.Session, key string, rev int64) error {
+func (b *Backend) waitDelete(ctx context.Context, s *session, key string, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	// Watch from rev+1: key existed at rev, so its deletion comes
@@ -417,10 +552,11 @@ func (b *Backend) waitDelete(ctx context.Context, s *concurrency.Session, key st
 // reached, the removal is retried in the background until it succeeds
 // or the session ends (which removes the key anyway): a key left in
 // the queue would otherwise hold the lock for as long as this process
-// keeps the session alive.
-func (b *Backend) cleanup(ctx context.Context, s *concurrency.Session, key, state string) {
+// keeps the session alive. It reports whether the first, synchronous
+// removal succeeded.
+func (b *Backend) cleanup(ctx context.Context, s *session, key, state string) bool {
 	if b.remove(context.WithoutCancel(ctx), key, state) == nil {
-		return
+		return true
 	}
 	b.wg.Add(1)
 	go func() {
@@ -440,6 +576,7 @@ func (b *Backend) cleanup(ctx context.Context, s *concurrency.Session, key, stat
 			delay = min(2*delay, time.Second)
 		}
 	}()
+	return false
 }
 
 func (b *Backend) remove(ctx context.Context, key, state string) error {
@@ -456,12 +593,13 @@ func (b *Backend) remove(ctx context.Context, key, state string) error {
 	return err
 }
 
-func (b *Backend) newGrant(name string, s *concurrency.Session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue) *grant {
+func (b *Backend) newGrant(name string, s *session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue) *grant {
 	var prev []byte
 	if len(prevState) > 0 {
 		prev = prevState[0].Value
 	}
-	g := &grant{b: b, name: name, s: s, key: key, state: state, rev: rev, h: h, abandoned: previousAbandoned(prev)}
+	g := &grant{b: b, name: name, s: s, key: key, state: state, rev: rev, h: h, abandoned: previousAbandoned(prev),
+		pid: h.PID, host: h.Host, since: h.Since}
 	b.mu.Lock()
 	b.grants[h.Token] = g
 	b.mu.Unlock()
@@ -498,15 +636,22 @@ func (b *Backend) Holder(ctx context.Context, name string) (lock.Holder, error) 
 // etcd evaluates it atomically with the writes, so a holder that was
 // paused past its TTL, or cut off, cannot write after its successor
 // took the lock, even if it does not know yet that it lost it. If l
-// is not a live lease of b (nil, released, lost or of another
-// backend), the comparison never holds.
+// is nil, released, or not a lease of b, the comparison never holds.
+// A lease that was lost but not released still gets the comparison of
+// its key, which no longer holds once the key is gone (its session
+// expired, or someone else deleted it).
 func (b *Backend) Fenced(l *lock.Lease) clientv3.Cmp {
 	if l != nil {
 		b.mu.Lock()
 		g := b.grants[l.Token()]
 		b.mu.Unlock()
-		if g != nil && g.Holder() == l.Holder() {
-			return clientv3.Compare(clientv3.CreateRevision(g.key), "=", g.rev)
+		// Only the fields that never change: the purpose may change
+		// between two reads.
+		if g != nil {
+			h := l.Holder()
+			if h.Token == uint64(g.rev) && h.PID == g.pid && h.Host == g.host && h.Since.Equal(g.since) {
+				return clientv3.Compare(clientv3.CreateRevision(g.key), "=", g.rev)
+			}
 		}
 	}
 	// A create revision is never negative: this never holds.
@@ -531,14 +676,18 @@ func (b *Backend) Put(ctx context.Context, l *lock.Lease, key, val string, opts 
 type grant struct {
 	b         *Backend
 	name      string
-	s         *concurrency.Session
+	s         *session
 	key       string
 	state     string
 	rev       int64
 	abandoned bool
+	pid       int       // of h, which never change
+	host      string    // ...
+	since     time.Time // ...
 
-	mu sync.Mutex
-	h  lock.Holder
+	setMu sync.Mutex // serializes SetPurpose, held across its RPC
+	mu    sync.Mutex // guards h, never held across an RPC
+	h     lock.Holder
 }
 
 func (g *grant) Holder() lock.Holder {
@@ -552,9 +701,9 @@ func (g *grant) Abandoned() bool { return g.abandoned }
 func (g *grant) Lost() <-chan struct{} { return g.s.Done() }
 
 func (g *grant) SetPurpose(purpose string) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	h := g.h
+	g.setMu.Lock()
+	defer g.setMu.Unlock()
+	h := g.Holder()
 	h.Purpose = purpose
 	ctx, cancel := context.WithTimeout(context.Background(), g.b.opTimeout)
 	defer cancel()
@@ -568,7 +717,9 @@ func (g *grant) SetPurpose(purpose string) error {
 	if !resp.Succeeded {
 		return fmt.Errorf("etcdlock %s: SetPurpose: %w", g.name, ErrLost)
 	}
+	g.mu.Lock()
 	g.h = h
+	g.mu.Unlock()
 	return nil
 }
 
@@ -593,9 +744,11 @@ func (g *grant) Release() error {
 		Else(clientv3.OpDelete(g.key)).
 		Commit()
 	if err != nil {
-		// Keep trying: else the key would hold the lock for as long
-		// as the session lives.
-		b.cleanup(ctx, g.s, g.key, g.state)
+		// Try again, and keep trying: else the key would hold the lock
+		// for as long as the session lives.
+		if b.cleanup(ctx, g.s, g.key, g.state) {
+			return nil
+		}
 		return fmt.Errorf("etcdlock %s: Release: %w (retrying in the background)", g.name, err)
 	}
 	if !resp.Succeeded {

@@ -53,6 +53,7 @@ func TestOptions(t *testing.T) {
 	require.NoError(t, err)
 	for _, o := range []etcdlock.Option{
 		etcdlock.WithPrefix(""),
+		etcdlock.WithPrefix("agentlock/site"), // would mix with "agentlock/site1"
 		etcdlock.WithTTL(0),
 		etcdlock.WithTTL(1500 * time.Millisecond),
 		etcdlock.WithOpTimeout(0),
@@ -288,4 +289,94 @@ func TestFenced(t *testing.T) {
 	resp, err := cli.Get(ctx, prefix+"data")
 	require.NoError(t, err)
 	assert.Equal(t, "1", string(resp.Kvs[0].Value))
+}
+
+// TestGrantedOnEndedSession (etcd issue 11456): a lock whose granting
+// transaction succeeded just as its session ended is not granted on the
+// dead session: its key is removed and the acquisition starts over
+// with a new session, for Acquire and TryAcquire alike.
+func TestGrantedOnEndedSession(t *testing.T) {
+	b, prefix := newBackend(t)
+	c := coordinator(t, b, "ended")
+	ctx := context.Background()
+	for _, try := range []bool{false, true} {
+		calls := 0
+		restore := etcdlock.OnGranted(func(end func()) {
+			calls++
+			if calls == 1 {
+				end()
+			}
+		})
+		var l *lock.Lease
+		var err error
+		if try {
+			l, err = c.TryAcquire(ctx)
+		} else {
+			l, err = c.Acquire(ctx)
+		}
+		restore()
+		require.NoError(t, err)
+		assert.Equal(t, 2, calls, "did not start over")
+		select {
+		case <-l.Lost():
+			t.Fatal("granted on an ended session")
+		default:
+		}
+		assert.Equal(t, []string{queueKeys(t, prefix, "ended")[0]}, queueKeys(t, prefix, "ended"),
+			"the key of the ended session was left behind")
+		h, err := c.Holder(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, l.Token(), h.Token)
+		require.NoError(t, b.Put(ctx, l, prefix+"data", "x"))
+		require.NoError(t, l.Release())
+		assert.Empty(t, queueKeys(t, prefix, "ended"))
+	}
+}
+
+// TestFencedAfterSetPurpose: a lease whose purpose changed still
+// passes Fenced.
+func TestFencedAfterSetPurpose(t *testing.T) {
+	b, prefix := newBackend(t)
+	c := coordinator(t, b, "purpose")
+	ctx := context.Background()
+	l, err := c.Acquire(ctx)
+	require.NoError(t, err)
+	require.NoError(t, l.SetPurpose("something else"))
+	require.NoError(t, b.Put(ctx, l, prefix+"data", "x"))
+	require.NoError(t, l.Release())
+}
+
+// TestLostBeforeServerExpiry: when keep-alives go unanswered, Lost
+// closes at the local deadline, before the server could expire the
+// lease (grant request sent + TTL), and the backend then gives the
+// lease up, so the lock becomes free.
+func TestLostBeforeServerExpiry(t *testing.T) {
+	restore := etcdlock.DropKeepAlives()
+	defer restore()
+	b, prefix := newBackend(t, etcdlock.WithTTL(2*time.Second))
+	c := coordinator(t, b, "deadline")
+	ctx := context.Background()
+	start := time.Now()
+	l, err := c.Acquire(ctx)
+	require.NoError(t, err)
+	select {
+	case <-l.Lost():
+		assert.Less(t, time.Since(start), 2*time.Second, "Lost closed after the server could have expired the lease")
+	case <-time.After(long):
+		t.Fatal("Lost not closed while keep-alives went unanswered")
+	}
+	restore()
+	require.Eventually(t, func() bool { return len(queueKeys(t, prefix, "deadline")) == 0 },
+		long, 10*time.Millisecond, "the lease was not given up")
+	assert.ErrorIs(t, l.Release(), etcdlock.ErrLost)
+
+	// The next acquisition gets a new session, which holds.
+	l, err = c.Acquire(ctx)
+	require.NoError(t, err)
+	select {
+	case <-l.Lost():
+		t.Fatal("lost at once")
+	case <-time.After(3 * time.Second):
+	}
+	require.NoError(t, l.Release())
 }

@@ -40,13 +40,18 @@
 //     the lock held, that its key still exists with its revision: the
 //     wait can end because the waiter's own session expired and took the
 //     key with it (etcd issue 11456, a lock granted on an expired
-//     session). It then starts over with a new session.
+//     session). It then starts over with a new session. Any acquisition
+//     whose granting transaction succeeded but whose session has ended
+//     by the time the answer arrives also removes its key and starts
+//     over.
 //   - A cancelled or failed Acquire removes its queue key with a context
 //     of its own, not the cancelled one. If etcd cannot be reached it
 //     keeps trying in the background until it succeeds or the session
 //     ends (which removes the key).
-//   - TryAcquire on a held lock writes nothing: one transaction joins
+//   - TryAcquire on a held lock writes no key: one transaction joins
 //     the queue only if it is empty, and otherwise reads the holder.
+//     (A Backend's first acquisition, a TryAcquire that finds the lock
+//     held included, grants its session lease, kept alive until Close.)
 //   - Holder never contends: it reads the queue key with the lowest
 //     create revision and writes nothing.
 //
@@ -56,7 +61,9 @@
 //
 // # Keys and the holder record
 //
-// With the default prefix "agentlock/" the lock "pcm-install" uses:
+// The prefix (WithPrefix) must end in "/", so that two prefixes never
+// share keys. With the default prefix "agentlock/" the lock
+// "pcm-install" uses:
 //
 //	agentlock/pcm-install/q/<lease id, 16 hex digits>-<sequence, hex>   queue keys, with the session lease
 //	agentlock/pcm-install/state                                         "held <queue key>" or "released <queue key>", no lease
@@ -96,9 +103,22 @@
 // is paused (SIGSTOP, a VM migration, a long GC pause) or cut off from
 // the cluster for longer than the TTL, its lease expires, its queue
 // key is deleted, and the next waiter gets the lock. Lease.Lost is
-// closed when the session can no longer be kept alive: the lease
-// expired or was revoked (Backend.Close), or no keep-alive was answered
-// within the TTL. Release and SetPurpose then fail with ErrLost.
+// closed at the earlier of two events: the session ended (the lease
+// expired or was revoked, Backend.Close included), or the local
+// deadline passed. The deadline is the time the last answered request
+// that renewed the lease was sent (the grant, then a keep-alive the
+// backend sends every (TTL-margin)/3), plus the TTL in its answer,
+// minus a margin of max(TTL/10, 500ms). The server renews a lease when
+// it receives the request, after it was sent, so it cannot expire the
+// lease before that deadline plus the margin: Lost closes before the
+// lock can pass to someone else, as long as the clocks of client and
+// server do not drift apart by more than the margin within a TTL. When
+// the deadline passes first, the backend stops keeping the lease alive
+// and revokes it. Lost follows only the session: a queue key deleted by
+// someone else (etcdctl del) does not close it, though Release and
+// SetPurpose then fail with ErrLost, as they do after a lost session.
+// A lost grant stays a lease of its Backend until Release: Fenced still
+// compares its key, which no longer holds once the key is gone.
 //
 // Lost is a signal, not a guarantee: a paused process cannot look at it
 // at the moment it matters. Jepsen's analysis of etcd 3.4.3 found that
@@ -117,7 +137,24 @@
 //     lock cannot overwrite what its successor wrote. A file system has
 //     no compare-and-swap, so a holder paused between those checks and
 //     its rename can still write once before its successor's first
-//     write; keep the TTL well above the time a write takes.
+//     write. A larger TTL does not close that window, since a pause can
+//     last any time; it only makes a loss less likely. Only the tokens
+//     protect the file, and only against writers that check them.
+//     Writes fenced by Backend.Fenced or Backend.Put have no such
+//     window: etcd compares the key in the same transaction.
 //   - Other resources: pass Lease.Token along and have the resource
 //     refuse tokens lower than the highest it has seen.
+//
+// # Known problem
+//
+// When the transaction that joins a lock's queue fails with an
+// ambiguous error (its answer was lost: a timeout, a lost connection),
+// the backend removes the queue key it may have written. If the join
+// was in fact applied, but only after that removal (it was still in
+// flight, or retried by the client, when the removal landed), the queue
+// key stays, with the session lease. Nothing of this process waits on
+// it, yet it keeps the lock held, or blocks every waiter behind it, for
+// as long as the session lives: until the process exits or Closes the
+// Backend (or is cut off for a TTL). Holder shows it as held by this
+// process; deleting the key (etcdctl del) frees the lock.
 package etcdlock

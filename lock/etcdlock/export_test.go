@@ -9,3 +9,24 @@ func (b *Backend) GrantOf(l *lock.Lease) lock.Grant {
 	defer b.mu.Unlock()
 	return b.grants[l.Token()]
 }
+
+// OnGranted makes f run after every transaction that grants a lock
+// succeeded, with a function that ends the session it was granted on,
+// until the returned restore is called.
+func OnGranted(f func(endSession func())) (restore func()) {
+	testHookGranted = func(s *session) {
+		f(func() {
+			s.Orphan()
+			<-s.Done()
+		})
+	}
+	return func() { testHookGranted = nil }
+}
+
+// DropKeepAlives makes the keep-alive requests that the local deadline
+// of Lost counts from go unanswered (the etcd session's own keep-alives
+// still reach the server), until the returned restore is called.
+func DropKeepAlives() (restore func()) {
+	testDropKeepAlives.Store(true)
+	return func() { testDropKeepAlives.Store(false) }
+}
