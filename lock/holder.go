@@ -52,6 +52,11 @@ func holderFromRecord(r *record.Record) Holder {
 	}
 }
 
+// Local reports whether the holder runs on this machine (its recorded
+// host name is this machine's), so that its Since was read from this
+// machine's clock. Holders from a distributed backend may be elsewhere.
+func (h Holder) Local() bool { return h.Host == hostname() }
+
 // alive reports whether the process that published h is still running
 // (the same process, not a later one with the same pid).
 func (h Holder) alive() bool {

@@ -104,7 +104,7 @@ func AcquireNotify(ctx context.Context, c *lock.Coordinator, p Policy, notify fu
 			return r.lease, r.err
 		default:
 		}
-		if err == nil && h.PID == os.Getpid() && h.Host == localHost() {
+		if err == nil && h.PID == os.Getpid() && h.Local() {
 			continue
 		}
 		if err != nil {

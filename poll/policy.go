@@ -2,11 +2,9 @@ package poll
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/agentlock/agentlock/lock"
 )
@@ -58,7 +56,7 @@ func newEvent(name string, h lock.Holder, runStart time.Time, attempt int, now, 
 	// The holder's own Since counts only if it was read from this
 	// machine's clock: another machine's clock (a distributed backend)
 	// may be ahead or behind, and would make a short hold look long.
-	if h.PID != 0 && !h.Since.IsZero() && h.Since.Before(since) && h.Host == localHost() {
+	if h.PID != 0 && !h.Since.IsZero() && h.Since.Before(since) && h.Local() {
 		since = h.Since
 	}
 	return Event{
@@ -286,22 +284,3 @@ const DefaultGrace = 10 * time.Second
 // After(DefaultGrace). A lock held for less than that (a query, a quick
 // update of the instruction file) never produces a notification.
 func DefaultPolicy() Policy { return After(DefaultGrace) }
-
-var host struct {
-	once sync.Once
-	name string
-}
-
-// localHost returns the host name as the lock package records it.
-func localHost() string {
-	host.once.Do(func() {
-		h, _ := os.Hostname()
-		h = strings.ToValidUTF8(h, "?")
-		for len(h) > 64 {
-			_, size := utf8.DecodeLastRuneInString(h)
-			h = h[:len(h)-size]
-		}
-		host.name = h
-	})
-	return host.name
-}

@@ -57,15 +57,7 @@ func installerRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 // the lock and B sees it busy, with A's pid and purpose.
 func TestValidateFirstLockSecond(t *testing.T) {
 	dir := proctest.TempDir(t)
-	hang := make(chan struct{})
-	blackhole := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hang:
-		case <-r.Context().Done():
-		}
-	}))
-	defer blackhole.Close()
-	defer close(hang)
+	blackhole := blackholeServer(t)
 	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	}))
@@ -136,15 +128,7 @@ func legacyRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 // not installing anything.
 func TestLegacyOrderingIsCaught(t *testing.T) {
 	dir := proctest.TempDir(t)
-	hang := make(chan struct{})
-	blackhole := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hang:
-		case <-r.Context().Done():
-		}
-	}))
-	defer blackhole.Close()
-	defer close(hang)
+	blackhole := blackholeServer(t)
 	b, err := lock.New("pcm-install", lock.WithDir(dir))
 	require.NoError(t, err)
 	a := proctest.Start(t, "legacy-installer", dir, blackhole.URL)
@@ -162,4 +146,18 @@ func TestLegacyOrderingIsCaught(t *testing.T) {
 	t.Logf("legacy ordering: B found the lock busy %d of 20 times, held for %q", busy, be.Holder.Purpose)
 	assert.Equal(t, 20, busy)
 	assert.Equal(t, a.PID(), be.Holder.PID)
+}
+
+// blackholeServer is a logon server that accepts requests and never
+// answers them (until the test ends).
+func blackholeServer(t *testing.T) *httptest.Server {
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(hang); srv.Close() })
+	return srv
 }
