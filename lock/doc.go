@@ -117,8 +117,7 @@
 // Waiting is event-driven: a waiter sleeps in the kernel and is woken
 // when the holder releases (the releaser signals sleepers through the
 // shared holder page) or dies, with a bounded fallback interval only as
-// a safety net. See waitLockFile in the platform files for the details
-// and BENCHMARKS.md for the measurements.
+// a safety net (the table above says how each system waits).
 //
 // The files of a lock are opened once per process and kept open for
 // the life of the process.

@@ -89,7 +89,8 @@ func WithRecheck() Option {
 }
 
 // WithBackend sets the backend that provides the lock. The default is
-// the file backend (FileBackend) on the directory given by WithDir.
+// the file backend (see NewFileBackend) on the directory given by
+// WithDir.
 func WithBackend(b Backend) Option {
 	return Option{name: "WithBackend", apply: func(c *config) error {
 		if b == nil {

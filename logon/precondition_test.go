@@ -12,8 +12,8 @@ import (
 	"github.com/agentlock/agentlock/logon"
 )
 
-// The constructors' results plug straight into lock.WithPrecondition, as
-// DESIGN §4 promises: these lines fail to compile otherwise. Only this
+// The constructors' results plug straight into lock.WithPrecondition
+// without an adapter: these lines fail to compile otherwise. Only this
 // test imports lock; package logon does not.
 var (
 	_ = lock.WithPrecondition(logon.TCP("127.0.0.1:1"))

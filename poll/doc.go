@@ -5,10 +5,9 @@
 //
 // # Why a policy
 //
-// The classic failure this package exists to avoid (see the design
-// brief, §1): a desktop poller showed "A package is currently being
-// installed in the background, please wait" whenever it could not get
-// the lock, even when nothing was being installed; the service held the
+// The classic failure this package exists to avoid: a desktop poller
+// showed "A package is currently being installed in the background,
+// please wait" whenever it could not get the lock, even when nothing was being installed; the service held the
 // lock while it waited on an unreachable logon server, or for a short
 // query. Users asked for the message to be removed or made switchable.
 // The lock package fixes the cause (validate first, lock second, and
