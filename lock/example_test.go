@@ -30,11 +30,20 @@ func Example() {
 	}
 	lease.SetPurpose("installing Office 97")
 
+	// The poller asks who holds the lock; Holder never takes it.
 	poller, _ := lock.New("pcm-install", lock.WithDir(dir))
-	_, err = poller.TryAcquire(ctx)
+	if h, err := poller.Holder(ctx); err == nil {
+		fmt.Println("busy:", h.Purpose, "by this process:", h.PID == os.Getpid())
+	}
+
+	// TryAcquire takes the lock when it is free, so its lease must be
+	// released; when the lock is busy, the error says by whom.
+	other, err := poller.TryAcquire(ctx)
 	var busy *lock.BusyError
 	if errors.As(err, &busy) {
-		fmt.Println("busy:", busy.Holder.Purpose, "by this process:", busy.Holder.PID == os.Getpid())
+		fmt.Println("TryAcquire: busy:", busy.Holder.Purpose)
+	} else if err == nil {
+		other.Release()
 	}
 
 	lease.Release()
@@ -42,6 +51,7 @@ func Example() {
 	fmt.Println("after release:", errors.Is(err, lock.ErrNotHeld))
 	// Output:
 	// busy: installing Office 97 by this process: true
+	// TryAcquire: busy: installing Office 97
 	// after release: true
 }
 
