@@ -42,6 +42,14 @@
 // context stops Run at once if it is waiting, or at the end of the
 // cycle.
 //
+// A program that only shows status passes a nil work function: the
+// Poller then watches, reading the holder's record with
+// Coordinator.Holder in each cycle and never taking the lock (OnFree
+// says when it is free). A Poller that takes the lock, however briefly,
+// makes the installer's TryAcquire find it busy now and then, and takes
+// the Abandoned flag of a lease (see lock.Lease.Abandoned) that the
+// installer needs after a crash.
+//
 // AcquireNotify is the blocking form, for a tool that must run
 // something as soon as the installer is done: it waits for the lock
 // like Coordinator.Acquire and notifies by policy meanwhile.
