@@ -81,7 +81,8 @@ func ExampleAcquireNotify() {
 	}
 	lease, err := poll.AcquireNotify(context.Background(), c, poll.After(5*time.Second),
 		func(e poll.Event) {
-			fmt.Printf("waiting for pid %d (%s) for %v\n", e.Holder.PID, e.Holder.Purpose, e.Busy.Round(time.Second))
+			fmt.Printf("pid %d has been %s for %v; you have waited %v\n",
+				e.Holder.PID, e.Holder.Purpose, e.Busy.Round(time.Second), e.Waited.Round(time.Second))
 		},
 		poll.WithInterval(time.Second))
 	if err != nil {

@@ -34,8 +34,15 @@ type Event struct {
 	// that acquires the lock or fails with an error ends the run.
 	Since time.Time
 
-	// Busy is Now.Sub(Since): how long the lock has been busy.
+	// Busy is Now.Sub(Since): how long the holder has been busy, as
+	// far as can be told. It is what a message such as "installing
+	// Office 97 for 12 s" should show, and what After compares.
 	Busy time.Duration
+
+	// Waited is how long this poller has been finding the lock busy:
+	// Now minus the first busy look of the current run. It is what "you
+	// have waited 12 s" should show. It is never more than Busy.
+	Waited time.Duration
 
 	// Attempt counts the busy cycles of the current run: 1 for the
 	// first cycle that found the lock busy, 2 for the next, and so on.
@@ -64,6 +71,7 @@ func newEvent(name string, h lock.Holder, runStart time.Time, attempt int, now, 
 		Holder:  h,
 		Since:   since,
 		Busy:    max(now.Sub(since), 0),
+		Waited:  max(now.Sub(runStart), 0),
 		Attempt: attempt,
 		Now:     now,
 		Next:    next,
