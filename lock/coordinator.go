@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentlock/agentlock/internal/proc"
+	"github.com/agentlock/agentlock/internal/recheck"
 )
 
 // A Coordinator coordinates one named lock across goroutines, processes
@@ -131,7 +132,7 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 	}
 	l := newLease(c.name, g)
 	if cfg.recheck {
-		if err := c.runPrecondition(ctx, cfg.pre, "after locking"); err != nil {
+		if err := c.runPrecondition(recheck.With(ctx), cfg.pre, "after locking"); err != nil {
 			if rerr := l.Release(); rerr != nil {
 				return nil, fmt.Errorf("%w (and releasing failed: %v)", err, rerr)
 			}
