@@ -95,9 +95,15 @@ type PolicyFunc func(Event) bool
 // Notify returns f(e).
 func (f PolicyFunc) Notify(e Event) bool { return f(e) }
 
-// The built-in policies implement fmt.Stringer with the text that
-// ParsePolicy reads back (All and Any of anything else excepted), so a
-// program can show the policy in effect.
+// The built-in policies implement fmt.Stringer, so that a program can
+// show the policy in effect, in the grammar of ParsePolicy: "always",
+// "never", "after=30s", "purpose=installing*|updating*", "every=1m0s",
+// and for All the terms of its policies joined by ';' (All() is
+// "always"). ParsePolicy reads these back to the same policy, except
+// that it puts a rate limit last and refuses a text with a kind of term
+// twice, or always or never beside other terms. Any is shown as
+// "any(a;b)", which ParsePolicy does not read (the grammar has no "or"),
+// and a policy of another type by its Go type name.
 
 type constPolicy bool
 
@@ -258,7 +264,7 @@ func joinPolicies(ps []Policy) string {
 			s[i] = fmt.Sprintf("%T", p)
 		}
 	}
-	return strings.Join(s, ",")
+	return strings.Join(s, ";")
 }
 
 // All notifies when every policy does. It asks them in order and stops
