@@ -47,6 +47,15 @@ func (l *Lease) Holder() Holder { return l.g.Holder() }
 // Abandoned reports whether the previous holder died while holding the
 // lock. Data the lock guards may then be half-written, and the new
 // holder should check or repair it before trusting it.
+//
+// Only the next lease of the lock sees it, whichever program takes it.
+// If a program that does not repair (a poller taking the lock for a
+// moment) gets there first, the program that would repair sees false.
+// So a program that repairs should decide from the state of the data,
+// which it can check every time it holds the lock, and treat Abandoned
+// as a hint (for a message, or a deeper check); and a program that only
+// watches should not take the lock at all (Coordinator.Holder, or a
+// watch-only poll.Poller).
 func (l *Lease) Abandoned() bool { return l.g.Abandoned() }
 
 // SetPurpose changes the purpose this lease advertises, for example
