@@ -23,7 +23,8 @@ import (
 // The Go snippets of README.md, exactly as they appear there (the test
 // below compares them), so that they compile as written.
 
-//readme:begin
+// README snippet begin
+
 func setup() (*lock.Coordinator, *logon.List, error) {
 	c, err := lock.New("pcm-install", lock.WithPurpose("querying"))
 	if err != nil {
@@ -36,9 +37,10 @@ func setup() (*lock.Coordinator, *logon.List, error) {
 	return c, servers, err
 }
 
-//readme:end
+// README snippet end
 
-//readme:begin
+// README snippet begin
+
 // The installer (a service): validate a logon server first, lock second.
 func install(ctx context.Context, c *lock.Coordinator, servers *logon.List) error {
 	v := servers.Validation() // one per acquisition: it remembers the server it checked
@@ -54,9 +56,10 @@ func install(ctx context.Context, c *lock.Coordinator, servers *logon.List) erro
 	return installFrom(ctx, srv.Name)
 }
 
-//readme:end
+// README snippet end
 
-//readme:begin
+// README snippet begin
+
 // The desktop program: who holds the lock? Holder never takes it.
 func status(ctx context.Context, c *lock.Coordinator) string {
 	h, err := c.Holder(ctx)
@@ -80,7 +83,7 @@ func repairNow(ctx context.Context, c *lock.Coordinator) error {
 	return repairShortcuts(ctx)
 }
 
-//readme:end
+// README snippet end
 
 // installFrom and repairShortcuts stand for the program's own work.
 var (
@@ -90,7 +93,7 @@ var (
 
 var (
 	readmeBlock  = regexp.MustCompile("(?s)```go\n(.*?)```")
-	snippetBlock = regexp.MustCompile("(?s)//readme:begin\n(.*?)\n//readme:end\n")
+	snippetBlock = regexp.MustCompile("(?s)// README snippet begin\n(.*?)\n// README snippet end\n")
 )
 
 // The README's Go blocks are the snippets above, in order, byte for byte.
