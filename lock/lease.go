@@ -16,7 +16,11 @@ import (
 // unreachable, which may be much later or, if the program allocates
 // little, never before it exits. That is a safety net against a lock
 // held by mistake until the process ends, not a way to release: keep
-// the Lease while the lock must be held, and call Release.
+// the Lease while the lock must be held, and call Release. A program
+// that holds the lock for its whole life (to run as a single instance,
+// say) keeps the Lease reachable, in a package-level variable or with
+// runtime.KeepAlive(lease) where it ends, or the lock may be released
+// under it.
 type Lease struct {
 	name string
 	g    Grant
