@@ -84,32 +84,38 @@ func TestReleasedLeaseCollectedKeepsNextHolder(t *testing.T) {
 // A wait that ends with its context says how long it waited and who
 // held the lock, and matches both the context's error and *BusyError.
 func TestAcquireGaveUpError(t *testing.T) {
-	dir := proctest.TempDir(t)
-	holder := newC(t, dir, "gave-up")
-	l, err := holder.Acquire(context.Background(), lock.WithPurpose("installing Office 97"))
-	require.NoError(t, err)
-	defer l.Release()
+	for _, kind := range []string{"file", "mutex"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := proctest.TempDir(t)
+			holder, err := newCoordinator(kind, dir, "gave-up")
+			require.NoError(t, err)
+			l, err := holder.Acquire(context.Background(), lock.WithPurpose("installing Office 97"))
+			require.NoError(t, err)
+			defer l.Release()
 
-	waiter := newC(t, dir, "gave-up")
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	_, err = waiter.Acquire(ctx)
-	require.Error(t, err)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	var busy *lock.BusyError
-	require.ErrorAs(t, err, &busy)
-	assert.Equal(t, os.Getpid(), busy.Holder.PID)
-	assert.Equal(t, "installing Office 97", busy.Holder.Purpose)
-	assert.Equal(t, "gave-up", busy.Name)
-	want := fmt.Sprintf(`^lock gave-up: gave up after \d+(\.\d+)?m?s: held by pid %d \(installing Office 97\) since \d\d:\d\d:\d\d\.\d{3}: context deadline exceeded$`, os.Getpid())
-	assert.Regexp(t, regexp.MustCompile(want), err.Error())
+			waiter, err := newCoordinator(kind, dir, "gave-up")
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			_, err = waiter.Acquire(ctx)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			var busy *lock.BusyError
+			require.ErrorAs(t, err, &busy)
+			assert.Equal(t, os.Getpid(), busy.Holder.PID)
+			assert.Equal(t, "installing Office 97", busy.Holder.Purpose)
+			assert.Equal(t, "gave-up", busy.Name)
+			want := fmt.Sprintf(`^lock gave-up: gave up after \d+(\.\d+)?m?s: held by pid %d \(installing Office 97\) since \d\d:\d\d:\d\d\.\d{3}: context deadline exceeded$`, os.Getpid())
+			assert.Regexp(t, regexp.MustCompile(want), err.Error())
 
-	ctx, cancel = context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
-	_, err = waiter.Acquire(ctx)
-	assert.ErrorIs(t, err, context.Canceled)
-	assert.ErrorAs(t, err, &busy)
-	assert.True(t, strings.HasSuffix(err.Error(), ": context canceled"), err.Error())
+			ctx, cancel = context.WithCancel(context.Background())
+			time.AfterFunc(50*time.Millisecond, cancel)
+			_, err = waiter.Acquire(ctx)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.ErrorAs(t, err, &busy)
+			assert.True(t, strings.HasSuffix(err.Error(), ": context canceled"), err.Error())
+		})
+	}
 }
 
 // Holder.String names pid, host, purpose, since and token, and never
