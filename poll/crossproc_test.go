@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -234,4 +235,41 @@ func TestCrossProcessWorkingPollerContends(t *testing.T) {
 	require.NoError(t, child.Wait(10*time.Second))
 	t.Log(line)
 	assert.NotEqual(t, "tries 0", line)
+}
+
+// After the holder is killed, a watch-only Poller sees the lock free
+// but leaves the Abandoned flag to the program that takes the lock next.
+func TestCrossProcessWatchOnlyLeavesAbandoned(t *testing.T) {
+	dir := proctest.TempDir(t)
+	child, _ := startHolder(t, dir, "installing X", time.Hour)
+	c, err := lock.New(crossLock, lock.WithDir(dir))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var busy atomic.Int64
+	freed := make(chan struct{})
+	var once sync.Once
+	p, err := New(c, nil, WithInterval(5*time.Millisecond), WithImmediateStart(), WithPolicy(Always()),
+		OnBusy(func(Event) { busy.Add(1) }),
+		OnFree(func() { once.Do(func() { close(freed) }) }))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+
+	require.Eventually(t, func() bool { return busy.Load() > 0 }, time.Minute, 5*time.Millisecond)
+	child.Kill()
+	<-child.Done()
+	select {
+	case <-freed:
+	case <-time.After(time.Minute):
+		t.Fatal("the poller never saw the lock free")
+	}
+	time.Sleep(50 * time.Millisecond) // more looks at the free lock
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+
+	l, err := c.TryAcquire(context.Background())
+	require.NoError(t, err)
+	defer l.Release()
+	assert.True(t, l.Abandoned(), "the next holder after the watching poller gets Abandoned")
 }
