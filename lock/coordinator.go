@@ -2,13 +2,16 @@ package lock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/agentlock/agentlock/internal/proc"
+	"github.com/agentlock/agentlock/internal/recheck"
 )
 
 // A Coordinator coordinates one named lock across goroutines, processes
@@ -58,9 +61,16 @@ func (c *Coordinator) Name() string { return c.name }
 // Acquire runs the precondition, if any, and then waits for the lock
 // until it is taken or ctx is done.
 //
-// If ctx is done first, Acquire returns ctx.Err() (wrapped) and the
-// lock is not held, then or later: no goroutine is left waiting, so
-// there is no "phantom" hold after a cancelled wait.
+// If ctx is done first, Acquire returns an error that matches ctx.Err()
+// (context.DeadlineExceeded or context.Canceled) and says how long it
+// waited and who held the lock then:
+//
+//	lock pcm-install: gave up after 1s: held by pid 4242 (installing Office 97) since 04:31:07.123: context deadline exceeded
+//
+// errors.As gives a *BusyError with that holder (the zero Holder if the
+// record could not be read in time). The lock is not held, then or
+// later: no goroutine is left waiting, so there is no "phantom" hold
+// after a cancelled wait.
 //
 // opts may set WithPurpose, WithPrecondition and WithRecheck for this
 // acquisition only.
@@ -71,6 +81,13 @@ func (c *Coordinator) Acquire(ctx context.Context, opts ...Option) (*Lease, erro
 // TryAcquire runs the precondition, if any, and then makes one attempt
 // to take the lock. If the lock is held it returns an error matching
 // ErrBusy; errors.As gives a *BusyError saying who holds it.
+//
+// When the lock is free TryAcquire takes it, and the returned Lease
+// must be released. A program that only wants to know who holds the
+// lock calls Holder, which never takes it. A Lease dropped without
+// Release is released only when the garbage collector finds it (see
+// Lease), which may be much later: until then every other process sees
+// the lock busy.
 func (c *Coordinator) TryAcquire(ctx context.Context, opts ...Option) (*Lease, error) {
 	return c.acquire(ctx, false, opts)
 }
@@ -89,6 +106,7 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	if cfg.pre != nil {
 		if err := c.runPrecondition(ctx, cfg.pre, "before locking"); err != nil {
 			return nil, err
@@ -107,11 +125,14 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 		},
 	})
 	if err != nil {
+		if wait && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, c.gaveUp(ctx, time.Since(start), err)
+		}
 		return nil, err
 	}
-	l := &Lease{name: c.name, g: g}
+	l := newLease(c.name, g)
 	if cfg.recheck {
-		if err := c.runPrecondition(ctx, cfg.pre, "after locking"); err != nil {
+		if err := c.runPrecondition(recheck.With(ctx), cfg.pre, "after locking"); err != nil {
 			if rerr := l.Release(); rerr != nil {
 				return nil, fmt.Errorf("%w (and releasing failed: %v)", err, rerr)
 			}
@@ -120,6 +141,24 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 	}
 	return l, nil
 }
+
+// gaveUp builds the error of a wait that ended with its context: the
+// context's error, and who held the lock when the wait gave up, read
+// with a short context of its own since ctx is done.
+func (c *Coordinator) gaveUp(ctx context.Context, waited time.Duration, err error) error {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), holderLookTimeout)
+	defer cancel()
+	h, herr := c.backend.Holder(hctx, c.name)
+	if herr != nil {
+		h = Holder{} // released meanwhile, or the record cannot be read
+	}
+	return &waitError{busy: &BusyError{Name: c.name, Holder: h}, waited: waited, err: err}
+}
+
+// holderLookTimeout bounds the look at the holder after a wait gave up,
+// so that Acquire returns promptly after its context ends even with a
+// distributed backend that no longer answers.
+const holderLookTimeout = 250 * time.Millisecond
 
 // runPrecondition runs check, turning a panic into an error, and treats
 // a check that returns after ctx is done as failed: its deadline is the

@@ -6,15 +6,22 @@
 // that share one instruction file: the installer validates its logon
 // server first and locks second (WithPrecondition), says what it is
 // doing while it holds the lock (WithPurpose, Lease.SetPurpose), and the
-// poller asks who holds the lock (Coordinator.Holder, or the BusyError
-// from TryAcquire) to decide whether to tell the user anything.
+// poller asks who holds the lock (Coordinator.Holder, which never takes
+// it) to decide whether to tell the user anything.
 //
-//	c, err := lock.New("pcm-install", lock.WithPurpose("querying"),
-//		lock.WithPrecondition(logonServer.Check))
-//	lease, err := c.Acquire(ctx)
-//	if err != nil { ... }
+//	c, err := lock.New("pcm-install", lock.WithPurpose("querying"))
+//	...
+//	v := servers.Validation() // a logon.List's; one per acquisition
+//	lease, err := c.Acquire(ctx, lock.WithPrecondition(v.Check), lock.WithRecheck())
+//	if err != nil {
+//		return err // the logon server failed, or ctx ended: nothing is held
+//	}
 //	defer lease.Release()
 //	lease.SetPurpose("installing Office 97")
+//
+// TryAcquire takes the lock when it is free, so what it returns must be
+// released; a Lease dropped without Release is released only when the
+// garbage collector finds it.
 //
 // # What is guaranteed
 //
@@ -31,8 +38,9 @@
 // provided the clock has not been set back by more than the time since
 // the lost token was issued.
 //
-// Cancellation: Acquire returns ctx.Err() (wrapped) when ctx ends
-// first, and leaves nothing behind: no goroutine still waiting, no
+// Cancellation: when ctx ends first, Acquire returns an error matching
+// ctx.Err() that says how long it waited and who held the lock (a
+// *BusyError for errors.As), and leaves nothing behind: no goroutine still waiting, no
 // descriptor beyond those a lock keeps for the life of the process (its
 // two files and, on Linux, one inotify descriptor), and no hold of the
 // lock afterwards, not even a brief one.
@@ -47,7 +55,13 @@
 // began less than 10 ms before), on Windows through the kernel's own
 // queue, on macOS and the BSDs, whose kqueue does not report closes,
 // within the 50 ms fallback interval. The next Lease then reports
-// Abandoned, because what the lock guarded may be half-written.
+// Abandoned, because what the lock guarded may be half-written. Only
+// that one Lease does, whichever program holds it: a program that
+// repairs after a crash should decide from the data's own state (an
+// entry still marked "installing" while it holds the lock) and use
+// Abandoned as a hint, and programs that only watch should use Holder,
+// which never takes the lock, so that they cannot take the flag from
+// the program that needs it (see Lease.Abandoned).
 //
 // Preconditions: a precondition runs before anything is locked or
 // written. If it fails, panics or overruns the acquisition's context,
@@ -117,8 +131,7 @@
 // Waiting is event-driven: a waiter sleeps in the kernel and is woken
 // when the holder releases (the releaser signals sleepers through the
 // shared holder page) or dies, with a bounded fallback interval only as
-// a safety net. See waitLockFile in the platform files for the details
-// and BENCHMARKS.md for the measurements.
+// a safety net (the table above says how each system waits).
 //
 // The files of a lock are opened once per process and kept open for
 // the life of the process.

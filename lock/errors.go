@@ -3,6 +3,8 @@ package lock
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // Sentinel errors. Check them with errors.Is: the errors returned by
@@ -56,15 +58,13 @@ type BusyError struct {
 	Holder Holder
 }
 
+// Error says who holds the lock as "held by pid N (purpose) since T",
+// naming the host only when it is not this machine.
 func (e *BusyError) Error() string {
-	h := e.Holder
-	if h.PID == 0 {
+	if e.Holder.PID == 0 {
 		return fmt.Sprintf("lock %s: busy", e.Name)
 	}
-	if h.Purpose == "" {
-		return fmt.Sprintf("lock %s: busy: held by pid %d on %s since %s", e.Name, h.PID, h.Host, h.Since.Format("15:04:05.000"))
-	}
-	return fmt.Sprintf("lock %s: busy: held by pid %d on %s since %s: %s", e.Name, h.PID, h.Host, h.Since.Format("15:04:05.000"), h.Purpose)
+	return fmt.Sprintf("lock %s: busy: held by %s", e.Name, e.Holder.brief())
 }
 
 // Is reports whether target is ErrBusy.
@@ -82,3 +82,50 @@ func (e *preconditionError) Error() string {
 }
 
 func (e *preconditionError) Unwrap() []error { return []error{ErrPrecondition, e.err} }
+
+// waitError is what Acquire returns when its context ends while it
+// waits: the context's error and, for errors.As, a *BusyError with the
+// last holder seen, so that the message says who kept the lock.
+type waitError struct {
+	busy   *BusyError
+	waited time.Duration
+	err    error // ctx.Err(), possibly wrapped
+}
+
+func (e *waitError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "lock %s: gave up after %v", e.busy.Name, roundWait(e.waited))
+	if e.busy.Holder.PID != 0 {
+		b.WriteString(": held by " + e.busy.Holder.brief())
+	}
+	b.WriteString(": " + e.err.Error())
+	return b.String()
+}
+
+func (e *waitError) Unwrap() []error { return []error{e.err, e.busy} }
+
+// roundWait rounds a wait for a message: to the millisecond under a
+// second, to a tenth of a second above.
+func roundWait(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
+}
+
+// brief is the short form errors use: "pid 4242 (installing Office 97)
+// since 04:31:07.123", with the host only when it is not this machine.
+func (h Holder) brief() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "pid %d", h.PID)
+	if h.Host != "" && !h.Local() {
+		b.WriteString(" on " + h.Host)
+	}
+	if h.Purpose != "" {
+		fmt.Fprintf(&b, " (%s)", h.Purpose)
+	}
+	if !h.Since.IsZero() {
+		b.WriteString(" since " + h.Since.Format("15:04:05.000"))
+	}
+	return b.String()
+}

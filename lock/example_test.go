@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/agentlock/agentlock/lock"
 )
@@ -30,11 +33,20 @@ func Example() {
 	}
 	lease.SetPurpose("installing Office 97")
 
+	// The poller asks who holds the lock; Holder never takes it.
 	poller, _ := lock.New("pcm-install", lock.WithDir(dir))
-	_, err = poller.TryAcquire(ctx)
+	if h, err := poller.Holder(ctx); err == nil {
+		fmt.Println("busy:", h.Purpose, "by this process:", h.PID == os.Getpid())
+	}
+
+	// TryAcquire takes the lock when it is free, so its lease must be
+	// released; when the lock is busy, the error says by whom.
+	other, err := poller.TryAcquire(ctx)
 	var busy *lock.BusyError
 	if errors.As(err, &busy) {
-		fmt.Println("busy:", busy.Holder.Purpose, "by this process:", busy.Holder.PID == os.Getpid())
+		fmt.Println("TryAcquire: busy:", busy.Holder.Purpose)
+	} else if err == nil {
+		other.Release()
 	}
 
 	lease.Release()
@@ -42,6 +54,7 @@ func Example() {
 	fmt.Println("after release:", errors.Is(err, lock.ErrNotHeld))
 	// Output:
 	// busy: installing Office 97 by this process: true
+	// TryAcquire: busy: installing Office 97
 	// after release: true
 }
 
@@ -68,4 +81,54 @@ func ExampleNew_invalidName() {
 	// Output:
 	// true
 	// lock: invalid name "Install": upper-case letters are not allowed (names must mean the same lock on case-insensitive file systems)
+}
+
+// The installer writes the instruction file under its lease; the poller
+// reads it at any time, without the lock, and never sees a torn file.
+// Before the first write there is no file: the poller sees
+// fs.ErrNotExist, and the installer's first Write creates the file.
+func ExampleGuarded() {
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	path := filepath.Join(dir, "instructions")
+
+	installer, _ := lock.New("pcm-install", lock.WithDir(dir))
+	file, err := lock.OpenGuarded(path, lock.GuardedBy(installer))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// The poller's side: it opens the same file and only reads.
+	view, _ := lock.OpenGuarded(path)
+	_, err = view.Read()
+	fmt.Println("before the first write:", errors.Is(err, fs.ErrNotExist))
+
+	lease, err := installer.Acquire(ctx, lock.WithPurpose("installing Office 97"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := file.Write(lease, []byte("Office 97: installing\n")); err != nil {
+		fmt.Println(err)
+	}
+	err = file.Update(lease, func(old []byte) ([]byte, error) {
+		return []byte(strings.Replace(string(old), "installing", "done", 1)), nil
+	})
+	if err != nil {
+		fmt.Println(err)
+	}
+	lease.Release()
+
+	data, err := view.Read()
+	fmt.Printf("the poller reads: %q, %v\n", data, err)
+
+	// A lease that has been released can no longer write.
+	err = file.Write(lease, []byte("too late"))
+	fmt.Println("after Release:", errors.Is(err, lock.ErrFenced))
+	// Output:
+	// before the first write: true
+	// the poller reads: "Office 97: done\n", <nil>
+	// after Release: true
 }

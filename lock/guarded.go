@@ -118,7 +118,12 @@ func OpenGuarded(path string, opts ...GuardedOption) (*Guarded, error) {
 		}
 	}
 	if err := checkDir(g.dir, false); err != nil {
-		return nil, err
+		// checkDir speaks of a lock directory; say which file it was for.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = fmt.Errorf("directory %s: %w", pe.Path, pe.Err)
+		}
+		return nil, &fs.PathError{Op: "open guarded", Path: abs, Err: err}
 	}
 	st, err := os.Lstat(abs)
 	switch {
@@ -150,7 +155,7 @@ func (g *Guarded) Read() ([]byte, error) {
 // ReadToken is Read that also returns the fencing token of the lease
 // that wrote the version.
 func (g *Guarded) ReadToken() (data []byte, token uint64, err error) {
-	raw, _, err := g.readRaw()
+	raw, _, err := g.readRaw("read guarded")
 	if err != nil {
 		return nil, 0, err
 	}
@@ -183,7 +188,7 @@ func (g *Guarded) Write(lease *Lease, data []byte) error {
 // fn is not called; fencing and failures are as for Write.
 func (g *Guarded) Update(lease *Lease, fn func(old []byte) ([]byte, error)) error {
 	if fn == nil {
-		return fmt.Errorf("lock: Update %s: nil function", g.path)
+		return &fs.PathError{Op: "update guarded", Path: g.path, Err: fmt.Errorf("%w: nil function", ErrInvalidOption)}
 	}
 	return g.commit(lease, "update guarded", false, fn)
 }
@@ -218,7 +223,7 @@ func (g *Guarded) commit(l *Lease, op string, repair bool, fn func(old []byte) (
 		return g.fenced(op, "lease of lock %s, but the file is guarded by lock %s", l.name, g.lockName)
 	}
 
-	raw, before, err := g.readRaw()
+	raw, before, err := g.readRaw(op)
 	exists := true
 	var old []byte
 	switch {
@@ -394,22 +399,28 @@ func (g *Guarded) removeStaleTemps() {
 	}
 }
 
-// readRaw reads the whole file, with its identity for unchanged.
-func (g *Guarded) readRaw() ([]byte, fs.FileInfo, error) {
+// readRaw reads the whole file, with its identity for unchanged. Its
+// errors name op, the operation of the caller (a read, a write or an
+// update).
+func (g *Guarded) readRaw(op string) ([]byte, fs.FileInfo, error) {
 	f, err := guardedOpenRead(g.path)
 	if err != nil {
-		return nil, nil, err
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, nil, &fs.PathError{Op: op, Path: g.path, Err: pe.Err}
+		}
+		return nil, nil, &fs.PathError{Op: op, Path: g.path, Err: err}
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, &fs.PathError{Op: "read guarded", Path: g.path, Err: err}
+		return nil, nil, &fs.PathError{Op: op, Path: g.path, Err: err}
 	}
 	if !st.Mode().IsRegular() {
-		return nil, nil, &fs.PathError{Op: "read guarded", Path: g.path, Err: fmt.Errorf("%w: not a regular file", ErrUnsafePath)}
+		return nil, nil, &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: not a regular file", ErrUnsafePath)}
 	}
 	if st.Size() > guardedHeaderSize+MaxGuardedSize {
-		return nil, nil, &fs.PathError{Op: "read guarded", Path: g.path, Err: fmt.Errorf("%w: %d bytes, larger than any guarded file", ErrCorrupt, st.Size())}
+		return nil, nil, &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: %d bytes, larger than any guarded file", ErrCorrupt, st.Size())}
 	}
 	// The file is never written in place, so its size is stable; a
 	// file that is (by some other program) shows up as corrupt.
@@ -418,7 +429,7 @@ func (g *Guarded) readRaw() ([]byte, fs.FileInfo, error) {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			err = fmt.Errorf("%w: shrank while being read", ErrCorrupt)
 		}
-		return nil, nil, &fs.PathError{Op: "read guarded", Path: g.path, Err: err}
+		return nil, nil, &fs.PathError{Op: op, Path: g.path, Err: err}
 	}
 	return raw, st, nil
 }

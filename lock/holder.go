@@ -1,6 +1,8 @@
 package lock
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/agentlock/agentlock/internal/proc"
@@ -61,4 +63,28 @@ func (h Holder) Local() bool { return h.Host == hostname() }
 // (the same process, not a later one with the same pid).
 func (h Holder) alive() bool {
 	return proc.Alive(proc.ID{PID: h.PID, Start: h.ProcessStart, Boot: h.BootID})
+}
+
+// String describes the holder for people: "pid 4242 on build-7
+// (installing Office 97) since 2026-12-02 04:31:07.123 +0000 UTC, token
+// 1764649867123456789". The purpose is left out when empty; the process
+// start time and boot id, which only identify the process to this
+// package, are never shown. The zero Holder is "no holder record".
+func (h Holder) String() string {
+	if h.PID == 0 && h.Host == "" && h.Token == 0 {
+		return "no holder record"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "pid %d", h.PID)
+	if h.Host != "" {
+		b.WriteString(" on " + h.Host)
+	}
+	if h.Purpose != "" {
+		fmt.Fprintf(&b, " (%s)", h.Purpose)
+	}
+	if !h.Since.IsZero() {
+		b.WriteString(" since " + h.Since.Format("2006-01-02 15:04:05.000 -0700 MST"))
+	}
+	fmt.Fprintf(&b, ", token %d", h.Token)
+	return b.String()
 }

@@ -2,18 +2,41 @@ package lock
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 )
 
 // A Lease is one holding of the lock. It is safe for concurrent use.
-// Release it when done: the lock stays held until Release is called or
-// the process exits.
+// Release it when done: the lock stays held until Release is called,
+// the process exits, or the Lease becomes unreachable.
+//
+// A Lease that the program drops without releasing (the result of a
+// TryAcquire thrown away, say) is released by the garbage collector,
+// as an os.File is closed: at some collection after it became
+// unreachable, which may be much later or, if the program allocates
+// little, never before it exits. That is a safety net against a lock
+// held by mistake until the process ends, not a way to release: keep
+// the Lease while the lock must be held, and call Release. A program
+// that holds the lock for its whole life (to run as a single instance,
+// say) keeps the Lease reachable, in a package-level variable or with
+// runtime.KeepAlive(lease) where it ends, or the lock may be released
+// under it.
 type Lease struct {
 	name string
 	g    Grant
 
 	mu       sync.Mutex
 	released bool
+	cleanup  runtime.Cleanup // releases g if the Lease is collected unreleased
+}
+
+func newLease(name string, g Grant) *Lease {
+	l := &Lease{name: name, g: g}
+	// The cleanup must not refer to l, or l would never be collected.
+	// It releases on a goroutine of its own: a backend's Release may
+	// wait on the network, and cleanups run one at a time.
+	l.cleanup = runtime.AddCleanup(l, func(g Grant) { go g.Release() }, g)
+	return l
 }
 
 // Token returns the lease's fencing token. Tokens of one lock strictly
@@ -28,6 +51,15 @@ func (l *Lease) Holder() Holder { return l.g.Holder() }
 // Abandoned reports whether the previous holder died while holding the
 // lock. Data the lock guards may then be half-written, and the new
 // holder should check or repair it before trusting it.
+//
+// Only the next lease of the lock sees it, whichever program takes it.
+// If a program that does not repair (a poller taking the lock for a
+// moment) gets there first, the program that would repair sees false.
+// So a program that repairs should decide from the state of the data,
+// which it can check every time it holds the lock, and treat Abandoned
+// as a hint (for a message, or a deeper check); and a program that only
+// watches should not take the lock at all (Coordinator.Holder, or a
+// watch-only poll.Poller).
 func (l *Lease) Abandoned() bool { return l.g.Abandoned() }
 
 // SetPurpose changes the purpose this lease advertises, for example
@@ -69,6 +101,7 @@ func (l *Lease) Release() error {
 		return fmt.Errorf("lock %s: Release: %w", l.name, ErrReleased)
 	}
 	l.released = true
+	l.cleanup.Stop()
 	return l.g.Release()
 }
 

@@ -80,7 +80,9 @@ func WithPrecondition(check func(context.Context) error) Option {
 // right after the lock is taken (closing the time-of-check to
 // time-of-use gap). If that second run fails, the lock is released at
 // once and the acquisition returns an error matching ErrPrecondition.
-// It requires a precondition.
+// It requires a precondition. The second run's context tells a
+// logon.Validation that it is the re-check, so that it probes the
+// server it validated before locking rather than the whole list.
 func WithRecheck() Option {
 	return Option{name: "WithRecheck", perAcquire: true, apply: func(c *config) error {
 		c.recheck = true
@@ -89,7 +91,8 @@ func WithRecheck() Option {
 }
 
 // WithBackend sets the backend that provides the lock. The default is
-// the file backend (FileBackend) on the directory given by WithDir.
+// the file backend (see NewFileBackend) on the directory given by
+// WithDir.
 func WithBackend(b Backend) Option {
 	return Option{name: "WithBackend", apply: func(c *config) error {
 		if b == nil {

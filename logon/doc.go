@@ -83,7 +83,16 @@
 // that was never checked. List.Validation returns a Validation whose Check
 // method is the precondition and whose Server method reports the server
 // that method validated. Nothing is kept in global state: each Validation
-// belongs to the code that made it.
+// belongs to the code that made it. Make one per acquisition:
+//
+//	v := list.Validation()
+//	lease, err := c.Acquire(ctx, lock.WithPrecondition(v.Check), lock.WithRecheck())
+//	...
+//	srv, _ := v.Server() // the server checked for this acquisition
+//
+// A Validation reused for another acquisition (given to lock.New, say)
+// validates the list again each time, so it still fails over, but its
+// Server reports whichever acquisition checked last.
 //
 // # Cancellation
 //

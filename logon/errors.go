@@ -176,21 +176,22 @@ type AllFailedError struct {
 	Failures []Failure
 }
 
+// Error lists the failures, each naming its server once: a
+// *CheckError names the server it checked, and any other error is
+// prefixed with the Failure's Name. With one server the message is that
+// server's failure alone ("logon server 10.0.0.5:445: connection
+// refused"); with several it begins "all N logon servers failed: ".
 func (e *AllFailedError) Error() string {
 	var b strings.Builder
-	if len(e.Failures) == 1 {
-		b.WriteString("logon: the logon server failed: ")
-	} else {
-		fmt.Fprintf(&b, "logon: all %d logon servers failed: ", len(e.Failures))
+	if len(e.Failures) != 1 {
+		fmt.Fprintf(&b, "all %d logon servers failed: ", len(e.Failures))
 	}
 	for i, f := range e.Failures {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		var ce *CheckError
-		if !errors.As(f.Err, &ce) || ce.Server != f.Name {
-			b.WriteString(f.Name)
-			b.WriteString(": ")
+		if _, ok := f.Err.(*CheckError); !ok {
+			b.WriteString("logon server " + f.Name + ": ")
 		}
 		b.WriteString(f.Err.Error())
 	}

@@ -38,6 +38,15 @@ func TestKindSentinels(t *testing.T) {
 
 func TestAllFailedErrorSingle(t *testing.T) {
 	err := &AllFailedError{Failures: []Failure{{Name: "a", Err: &CheckError{Server: "a", Kind: KindDNS}}}}
-	require.Equal(t, "logon: the logon server failed: logon server a: host name not resolved", err.Error())
+	require.Equal(t, "logon server a: host name not resolved", err.Error())
 	require.True(t, errors.Is(err, ErrDNS))
+	// A check that names its server differently from the list is named
+	// once, by the check; an error that names no server gets the list's
+	// name.
+	err = &AllFailedError{Failures: []Failure{{Name: "http://h", Err: &CheckError{Server: "http://h/health", Kind: KindRefused}}}}
+	require.Equal(t, "logon server http://h/health: connection refused", err.Error())
+	err = &AllFailedError{Failures: []Failure{
+		{Name: "a", Err: &CheckError{Server: "a", Kind: KindRefused}},
+		{Name: "b", Err: errors.New("broken")}}}
+	require.Equal(t, "all 2 logon servers failed: logon server a: connection refused; logon server b: broken", err.Error())
 }

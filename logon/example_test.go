@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/agentlock/agentlock/logon"
@@ -87,15 +90,28 @@ func ExampleCheckError() {
 	// true
 }
 
-// Path checks a mounted share before the installer relies on it. A Check
-// plugs straight into lock.WithPrecondition:
+// Path checks a mounted share before the installer relies on it (here a
+// temporary directory stands for \\logon1\sms\inst). A Check plugs
+// straight into lock.WithPrecondition:
 //
 //	c, err := lock.New("pcm-install", lock.WithPrecondition(check))
 func ExamplePath() {
-	check := logon.Path(`\\logon1\sms\inst`,
+	share, err := os.MkdirTemp("", "share")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(share)
+	check := logon.Path(share,
 		logon.WithMarker("INSTRUCTIONS.txt"),
 		logon.WithTimeout(3*time.Second))
-	_ = check // pass to lock.WithPrecondition, or put in a List
+
+	err = check(context.Background())
+	fmt.Println("no marker yet:", errors.Is(err, logon.ErrNotFound))
+	os.WriteFile(filepath.Join(share, "INSTRUCTIONS.txt"), nil, 0o644)
+	fmt.Println("marker in place:", check(context.Background()))
+	// Output:
+	// no marker yet: true
+	// marker in place: <nil>
 }
 
 // A bad argument or option is not ignored: the check fails on every call

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/agentlock/agentlock/internal/recheck"
 )
 
 // A Server is one entry of a List.
@@ -256,6 +258,16 @@ func (l *List) validate(ctx context.Context) (result, error) {
 	}
 }
 
+// forget drops a cached success of the server called name, which has
+// just failed a direct check.
+func (l *List) forget(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r := l.cached; r != nil && r.err == nil && l.servers[r.index].Name == name {
+		l.cached = nil
+	}
+}
+
 // run probes the list and publishes the outcome to p's waiters and, unless
 // the probe was cut short by its context, to the cache.
 func (l *List) run(ctx context.Context, p *probe) {
@@ -363,11 +375,18 @@ func (l *List) checkOne(ctx context.Context, s Server) (err error) {
 // A Validation is safe for concurrent use, but a shared one reports
 // whichever call finished last; make one per use.
 //
-// Once a Check has succeeded, the next Check of the same Validation
-// probes the validated server again, directly and bypassing the List's
-// cache: that is the re-check lock.WithRecheck makes right after the
-// lock is taken (closing the gap between time of check and time of
-// use), and it must ask the server rather than the cache.
+// Check validates the whole List (through its cache, as List.Check
+// does) every time, except for the re-check that lock.WithRecheck makes
+// right after the lock is taken: that one probes the server this
+// Validation validated before locking, directly and bypassing the
+// cache, since it must ask the server rather than the cache and must
+// not hold the lock while other servers are tried. (The lock package
+// marks the context of that re-check; no other call is a re-check.) So
+// a Validation reused for a second acquisition, for example one given
+// to lock.New, still fails over: if the server it chose has died, the
+// next acquisition tries the list again. If a re-check fails, the List
+// also forgets a cached success of that server, so that the next
+// acquisition probes the servers instead of trusting the cache.
 type Validation struct {
 	l *List
 
@@ -378,11 +397,12 @@ type Validation struct {
 }
 
 // Check validates the List as List.Check does and records the outcome: on
-// success the server that passed, on failure that there is none. After a
-// success, it re-checks that server directly (see Validation).
+// success the server that passed, on failure that there is none. As the
+// re-check of lock.WithRecheck, it probes the validated server directly
+// instead (see Validation).
 func (v *Validation) Check(ctx context.Context) error {
 	v.mu.Lock()
-	srv, again := v.srv, v.ok
+	srv, again := v.srv, v.ok && recheck.Is(ctx)
 	v.mu.Unlock()
 	if again {
 		err := v.l.checkOne(ctx, srv)
@@ -390,6 +410,7 @@ func (v *Validation) Check(ctx context.Context) error {
 		defer v.mu.Unlock()
 		if err != nil {
 			v.srv, v.at, v.ok = Server{}, time.Time{}, false
+			v.l.forget(srv.Name)
 			return &AllFailedError{Failures: []Failure{{Name: srv.Name, Err: err}}}
 		}
 		v.at = v.l.now()

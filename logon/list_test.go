@@ -102,7 +102,8 @@ func TestListAllFailed(t *testing.T) {
 
 	msg := err.Error()
 	require.Contains(t, msg, "all 4 logon servers failed")
-	require.Contains(t, msg, "logon1: logon server "+refused+": connection refused")
+	require.Contains(t, msg, "all 4 logon servers failed: logon server "+refused+": connection refused; ")
+	require.NotContains(t, msg, "logon1", "each server is named once, by its check")
 	require.Contains(t, msg, "custom: check failed: maintenance window")
 }
 

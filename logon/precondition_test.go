@@ -3,8 +3,14 @@ package logon_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentlock/agentlock/lock"
@@ -12,8 +18,8 @@ import (
 	"github.com/agentlock/agentlock/logon"
 )
 
-// The constructors' results plug straight into lock.WithPrecondition, as
-// DESIGN §4 promises: these lines fail to compile otherwise. Only this
+// The constructors' results plug straight into lock.WithPrecondition
+// without an adapter: these lines fail to compile otherwise. Only this
 // test imports lock; package logon does not.
 var (
 	_ = lock.WithPrecondition(logon.TCP("127.0.0.1:1"))
@@ -41,4 +47,71 @@ func TestMisconfiguredPreconditionLocksNothing(t *testing.T) {
 
 	_, err = c.Holder(context.Background())
 	require.ErrorIs(t, err, lock.ErrNotHeld)
+}
+
+// One Validation given to lock.New serves every acquisition and still
+// fails over: after server A passed and died, the next acquisition tries
+// the list again and gets B (the re-check after locking probes the
+// server chosen for that acquisition). A re-check that fails makes the
+// List forget its cached success, so the acquisition after it probes
+// again instead of trusting the cache.
+func TestSharedValidationFailsOver(t *testing.T) {
+	var aDown, bCalls atomic.Bool
+	a := logon.Func("a", func(context.Context) error {
+		if aDown.Load() {
+			return errors.New("down")
+		}
+		return nil
+	})
+	b := logon.Func("b", func(context.Context) error { bCalls.Store(true); return nil })
+	for _, ttl := range []time.Duration{0, time.Hour} {
+		aDown.Store(false)
+		bCalls.Store(false)
+		list, err := logon.NewList([]logon.Server{{Name: "a", Check: a}, {Name: "b", Check: b}}, logon.WithSuccessTTL(ttl))
+		require.NoError(t, err)
+		v := list.Validation()
+		c, err := lock.New("logon-shared", lock.WithDir(proctest.TempDir(t)),
+			lock.WithPrecondition(v.Check), lock.WithRecheck())
+		require.NoError(t, err)
+
+		l, err := c.Acquire(context.Background())
+		require.NoError(t, err)
+		srv, _ := v.Server()
+		assert.Equal(t, "a", srv.Name)
+		require.NoError(t, l.Release())
+
+		aDown.Store(true)
+		l, err = c.Acquire(context.Background())
+		if ttl > 0 {
+			// The cache still says a; the re-check after locking asks a,
+			// which fails, and the lock is released at once.
+			require.ErrorIs(t, err, lock.ErrPrecondition, "ttl %v", ttl)
+			l, err = c.Acquire(context.Background())
+		}
+		require.NoError(t, err, "ttl %v: b was never tried", ttl)
+		srv, _ = v.Server()
+		assert.Equal(t, "b", srv.Name, "ttl %v", ttl)
+		assert.True(t, bCalls.Load())
+		require.NoError(t, l.Release())
+	}
+}
+
+// With one server, the error of a failed precondition names it once:
+// each layer adds only what the one below did not say.
+func TestPreconditionErrorNamesServerOnce(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // never answers
+	}))
+	defer srv.Close()
+	list, err := logon.NewList([]logon.Server{{Name: srv.URL, Check: logon.HTTP(srv.URL+"/health", logon.WithTimeout(200*time.Millisecond))}},
+		logon.WithFailureTTL(0))
+	require.NoError(t, err)
+	v := list.Validation()
+	c, err := lock.New("app", lock.WithDir(proctest.TempDir(t)))
+	require.NoError(t, err)
+	_, err = c.Acquire(context.Background(), lock.WithPrecondition(v.Check))
+	require.ErrorIs(t, err, lock.ErrPrecondition)
+	require.ErrorIs(t, err, logon.ErrTimeout)
+	assert.Equal(t, "lock app: precondition failed before locking: logon server "+srv.URL+"/health: no answer within 200ms", err.Error())
+	assert.Equal(t, 1, strings.Count(err.Error(), strings.TrimPrefix(srv.URL, "http://")), err.Error())
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentlock/agentlock/internal/recheck"
 )
 
 // A check that panics inside a List is a failure of that server, not a
@@ -26,8 +28,9 @@ func TestListCheckPanics(t *testing.T) {
 	}
 }
 
-// The second Check of a Validation (lock.WithRecheck's re-check after
-// locking) asks the validated server again, not the List's cache.
+// The re-check of a Validation (lock.WithRecheck's, after locking, whose
+// context the lock package marks) asks the validated server again, not
+// the List's cache.
 func TestValidationRecheckProbes(t *testing.T) {
 	var hits counter
 	srv := httptest.NewServer(&hits)
@@ -40,11 +43,13 @@ func TestValidationRecheckProbes(t *testing.T) {
 	v := l.Validation()
 	require.NoError(t, v.Check(ctx)) // from the cache
 	assert.EqualValues(t, 1, hits.n.Load())
-	require.NoError(t, v.Check(ctx)) // the re-check
+	require.NoError(t, v.Check(ctx)) // another acquisition: the cache again
+	assert.EqualValues(t, 1, hits.n.Load())
+	require.NoError(t, v.Check(recheck.With(ctx))) // the re-check
 	assert.EqualValues(t, 2, hits.n.Load(), "the re-check must probe the server")
 
 	srv.Close() // the server goes away between check and use
-	err = v.Check(ctx)
+	err = v.Check(recheck.With(ctx))
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, ErrRefused) || errors.Is(err, ErrUnreachable), "%v", err)
 	_, ok := v.Server()

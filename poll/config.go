@@ -22,6 +22,11 @@ var ErrInvalidPolicy = errors.New("poll: invalid notification policy")
 // A SpecError reports a policy text that could not be read. The
 // functions that return it also return the default policy they were
 // given, so a typo never silently turns notifications on or off.
+//
+// Its message says what is wrong and where, not what happens next,
+// which is the program's choice: one that goes on with the default
+// should say so ("... (using the default policy)"), and one that exits
+// on a bad command-line flag should not.
 type SpecError struct {
 	Source string // where the text came from: "$NAME", a file path, or "" (ParsePolicy)
 	Spec   string // the whole text
@@ -41,7 +46,7 @@ func (e *SpecError) Error() string {
 	if e.Term != "" {
 		fmt.Fprintf(&b, ": term %q", e.Term)
 	}
-	b.WriteString(": " + e.Err.Error() + " (using the default policy)")
+	b.WriteString(": " + e.Err.Error())
 	return b.String()
 }
 

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,4 +172,104 @@ func TestCrossProcessAcquireNotifyCancel(t *testing.T) {
 	l2, err := c.TryAcquire(context.Background())
 	require.NoError(t, err)
 	require.NoError(t, l2.Release())
+}
+
+// A watch-only Poller never holds the lock: an installer in another
+// process that takes and releases the lock 500 times while the poller
+// looks every few milliseconds never finds it busy, and the poller
+// still sees the installer's holds and reports the lock free between
+// them.
+func TestCrossProcessWatchOnlyNeverHolds(t *testing.T) {
+	dir := proctest.TempDir(t)
+	c, err := lock.New(crossLock, lock.WithDir(dir))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var busy, free, errs atomic.Int64
+	var other atomic.Int64 // busy looks whose holder is not the child
+	child := proctest.Start(t, "tries", dir, "500")
+	p, err := New(c, nil, WithInterval(2*time.Millisecond), WithImmediateStart(), WithPolicy(Always()),
+		OnBusy(func(e Event) {
+			busy.Add(1)
+			if e.Holder.PID != child.PID() || e.Holder.Purpose != "installing X" {
+				other.Add(1)
+			}
+		}),
+		OnFree(func() { free.Add(1) }),
+		OnError(func(error) { errs.Add(1) }))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+
+	line := child.Expect("tries ", time.Minute)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.NoError(t, child.Wait(10*time.Second))
+	t.Logf("%s; poller: %d busy looks, %d free, %d errors", line, busy.Load(), free.Load(), errs.Load())
+	assert.Equal(t, "tries 0", line, "the installer never found the lock busy")
+	assert.Positive(t, busy.Load(), "the poller saw the installer's holds")
+	assert.Positive(t, free.Load(), "the poller saw the lock free")
+	assert.Zero(t, other.Load(), "every busy look named the installer")
+	assert.Zero(t, errs.Load())
+}
+
+// The same installer next to a Poller with a work function (which takes
+// the lock whenever it is free) does find the lock busy: the check
+// above can fail.
+func TestCrossProcessWorkingPollerContends(t *testing.T) {
+	dir := proctest.TempDir(t)
+	c, err := lock.New(crossLock, lock.WithDir(dir))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := New(c, func(context.Context, *lock.Lease) error { time.Sleep(time.Millisecond); return nil },
+		WithInterval(2*time.Millisecond), WithImmediateStart())
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	child := proctest.Start(t, "tries", dir, "500")
+	line := child.Expect("tries ", time.Minute)
+	cancel()
+	<-done
+	require.NoError(t, child.Wait(10*time.Second))
+	t.Log(line)
+	assert.NotEqual(t, "tries 0", line)
+}
+
+// After the holder is killed, a watch-only Poller sees the lock free
+// but leaves the Abandoned flag to the program that takes the lock next.
+func TestCrossProcessWatchOnlyLeavesAbandoned(t *testing.T) {
+	dir := proctest.TempDir(t)
+	child, _ := startHolder(t, dir, "installing X", time.Hour)
+	c, err := lock.New(crossLock, lock.WithDir(dir))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var busy atomic.Int64
+	freed := make(chan struct{})
+	var once sync.Once
+	p, err := New(c, nil, WithInterval(5*time.Millisecond), WithImmediateStart(), WithPolicy(Always()),
+		OnBusy(func(Event) { busy.Add(1) }),
+		OnFree(func() { once.Do(func() { close(freed) }) }))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+
+	require.Eventually(t, func() bool { return busy.Load() > 0 }, time.Minute, 5*time.Millisecond)
+	child.Kill()
+	<-child.Done()
+	select {
+	case <-freed:
+	case <-time.After(time.Minute):
+		t.Fatal("the poller never saw the lock free")
+	}
+	time.Sleep(50 * time.Millisecond) // more looks at the free lock
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+
+	l, err := c.TryAcquire(context.Background())
+	require.NoError(t, err)
+	defer l.Release()
+	assert.True(t, l.Abandoned(), "the next holder after the watching poller gets Abandoned")
 }

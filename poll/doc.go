@@ -5,10 +5,9 @@
 //
 // # Why a policy
 //
-// The classic failure this package exists to avoid (see the design
-// brief, §1): a desktop poller showed "A package is currently being
-// installed in the background, please wait" whenever it could not get
-// the lock, even when nothing was being installed; the service held the
+// The classic failure this package exists to avoid: a desktop poller
+// showed "A package is currently being installed in the background,
+// please wait" whenever it could not get the lock, even when nothing was being installed; the service held the
 // lock while it waited on an unreachable logon server, or for a short
 // query. Users asked for the message to be removed or made switchable.
 // The lock package fixes the cause (validate first, lock second, and
@@ -42,6 +41,14 @@
 // timer; Trigger starts a cycle at once ("check now"); a cancelled
 // context stops Run at once if it is waiting, or at the end of the
 // cycle.
+//
+// A program that only shows status passes a nil work function: the
+// Poller then watches, reading the holder's record with
+// Coordinator.Holder in each cycle and never taking the lock (OnFree
+// says when it is free). A Poller that takes the lock, however briefly,
+// makes the installer's TryAcquire find it busy now and then, and takes
+// the Abandoned flag of a lease (see lock.Lease.Abandoned) that the
+// installer needs after a crash.
 //
 // AcquireNotify is the blocking form, for a tool that must run
 // something as soon as the installer is done: it waits for the lock

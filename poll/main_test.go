@@ -3,8 +3,10 @@ package poll
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 func TestMain(m *testing.M) {
 	proctest.Role("hold", holdRole)
+	proctest.Role("tries", triesRole)
 	proctest.Main(m)
 }
 
@@ -49,5 +52,41 @@ func holdRole(args []string, _ *bufio.Scanner, out *proctest.Writer) int {
 		return 1
 	}
 	out.Println("released")
+	return 0
+}
+
+// triesRole takes the lock in directory args[0] args[1] times with
+// TryAcquire, holding it for a moment each time, and says "tries BUSY"
+// with the number of attempts that found it busy.
+func triesRole(args []string, _ *bufio.Scanner, out *proctest.Writer) int {
+	n, err := strconv.Atoi(args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tries:", err)
+		return 2
+	}
+	c, err := lock.New(crossLock, lock.WithDir(args[0]))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tries:", err)
+		return 1
+	}
+	busy := 0
+	for range n {
+		l, err := c.TryAcquire(context.Background(), lock.WithPurpose("installing X"))
+		switch {
+		case errors.Is(err, lock.ErrBusy):
+			busy++
+		case err != nil:
+			fmt.Fprintln(os.Stderr, "tries:", err)
+			return 1
+		default:
+			time.Sleep(2 * time.Millisecond)
+			if err := l.Release(); err != nil {
+				fmt.Fprintln(os.Stderr, "tries:", err)
+				return 1
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	out.Println("tries", busy)
 	return 0
 }

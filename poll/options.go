@@ -38,6 +38,7 @@ type config struct {
 	policy      Policy
 	onBusy      func(Event)
 	onError     func(error)
+	onFree      func()
 	lockOpts    []lock.Option
 
 	// Test seams, set only by tests in this package (withClock).
@@ -130,6 +131,20 @@ func OnError(f func(error)) Option {
 			return errors.New("nil function")
 		}
 		c.onError = f
+		return nil
+	}}
+}
+
+// OnFree sets the function called in every cycle that finds the lock
+// free, before the work function if there is one. A watch-only Poller
+// uses it to learn that the holder is gone (to clear a "please wait"
+// message, say).
+func OnFree(f func()) Option {
+	return Option{name: "OnFree", pollerOnly: true, apply: func(c *config) error {
+		if f == nil {
+			return errors.New("nil function")
+		}
+		c.onFree = f
 		return nil
 	}}
 }

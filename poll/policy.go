@@ -34,8 +34,15 @@ type Event struct {
 	// that acquires the lock or fails with an error ends the run.
 	Since time.Time
 
-	// Busy is Now.Sub(Since): how long the lock has been busy.
+	// Busy is Now.Sub(Since): how long the holder has been busy, as
+	// far as can be told. It is what a message such as "installing
+	// Office 97 for 12 s" should show, and what After compares.
 	Busy time.Duration
+
+	// Waited is how long this poller has been finding the lock busy:
+	// Now minus the first busy look of the current run. It is what "you
+	// have waited 12 s" should show. It is never more than Busy.
+	Waited time.Duration
 
 	// Attempt counts the busy cycles of the current run: 1 for the
 	// first cycle that found the lock busy, 2 for the next, and so on.
@@ -64,6 +71,7 @@ func newEvent(name string, h lock.Holder, runStart time.Time, attempt int, now, 
 		Holder:  h,
 		Since:   since,
 		Busy:    max(now.Sub(since), 0),
+		Waited:  max(now.Sub(runStart), 0),
 		Attempt: attempt,
 		Now:     now,
 		Next:    next,
@@ -87,9 +95,15 @@ type PolicyFunc func(Event) bool
 // Notify returns f(e).
 func (f PolicyFunc) Notify(e Event) bool { return f(e) }
 
-// The built-in policies implement fmt.Stringer with the text that
-// ParsePolicy reads back (All and Any of anything else excepted), so a
-// program can show the policy in effect.
+// The built-in policies implement fmt.Stringer, so that a program can
+// show the policy in effect, in the grammar of ParsePolicy: "always",
+// "never", "after=30s", "purpose=installing*|updating*", "every=1m0s",
+// and for All the terms of its policies joined by ';' (All() is
+// "always"). ParsePolicy reads these back to the same policy, except
+// that it puts a rate limit last and refuses a text with a kind of term
+// twice, or always or never beside other terms. Any is shown as
+// "any(a;b)", which ParsePolicy does not read (the grammar has no "or"),
+// and a policy of another type by its Go type name.
 
 type constPolicy bool
 
@@ -250,7 +264,7 @@ func joinPolicies(ps []Policy) string {
 			s[i] = fmt.Sprintf("%T", p)
 		}
 	}
-	return strings.Join(s, ",")
+	return strings.Join(s, ";")
 }
 
 // All notifies when every policy does. It asks them in order and stops

@@ -14,11 +14,15 @@ import (
 // tries the lock once (Coordinator.TryAcquire, so the coordinator's
 // precondition runs first):
 //
-//   - free: it runs the work function under the lease, then releases
-//     the lease;
+//   - free: it calls OnFree, runs the work function under the lease,
+//     then releases the lease;
 //   - busy: it builds an Event and calls OnBusy if the Policy lets the
 //     event through;
 //   - any other error: it calls OnError and backs off (WithBackoff).
+//
+// A watch-only Poller (New with a nil work function) never takes the
+// lock: each cycle reads the holder with Coordinator.Holder instead,
+// and calls OnFree when there is none.
 //
 // The next cycle starts one interval (with jitter) after a cycle ends,
 // or the backoff delay after an error, or at once after Trigger. One
@@ -40,6 +44,17 @@ type Poller struct {
 // that finds the lock free. The options are checked here: a bad value
 // is an error matching ErrInvalidOption.
 //
+// With a nil work function the Poller only watches: each cycle reads
+// the holder's record (Coordinator.Holder), which never contends for
+// the lock, feeds a busy look to the Policy and OnBusy as above, and
+// calls OnFree when the lock is free. It never holds the lock, so it
+// can never make the holder's next TryAcquire find the lock busy, never
+// takes a Lease's Abandoned flag from the program that must repair
+// after a crash, and needs no right to the lock's files beyond reading.
+// A program that only shows status should watch. WithLockOptions is
+// refused for a watch-only Poller, as there is no acquisition to apply
+// them to, and the coordinator's precondition is not run.
+//
 // The work function gets Run's context and the lease. It may release
 // the lease itself; otherwise the Poller releases it when work returns,
 // and also when work panics, before the panic goes on up through Run.
@@ -51,12 +66,12 @@ func New(c *lock.Coordinator, work func(ctx context.Context, lease *lock.Lease) 
 	if c == nil {
 		return nil, fmt.Errorf("%w: nil Coordinator", ErrInvalidOption)
 	}
-	if work == nil {
-		return nil, fmt.Errorf("%w: nil work function", ErrInvalidOption)
-	}
 	cfg, err := newConfig(opts, true)
 	if err != nil {
 		return nil, err
+	}
+	if work == nil && len(cfg.lockOpts) > 0 {
+		return nil, fmt.Errorf("%w: WithLockOptions needs a work function: a watch-only Poller never acquires the lock", ErrInvalidOption)
 	}
 	return &Poller{c: c, work: work, cfg: cfg, trigger: make(chan struct{}, 1)}, nil
 }
@@ -126,6 +141,9 @@ func (p *Poller) cycle(ctx context.Context, s *runState, t timer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if p.work == nil {
+		return p.watch(ctx, s, t)
+	}
 	lease, err := p.c.TryAcquire(ctx, p.cfg.lockOpts...)
 	now := p.cfg.clk.Now()
 	var busy *lock.BusyError
@@ -136,24 +154,14 @@ func (p *Poller) cycle(ctx context.Context, s *runState, t timer) error {
 			p.report(release(lease))
 			return err
 		}
+		if p.cfg.onFree != nil {
+			p.cfg.onFree()
+		}
 		p.report(p.runWork(ctx, lease))
 		t.Reset(p.cfg.jittered(p.cfg.interval))
 
 	case errors.As(err, &busy):
-		s.errs = 0
-		if s.attempt == 0 {
-			s.busyStart = now
-		}
-		s.attempt++
-		d := p.cfg.jittered(p.cfg.interval)
-		ev := newEvent(p.c.Name(), busy.Holder, s.busyStart, s.attempt, now, now.Add(d))
-		if p.cfg.policy.Notify(ev) && p.cfg.onBusy != nil {
-			p.cfg.onBusy(ev)
-		}
-		// The wait starts when the callback returns: a notification the
-		// user takes time to dismiss must not be followed by the next at
-		// once.
-		t.Reset(d)
+		p.busy(s, busy.Holder, now, t)
 
 	case ctx.Err() != nil:
 		// Cancelled during the precondition or the attempt.
@@ -168,6 +176,50 @@ func (p *Poller) cycle(ctx context.Context, s *runState, t timer) error {
 		t.Reset(p.cfg.backoff(s.errs))
 	}
 	return nil
+}
+
+// watch is the cycle of a watch-only Poller: a look at the holder's
+// record, never an attempt to take the lock.
+func (p *Poller) watch(ctx context.Context, s *runState, t timer) error {
+	h, err := p.c.Holder(ctx)
+	now := p.cfg.clk.Now()
+	switch {
+	case err == nil:
+		p.busy(s, h, now, t)
+	case errors.Is(err, lock.ErrNotHeld):
+		*s = runState{}
+		if p.cfg.onFree != nil {
+			p.cfg.onFree()
+		}
+		t.Reset(p.cfg.jittered(p.cfg.interval))
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		// A record that cannot be read (ErrCorrupt, an I/O error) does
+		// not say whether the lock is held: report it and back off.
+		*s = runState{errs: s.errs + 1}
+		p.report(err)
+		t.Reset(p.cfg.backoff(s.errs))
+	}
+	return nil
+}
+
+// busy handles a look that found the lock held by h.
+func (p *Poller) busy(s *runState, h lock.Holder, now time.Time, t timer) {
+	s.errs = 0
+	if s.attempt == 0 {
+		s.busyStart = now
+	}
+	s.attempt++
+	d := p.cfg.jittered(p.cfg.interval)
+	ev := newEvent(p.c.Name(), h, s.busyStart, s.attempt, now, now.Add(d))
+	if p.cfg.policy.Notify(ev) && p.cfg.onBusy != nil {
+		p.cfg.onBusy(ev)
+	}
+	// The wait starts when the callback returns: a notification the
+	// user takes time to dismiss must not be followed by the next at
+	// once.
+	t.Reset(d)
 }
 
 // runWork runs the work function and releases the lease, also when the

@@ -297,7 +297,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 	_, err = New(nil, work)
 	assert.ErrorIs(t, err, ErrInvalidOption)
-	_, err = New(c, nil)
+	_, err = New(c, nil, WithLockOptions(lock.WithPurpose("x")))
+	assert.ErrorIs(t, err, ErrInvalidOption, "a watch-only Poller has no acquisition for lock options")
+	_, err = New(c, nil, OnFree(nil))
 	assert.ErrorIs(t, err, ErrInvalidOption)
 
 	_, err = AcquireNotify(context.Background(), c, Always(), func(Event) {}, WithImmediateStart())

@@ -219,11 +219,11 @@ func (d *demo) play(ctx context.Context) (res result, err error) {
 	}
 
 	// The next process to take the lock gets a lease that says
-	// Abandoned. Here that is the poller, at its next look: it finds
-	// the package marked "installing" and says it was interrupted.
-	// (The demo waits for that look, so that the poller sees the lock
-	// free between the two installers, as it would with a service
-	// manager's restart delay.)
+	// Abandoned: the restarted installer (the poller only watches). The
+	// poller's next look finds the lock free and the package marked
+	// "installing", and says it was interrupted. (The demo waits for
+	// that look, so that the poller sees the lock free between the two
+	// installers, as it would with a service manager's restart delay.)
 	if err := d.until(ctx, "the poller to notice the interrupted install", d.seenFunc("poller "+pollerapp.EvInterrupted+" "+victim)); err != nil {
 		return d.res, err
 	}
@@ -463,7 +463,7 @@ func (d *demo) handle(e report.Event) {
 	case e.Prog == "installer" && e.Event == installer.EvInstalled:
 		d.res.Installs++
 		d.res.InstalledEvents[e.Package]++
-	case e.Event == installer.EvAbandoned: // the poller reports the same event name
+	case e.Event == installer.EvAbandoned:
 		d.res.AbandonedBy = e.Prog
 	case e.Prog == "installer" && e.Event == installer.EvRecovering:
 		d.res.Recovering++

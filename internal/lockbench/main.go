@@ -2,8 +2,8 @@
 
 // Command lockbench measures agentlock's file backend across processes
 // against the raw flock(2) system call and github.com/gofrs/flock, all
-// in one run on one machine, and prints the figures of DESIGN §7 as
-// ratios to raw flock (see BENCHMARKS.md).
+// in one run on one machine, and prints each figure as a ratio to raw
+// flock measured in the same run (see BENCHMARKS.md).
 //
 //	go run ./internal/lockbench [-quick]
 //

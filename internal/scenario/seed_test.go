@@ -50,7 +50,7 @@ func installerRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	return 0
 }
 
-// TestValidateFirstLockSecond is the seed scenario of DESIGN §1: while
+// TestValidateFirstLockSecond is the scenario the library exists for: while
 // process A waits on a logon server that accepts connections and never
 // answers (2 s timeout), process B's TryAcquire succeeds every time: the
 // lock is never held while validating. With a healthy server, A takes

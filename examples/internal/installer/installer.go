@@ -2,7 +2,7 @@
 // program behind examples/installer, and the installer role of
 // examples/demo.
 //
-// One run does what DESIGN §1 asks of the service:
+// One run does what a well-behaved background installer does:
 //
 //  1. validate a logon server (package logon), with the lock still free;
 //  2. take the lock with that validation as its precondition

@@ -7,17 +7,21 @@
 //   - every interval it reads the instruction file without the lock
 //     (lock.Guarded.Read needs no lease and never sees a torn file) and
 //     shows what is pending, installing and done when that changes;
-//   - it runs a poll.Poller on the lock the installer holds. When the
-//     lock is busy the Poller builds an event (holder, purpose, how
-//     long) and the notification policy decides whether the user sees
-//     "A package is currently being installed in the background: ...".
-//     The policy comes from -notify, else $AGENTLOCK_NOTIFY
-//     (poll.PolicyFromEnv), else poll.DefaultPolicy;
-//   - when the lock is free, the Poller's work function runs under the
-//     lease and looks for packages the file says are "installing": with
-//     the lock in hand nobody can be installing, so such a package was
-//     interrupted (its installer died), and the user is told it will be
-//     installed again.
+//   - it runs a watch-only poll.Poller on the lock the installer holds:
+//     it reads the holder's record and never takes the lock, so the
+//     installer never finds the lock busy because of it, and the
+//     installer, not the poller, gets the Abandoned lease after a
+//     crash. When the lock is busy the Poller builds an event (holder,
+//     purpose, how long the holder has been busy) and the notification
+//     policy decides whether the user sees "A package is currently
+//     being installed in the background: ...". The policy comes from
+//     -notify, else $AGENTLOCK_NOTIFY (poll.PolicyFromEnv), else
+//     poll.DefaultPolicy;
+//   - when the lock is free, it looks for packages the file says are
+//     "installing": the installer marks a package done before it
+//     releases the lock, so a package still marked installing while
+//     nobody holds the lock was interrupted (its installer died), and
+//     the user is told it will be installed again.
 package pollerapp
 
 import (
@@ -40,7 +44,6 @@ const (
 	EvStart       = "start"
 	EvStatus      = "status"      // the instruction file changed: Pending, Running, Done
 	EvBusy        = "busy"        // the busy message was shown: Holder, Purpose, BusyMS, Package
-	EvAbandoned   = "abandoned"   // the poller's lease found the previous holder dead
 	EvInterrupted = "interrupted" // Package is marked installing but nobody holds the lock
 	EvError       = "error"
 	EvStop        = "stop"
@@ -61,9 +64,6 @@ func Run(ctx context.Context, cfg Config, out *report.Printer) error {
 	if cfg.LockDir != "" {
 		opts = append(opts, lock.WithDir(cfg.LockDir))
 	}
-	// What the poller says while it holds the lock (briefly, to look
-	// for interrupted installs).
-	opts = append(opts, lock.WithPurpose("checking for interrupted installs"))
 	c, err := lock.New(cfg.LockName, opts...)
 	if err != nil {
 		return err
@@ -75,13 +75,14 @@ func Run(ctx context.Context, cfg Config, out *report.Printer) error {
 	out.Emit(report.Event{Event: EvStart, Msg: fmt.Sprintf("poller started (every %v, notification policy %v)", cfg.Interval, cfg.Policy)})
 	defer out.Emit(report.Event{Event: EvStop, Msg: "poller stopped"})
 
-	a := &app{g: g, out: out, reported: map[string]bool{}}
+	a := &app{c: c, g: g, out: out, reported: map[string]bool{}}
 	var wg sync.WaitGroup
 	wg.Go(func() { a.watch(ctx, cfg.Interval) })
 	defer wg.Wait()
 
-	p, err := poll.New(c, a.work,
+	p, err := poll.New(c, nil, // watch only: the poller never takes the lock
 		poll.WithInterval(cfg.Interval),
+		poll.OnFree(func() { a.free(ctx) }),
 		poll.WithImmediateStart(),
 		poll.WithPolicy(cfg.Policy),
 		poll.OnBusy(a.busy),
@@ -99,6 +100,7 @@ func Run(ctx context.Context, cfg Config, out *report.Printer) error {
 }
 
 type app struct {
+	c   *lock.Coordinator
 	g   *lock.Guarded
 	out *report.Printer
 
@@ -162,15 +164,23 @@ func (a *app) read() (instr.File, error) {
 	return instr.Decode(b)
 }
 
-// work runs under the lease, when nobody else holds the lock.
-func (a *app) work(ctx context.Context, lease *lock.Lease) error {
-	if lease.Abandoned() {
-		a.out.Emit(report.Event{Event: EvAbandoned, Abandoned: true, Locked: true,
-			Msg: "the previous holder of the lock died holding it"})
+// free runs when the Poller found the lock free. A package marked
+// installing is reported as interrupted only if the file read before
+// and after a second look at the lock is the same and nobody held the
+// lock at that look: then the package was marked installing by a holder
+// that is gone without marking it done.
+func (a *app) free(ctx context.Context) {
+	before, err := a.read()
+	if err != nil {
+		a.out.Emit(report.Event{Event: EvError, Error: err.Error(), Msg: "poll: " + err.Error()})
+		return
+	}
+	if _, err := a.c.Holder(ctx); !errors.Is(err, lock.ErrNotHeld) {
+		return // held again (or unreadable): the next look decides
 	}
 	f, err := a.read()
-	if err != nil {
-		return err
+	if err != nil || !f.Equal(&before) {
+		return
 	}
 	for _, p := range f.Packages {
 		if p.State != instr.Installing {
@@ -186,10 +196,12 @@ func (a *app) work(ctx context.Context, lease *lock.Lease) error {
 				Msg: fmt.Sprintf("%s was being installed by pid %d, which stopped: it will be installed again at the next run", p.Name, p.PID)})
 		}
 	}
-	return nil
 }
 
 // busy shows the classic message for an event the policy let through.
+// It says how long the holder has been busy (Event.Busy), not how long
+// this poller has been looking (Event.Waited): a poller started in the
+// middle of an install still says how long the install has run.
 func (a *app) busy(e poll.Event) {
 	h := e.Holder
 	ev := report.Event{Event: EvBusy, Holder: h.PID, Purpose: h.Purpose, BusyMS: e.Busy.Milliseconds()}
