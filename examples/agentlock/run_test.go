@@ -81,7 +81,7 @@ func TestRunStatusAndEnvironment(t *testing.T) {
 	r = run(exe(t), "who", "-json", "-dir", dir, "job")
 	require.Equal(t, 0, r.code, "the lock is held while the command runs")
 	assert.Contains(t, r.stdout, `"state":"held"`)
-	assert.Contains(t, r.stdout, strconv.Quote(exe(t)+" who -json -dir "+dir+" job")[1:])
+	assert.Contains(t, r.stdout, strconv.Quote(exe(t) + " who -json -dir " + dir + " job")[1:])
 	r = agentlock(t, "", "run", "-purpose", "installing Office 97", "-dir", dir, "job", exe(t), "who", "-dir", dir, "job")
 	assert.Contains(t, r.stdout, "purpose  installing Office 97")
 
