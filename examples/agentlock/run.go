@@ -42,17 +42,18 @@ arrives while waiting for the lock ends the wait.
 
 If agentlock itself is killed, even with kill -9, the command does not go
 on running without the lock: on Linux and FreeBSD the kernel kills it
-(SIGKILL, through the parent-death signal); on Windows every process of
-the command runs in a job object that ends with agentlock (when agentlock
-exits, any process the command left running is ended too); on other
-systems a small watchdog process (agentlock itself) kills it. On
-Linux, FreeBSD and the watchdog systems this covers the command's own
-process, not processes it started in the background.
+(SIGKILL, through the parent-death signal); on Windows the command and
+every process it starts run in a job object that ends with agentlock (so
+a process the command leaves running is ended when agentlock exits, in any
+way); on macOS and the other BSDs a guard process (agentlock itself,
+between agentlock and the command) kills it. Outside Windows this covers
+the command's own process: a program that a script is running at that
+moment may finish, but the script does not go on.
 
 Exit status: the command's; 128+N if it was killed by signal N (as
 shells report it); -E (default 1) if the lock is held (-n) or the wait
 timed out (-w), with the holder on standard error; 2 on a usage error;
-3 if no -check server is valid; 125 if agentlock failed otherwise; 126 if
+-C (default 3) if no -check server is valid; 125 if agentlock failed otherwise; 126 if
 the command could not be started, 127 if it was not found; 128+N if a
 signal N ended the wait for the lock.
 
@@ -66,6 +67,7 @@ type runConfig struct {
 	noWait       bool
 	wait         time.Duration // 0: no limit
 	conflict     int
+	noServer     int
 	purpose      string
 	checks       repeated
 	checkTimeout time.Duration
@@ -79,6 +81,7 @@ func cmdRun(e *env, args []string) int {
 	f.BoolVar(&cfg.noWait, "n", false, "fail at once if the lock is held")
 	f.DurationVar(&cfg.wait, "w", 0, "wait at most `DURATION` for the lock (default: no limit)")
 	f.IntVar(&cfg.conflict, "E", exitNo, "exit `CODE` when the lock is held (-n) or the wait times out (-w)")
+	f.IntVar(&cfg.noServer, "C", exitCheck, "exit `CODE` when no -check server is valid")
 	f.StringVar(&cfg.purpose, "purpose", "", "what the holder says it is doing (default: the command line)")
 	f.Var(&cfg.checks, "check", "validate this logon `SERVER` (URL, HOST:PORT or directory) before locking; repeat for failover")
 	f.DurationVar(&cfg.checkTimeout, "check-timeout", logon.DefaultTimeout, "bound on each server's check")
@@ -105,6 +108,10 @@ func (cfg *runConfig) validate(f *flags) string {
 		return fmt.Sprintf("invalid value %v for flag -w: must be positive", cfg.wait)
 	case cfg.conflict < 0 || cfg.conflict > 255:
 		return fmt.Sprintf("invalid value %d for flag -E: must be 0 to 255", cfg.conflict)
+	case cfg.noServer < 0 || cfg.noServer > 255:
+		return fmt.Sprintf("invalid value %d for flag -C: must be 0 to 255", cfg.noServer)
+	case f.set("C") && len(cfg.checks) == 0:
+		return "flag -C needs -check"
 	case cfg.checkTimeout < 0:
 		return "invalid value for flag -check-timeout: must not be negative"
 	}
@@ -214,7 +221,7 @@ func (cfg *runConfig) acquire(f *flags, c *lock.Coordinator, sig *relay, opts []
 		return nil, cfg.conflict
 	case errors.Is(err, lock.ErrPrecondition):
 		fmt.Fprintf(f.e.stderr, "agentlock %s: no valid logon server, %s not locked: %v\n", f.cmd, cfg.name, err)
-		return nil, exitCheck
+		return nil, cfg.noServer
 	case errors.Is(err, context.DeadlineExceeded):
 		fmt.Fprintf(f.e.stderr, "agentlock %s: timed out after %v waiting for %s, %s\n", f.cmd, cfg.wait, cfg.name, holderNow(c))
 		return nil, cfg.conflict

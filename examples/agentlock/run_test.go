@@ -88,6 +88,21 @@ func TestRunStatusAndEnvironment(t *testing.T) {
 	assert.Equal(t, 1, agentlock(t, "", "who", "-dir", dir, "job").code, "released after the command")
 }
 
+// The named-mutex backend: run holds it, who and ls see it, and the file
+// backend's lock of the same name is another lock.
+func TestRunMutexBackend(t *testing.T) {
+	dir := lockDir(t)
+	r := agentlock(t, "", "run", "-mutex", "-scope", "local", "-dir", dir, "job", "--", exe(t), "who", "-mutex", "-scope", "local", "-dir", dir, "job")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stdout, "job: held")
+	r = agentlock(t, "", "run", "-mutex", "-dir", dir, "job", "--", exe(t), "ls", "-mutex", "-dir", dir)
+	assert.Equal(t, 0, r.code)
+	assert.Regexp(t, `(?m)^job\s+held by pid \d+`, r.stdout)
+	r = agentlock(t, "", "run", "-mutex", "-dir", dir, "job", "--", exe(t), "who", "-dir", dir, "job")
+	assert.Equal(t, 1, r.code, "the file backend's lock is another lock")
+	assert.Equal(t, 1, agentlock(t, "", "who", "-mutex", "-dir", dir, "job").code)
+}
+
 // kill -9 of agentlock run never leaves the command running without
 // the lock: once the lock can be taken, the command has stopped.
 func TestRunKilledCommandDoesNotRunUnlocked(t *testing.T) {
@@ -207,9 +222,9 @@ func TestRunCheck(t *testing.T) {
 	require.NoError(t, err)
 	refused := ln.Addr().String()
 	ln.Close()
-	r = agentlock(t, "", append([]string{"run", "-check", refused, "-check", filepath.Join(dir, "no-share"), "-dir", dir, "pcm-install", "--"},
-		helperArgv(t, "touch", marker)...)...)
-	assert.Equal(t, 3, r.code)
+	r = agentlock(t, "", append([]string{"run", "-check", refused, "-check", filepath.Join(dir, "no-share"), "-C", "76",
+		"-dir", dir, "pcm-install", "--"}, helperArgv(t, "touch", marker)...)...)
+	assert.Equal(t, 76, r.code)
 	assert.Contains(t, r.stderr, refused)
 	assert.NoFileExists(t, marker)
 

@@ -175,6 +175,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "-w", "soon", "n", "--", "true"}, "-w"},
 		{[]string{"run", "-n", "-w", "1s", "n", "--", "true"}, "-n and -w"},
 		{[]string{"run", "-E", "300", "n", "--", "true"}, "-E"},
+		{[]string{"run", "-C", "9", "n", "--", "true"}, "-C needs -check"},
 		{[]string{"run", "-dir", dir, "n"}, "missing COMMAND"},
 		{[]string{"run", "-dir", dir}, "missing NAME"},
 		{[]string{"run", "-dir", dir, "Bad/Name", "--", "true"}, "NAME"},
