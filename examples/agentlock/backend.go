@@ -77,7 +77,7 @@ func (b *backendFlags) coordinator(f *flags, name string, failed int, opts ...lo
 // describe says who h is in one line, for messages on standard error.
 func describe(h lock.Holder, now time.Time) string {
 	if h.PID == 0 {
-		return "a holder that has not published its record yet"
+		return "a holder with no record (it has only just taken the lock, or locks without this package)"
 	}
 	s := fmt.Sprintf("pid %d on %s", h.PID, h.Host)
 	if h.Purpose != "" {

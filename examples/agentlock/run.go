@@ -36,9 +36,12 @@ command sees the environment variables
   AGENTLOCK_TOKEN   the lease's fencing token (a decimal number)
   AGENTLOCK_SERVER  the -check value that passed (only with -check)
 
+-w bounds the checks and the wait for the lock together.
+
 SIGINT, SIGTERM and SIGHUP are passed on to the command (on Windows the
-command gets console events from the console itself). A signal that
-arrives while waiting for the lock ends the wait.
+command gets console events from the console itself). Ctrl-C at a terminal
+signals the command directly as well, so it may see SIGINT twice. A signal
+that arrives while waiting for the lock ends the wait.
 
 If agentlock itself is killed, even with kill -9, the command does not go
 on running without the lock: on Linux and FreeBSD the kernel kills it
@@ -128,7 +131,7 @@ func (cfg *runConfig) validate(f *flags) string {
 	}
 	cfg.argv = rest
 	if !f.set("purpose") {
-		cfg.purpose = truncate(strings.Join(rest, " "), 256)
+		cfg.purpose = truncate(strings.ToValidUTF8(strings.ReplaceAll(strings.Join(rest, " "), "\x00", ""), "?"), 256)
 	}
 	return ""
 }

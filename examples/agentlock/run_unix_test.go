@@ -143,3 +143,24 @@ func TestGuardKillsCommandWhenAgentlockDies(t *testing.T) {
 	r.Close()
 	assert.Equal(t, 7, cmd.ProcessState.ExitCode(), "%v", err)
 }
+
+// A program that locks the lock file without this package (flock(1))
+// publishes no record: run -n still fails, and says so.
+func TestRunForeignHolder(t *testing.T) {
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("no flock(1) here")
+	}
+	dir := lockDir(t)
+	require.Equal(t, 0, agentlock(t, "", "run", "-dir", dir, "job", "--", "true").code) // creates job.lock
+	s := exec.Command("flock", filepath.Join(dir, "job.lock"), "-c", "echo locked; sleep 30")
+	out := &lockedBuffer{}
+	s.Stdout = out
+	s.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so that the cleanup kills the sleep too
+	require.NoError(t, s.Start())
+	t.Cleanup(func() { syscall.Kill(-s.Process.Pid, syscall.SIGKILL); s.Wait() })
+	eventually(t, 20*time.Second, "flock(1) holds the lock", func() bool { return strings.Contains(out.String(), "locked") })
+
+	r := agentlock(t, "", "run", "-n", "-dir", dir, "job", "--", "true")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "job is held by a holder with no record")
+}
