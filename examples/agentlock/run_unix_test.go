@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentlock/agentlock/locktest/proctest"
 )
 
 // A command killed by a signal gives 128+N, as shells report it.
@@ -66,12 +68,13 @@ func TestRunCounter(t *testing.T) {
 	if testing.Short() {
 		runs = 25
 	}
+	agentlockExe := plainBinary(t)
 	loop := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do "$AGENTLOCK" run -dir "$1" counter -- sh "$2" "$3" || exit $?; i=$((i + 1)); done`, runs)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range 4 {
 		cmd := exec.Command("sh", "-c", loop, "runner", dir, script, counter)
-		cmd.Env = append(os.Environ(), envCommand+"=1", "AGENTLOCK="+exe(t))
+		cmd.Env = append(os.Environ(), envCommand+"=1", "AGENTLOCK="+agentlockExe)
 		wg.Go(func() {
 			out, err := cmd.CombinedOutput()
 			assert.NoError(t, err, "%s", out)
@@ -163,4 +166,23 @@ func TestRunForeignHolder(t *testing.T) {
 	r := agentlock(t, "", "run", "-n", "-dir", dir, "job", "--", "true")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "job is held by a holder with no record")
+}
+
+// plainBinary builds the command with go build, without the race
+// detector, for a test that starts it a thousand times: a race-enabled
+// test binary takes several times longer to start. Without a Go
+// toolchain it returns the test binary.
+func plainBinary(t *testing.T) string {
+	gotool, err := exec.LookPath("go")
+	if err != nil {
+		t.Logf("no go tool (%v): running the test binary", err)
+		return exe(t)
+	}
+	bin := filepath.Join(proctest.TempDir(t), "agentlock")
+	out, err := exec.Command(gotool, "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Logf("go build: %v\n%s\nrunning the test binary", err, out)
+		return exe(t)
+	}
+	return bin
 }
