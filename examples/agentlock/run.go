@@ -51,7 +51,9 @@ a process the command leaves running is ended when agentlock exits, in any
 way); on macOS and the other BSDs a guard process (agentlock itself,
 between agentlock and the command) kills it. Outside Windows this covers
 the command's own process: a program that a script is running at that
-moment may finish, but the script does not go on.
+moment may finish, but the script does not go on. The system releases the
+lock and kills the command as parts of the same exit of agentlock, so
+the command is stopped within moments of the release, not before it.
 
 Exit status: the command's; 128+N if it was killed by signal N (as
 shells report it); -E (default 1) if the lock is held (-n) or the wait
