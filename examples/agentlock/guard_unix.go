@@ -1,0 +1,104 @@
+//go:build unix
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+)
+
+// guardCommand is the hidden command that runs a command for run on
+// systems without a parent-death signal (see runChild): agentlock
+// starts itself as "agentlock _guard COMMAND ARGS..." with the read end
+// of a pipe as descriptor 3, and only agentlock holds the write end.
+// The guard starts the command, passes on the signals run forwards to
+// it, and exits with its status (128+N if signal N killed it). If the
+// pipe reaches end of file while the command runs, agentlock has died,
+// however it died: the guard kills the command with SIGKILL and exits.
+// The command is the guard's own child and not yet reaped, so its pid
+// cannot have been reused.
+const guardCommand = "_guard"
+
+func init() { commands[guardCommand] = cmdGuard }
+
+func cmdGuard(e *env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(e.stderr, "agentlock _guard: missing COMMAND")
+		return exitUsage
+	}
+	parent := os.NewFile(3, "parent")
+	if parent == nil {
+		fmt.Fprintln(e.stderr, "agentlock _guard: no parent pipe")
+		return exitFailed
+	}
+	syscall.CloseOnExec(3) // the command need not see it
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(e.stderr, "agentlock run: %v\n", err)
+		return startStatus(err)
+	}
+	orphaned := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, parent) // returns at end of file: agentlock is gone
+		close(orphaned)
+	}()
+	exited := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				forward(cmd.Process, s)
+			case <-orphaned:
+				cmd.Process.Kill()
+				return
+			case <-exited:
+				return
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(exited)
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) && cmd.ProcessState == nil {
+		fmt.Fprintf(e.stderr, "agentlock run: %v\n", err)
+		return exitFailed
+	}
+	return exitStatus(cmd.ProcessState)
+}
+
+// startGuarded starts cmd under the guard and returns the guard's
+// process state when it ends. See guardCommand.
+func startGuarded(cmd *exec.Cmd, started func(*os.Process)) (*os.ProcessState, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the guard process: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the guard process: %w", err)
+	}
+	defer w.Close() // after the guard has ended: closing it earlier would orphan the command
+	guard := exec.Command(exe, append([]string{guardCommand}, cmd.Args...)...)
+	guard.Env, guard.Stdin, guard.Stdout, guard.Stderr = cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr
+	guard.ExtraFiles = []*os.File{r}
+	err = guard.Start()
+	r.Close()
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the guard process: %w", err)
+	}
+	started(guard.Process)
+	err = guard.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) && guard.ProcessState == nil {
+		return nil, err
+	}
+	return guard.ProcessState, nil
+}
