@@ -130,9 +130,10 @@ func (w waiter) handoffOnce(hold time.Duration) (d time.Duration, asleep bool) {
 }
 
 // samplesFor is the number of hand-offs per kind per round at a hold
-// time: many for short holds, two for the longest.
+// time: many for short holds, a few for the longest; odd, so that a
+// round's median is one of its samples.
 func samplesFor(cfg *config, hold time.Duration) int {
-	return max(cfg.minSamples, min(cfg.maxSamples, int(cfg.handoffBudget/hold)))
+	return max(cfg.minSamples, min(cfg.maxSamples, int(cfg.handoffBudget/hold))) | 1
 }
 
 func handoff(cfg *config, rep *report) {
