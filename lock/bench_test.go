@@ -1,8 +1,12 @@
 package lock_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +95,82 @@ func BenchmarkHolder(b *testing.B) {
 		if _, err := c.Holder(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func init() { proctest.Role("bench-holder", benchHolderRole) }
+
+// benchHolderRole takes the lock on "hold D", says "held", keeps the
+// lock D more and releases it, saying "released T" with the wall clock
+// (ns) just before the release.
+func benchHolderRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
+	c, err := lock.New(args[1], lock.WithDir(args[0]))
+	if err != nil {
+		out.Println("error", err)
+		return 1
+	}
+	for in.Scan() {
+		d, err := time.ParseDuration(strings.TrimPrefix(in.Text(), "hold "))
+		if err != nil {
+			out.Println("error", err)
+			return 1
+		}
+		l, err := c.Acquire(context.Background())
+		if err != nil {
+			out.Println("error", err)
+			return 1
+		}
+		out.Println("held")
+		time.Sleep(d)
+		t := time.Now().UnixNano()
+		if err := l.Release(); err != nil {
+			out.Println("error", err)
+			return 1
+		}
+		out.Println("released", t)
+	}
+	return 0
+}
+
+// BenchmarkHandoff: this process waits in Acquire while another holds
+// the lock for the sub-benchmark's time, so that a CPU profile
+// (-cpuprofile) covers the waiter's side of a hand-off: the sleep, the
+// death watch that a wait sets up after 10 ms, and the way out. The
+// hand-off latency, from just before the holder's release to the
+// return of Acquire, is reported as p50-µs and p99-µs; ns/op is mostly
+// the hold. The cross-process figures and their ratios to raw flock(2)
+// come from go run ./internal/lockbench (BENCHMARKS.md).
+func BenchmarkHandoff(b *testing.B) {
+	for _, hold := range []time.Duration{time.Millisecond, 20 * time.Millisecond} {
+		b.Run("hold="+hold.String(), func(b *testing.B) {
+			dir := proctest.TempDir(b)
+			holder := proctest.Start(b, "bench-holder", dir, "bench")
+			c, err := lock.New("bench", lock.WithDir(dir))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			var lat []time.Duration
+			for b.Loop() {
+				holder.Send("hold " + hold.String())
+				holder.Expect("held", time.Minute)
+				l, err := c.Acquire(ctx)
+				t1 := time.Now().UnixNano()
+				if err != nil {
+					b.Fatal(err)
+				}
+				t0, err := strconv.ParseInt(strings.TrimPrefix(holder.Expect("released ", time.Minute), "released "), 10, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Duration(t1-t0))
+				if err := l.Release(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds()), "p99-µs")
+		})
 	}
 }

@@ -1,0 +1,145 @@
+//go:build unix
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// child runs commands from stdin:
+//
+//   - "lock", "unlock";
+//   - "lockat": lock, unlock, print the wall clock (ns) at which it held;
+//   - "cpu": lock, unlock, print the CPU time and wall time of the wait;
+//   - "cancel DUR": lock with a timeout, print how late it returned;
+//   - "loop START END": from START to END (wall clock, ns) lock and
+//     unlock in a loop, print the count.
+func child(kind, dir string) {
+	im := newImpl(kind, dir)
+	in := bufio.NewScanner(os.Stdin)
+	out := bufio.NewWriter(os.Stdout)
+	say := func(a ...any) { fmt.Fprintln(out, a...); out.Flush() }
+	say("ready")
+	for in.Scan() {
+		cmd, arg, _ := strings.Cut(in.Text(), " ")
+		switch cmd {
+		case "lock":
+			check(im.lock(context.Background()))
+			say("locked")
+		case "unlock":
+			check(im.unlock())
+			say("unlocked")
+		case "lockat":
+			say("waiting")
+			check(im.lock(context.Background()))
+			t := time.Now().UnixNano()
+			check(im.unlock())
+			say(t)
+		case "cpu":
+			var a, b unix.Rusage
+			unix.Getrusage(unix.RUSAGE_SELF, &a)
+			say("waiting")
+			start := time.Now()
+			check(im.lock(context.Background()))
+			wall := time.Since(start)
+			unix.Getrusage(unix.RUSAGE_SELF, &b)
+			check(im.unlock())
+			cpu := time.Duration(b.Utime.Nano() + b.Stime.Nano() - a.Utime.Nano() - a.Stime.Nano())
+			say(int64(cpu), int64(wall))
+		case "cancel":
+			d, err := time.ParseDuration(arg)
+			check(err)
+			ctx, cancel := context.WithTimeout(context.Background(), d)
+			dl, _ := ctx.Deadline()
+			say("waiting")
+			err = im.lock(ctx)
+			late := time.Since(dl)
+			cancel()
+			if err == nil {
+				check(im.unlock())
+				say("locked")
+				continue
+			}
+			say(int64(late))
+		case "loop":
+			a, b, _ := strings.Cut(arg, " ")
+			start, err1 := strconv.ParseInt(a, 10, 64)
+			end, err2 := strconv.ParseInt(b, 10, 64)
+			check(err1)
+			check(err2)
+			time.Sleep(time.Until(time.Unix(0, start)))
+			n := 0
+			for ; time.Now().UnixNano() < end; n++ {
+				check(im.lock(context.Background()))
+				check(im.unlock())
+			}
+			say(n)
+		default:
+			check(fmt.Errorf("unknown command %q", cmd))
+		}
+	}
+}
+
+// A proc is a child process of the given kind.
+type proc struct {
+	cmd *exec.Cmd
+	in  *bufio.Writer
+	out *bufio.Scanner
+}
+
+func spawn(kind, dir string) *proc {
+	exe, err := os.Executable()
+	check(err)
+	cmd := exec.Command(exe, "-child", kind, "-dir", dir)
+	cmd.Stderr = os.Stderr
+	w, err := cmd.StdinPipe()
+	check(err)
+	r, err := cmd.StdoutPipe()
+	check(err)
+	check(cmd.Start())
+	p := &proc{cmd: cmd, in: bufio.NewWriter(w), out: bufio.NewScanner(r)}
+	p.expect("ready")
+	return p
+}
+
+func (p *proc) pid() int      { return p.cmd.Process.Pid }
+func (p *proc) send(s string) { fmt.Fprintln(p.in, s); p.in.Flush() }
+func (p *proc) line() string {
+	if !p.out.Scan() {
+		check(fmt.Errorf("child exited: %v", p.out.Err()))
+	}
+	return p.out.Text()
+}
+func (p *proc) int() int64 {
+	n, err := strconv.ParseInt(p.line(), 10, 64)
+	check(err)
+	return n
+}
+func (p *proc) expect(s string) {
+	if l := p.line(); l != s {
+		check(fmt.Errorf("child said %q, want %q", l, s))
+	}
+}
+func (p *proc) close() { p.cmd.Process.Kill(); p.cmd.Wait() }
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lockbench:", err)
+		os.Exit(1)
+	}
+}
+
+func freshDir() string {
+	d, err := os.MkdirTemp("", "lockbench")
+	check(err)
+	return d
+}

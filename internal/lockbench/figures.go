@@ -1,0 +1,302 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Every figure runs cfg.rounds rounds. Inside a round the kinds take
+// turns batch by batch (or sample by sample), and the kind that goes
+// first rotates, so that a change in the machine's load hits all of
+// them alike; the ratios are taken round by round.
+
+var bg = context.Background()
+
+// dirs makes a lock directory for each kind: each kind has its own lock
+// file, so that one kind's opens and closes do not reach another's
+// waiters.
+func dirs(n int) []string {
+	d := make([]string, n)
+	for i := range d {
+		d[i] = freshDir()
+	}
+	return d
+}
+
+func removeAll(d []string) {
+	for _, x := range d {
+		os.RemoveAll(x)
+	}
+}
+
+// pairsPerOp times cfg.ops lock+unlock pairs (or failing tries) of each
+// kind in cfg.batches interleaved batches per round; a round's value is
+// the median of its batches (ns per operation).
+func pairsPerOp(cfg *config, ims []impl, op func(impl)) perRound {
+	v := newPerRound(len(ims), cfg.rounds)
+	for r := range cfg.rounds {
+		per := make([][]float64, len(ims))
+		for b := range cfg.batches {
+			for j := range ims {
+				k := (j + b + r) % len(ims)
+				start := time.Now()
+				for range cfg.ops {
+					op(ims[k])
+				}
+				per[k] = append(per[k], float64(time.Since(start).Nanoseconds())/float64(cfg.ops))
+			}
+		}
+		for k := range ims {
+			v[k][r] = median(per[k])
+		}
+	}
+	return v
+}
+
+func uncontended(cfg *config, rep *report) {
+	d := dirs(len(lockKinds))
+	defer removeAll(d)
+	ims := make([]impl, len(lockKinds))
+	for k, kind := range lockKinds {
+		ims[k] = newImpl(kind, d[k])
+	}
+	v := pairsPerOp(cfg, ims, func(im impl) {
+		check(im.lock(bg))
+		check(im.unlock())
+	})
+	rep.row("uncontended Acquire+Release (ns)", v, "%.0f", "", "≤ 2×")
+}
+
+// busy: failing tries while an agentlock process holds the lock (so a
+// holder record exists; gofrs/flock and raw flock do not read it).
+func busy(cfg *config, rep *report) {
+	dir := freshDir()
+	defer os.RemoveAll(dir)
+	holder := spawn("agentlock", dir)
+	defer holder.close()
+	holder.send("lock")
+	holder.expect("locked")
+	ims := make([]impl, len(lockKinds))
+	for k, kind := range lockKinds {
+		ims[k] = newImpl(kind, dir)
+	}
+	v := pairsPerOp(cfg, ims, func(im impl) {
+		ok, err := im.try()
+		check(err)
+		if ok {
+			check(errors.New("try succeeded on a held lock"))
+		}
+	})
+	rep.row("TryAcquire on a busy lock, with holder (ns)", v, "%.0f", "gofrs reads no holder", "≤ 2×")
+}
+
+// A waiter is a child process of one kind waiting for the lock that
+// this process holds through the same kind, in its own directory.
+type waiter struct {
+	holder impl
+	child  *proc
+}
+
+func waiters(kinds, d []string) []waiter {
+	w := make([]waiter, len(kinds))
+	for k, kind := range kinds {
+		w[k] = waiter{newImpl(kind, d[k]), spawn(kind, d[k])}
+	}
+	return w
+}
+
+// handoffOnce: this process holds, the child starts waiting, and once it
+// sleeps in its wait this process keeps the lock for hold more, then
+// releases. The latency is from just before the release to the child's
+// acquisition (wall clock, across processes).
+func (w waiter) handoffOnce(hold time.Duration) (d time.Duration, asleep bool) {
+	check(w.holder.lock(bg))
+	w.child.send("lockat")
+	w.child.expect("waiting")
+	asleep = waitAsleep(w.child.pid(), time.Second)
+	time.Sleep(hold)
+	t0 := time.Now().UnixNano()
+	check(w.holder.unlock())
+	return time.Duration(w.child.int() - t0), asleep
+}
+
+// samplesFor is the number of hand-offs per kind per round at a hold
+// time: many for short holds, a few for the longest; odd, so that a
+// round's median is one of its samples.
+func samplesFor(cfg *config, hold time.Duration) int {
+	return max(cfg.minSamples, min(cfg.maxSamples, int(cfg.handoffBudget/hold))) | 1
+}
+
+func handoff(cfg *config, rep *report) {
+	d := dirs(len(lockKinds))
+	defer removeAll(d)
+	ws := waiters(lockKinds, d)
+	defer func() {
+		for _, w := range ws {
+			w.child.close()
+		}
+	}()
+	for _, hold := range cfg.holds {
+		n := samplesFor(cfg, hold)
+		all := make([][]time.Duration, len(ws))
+		p50 := newPerRound(len(ws), cfg.rounds)
+		missed := 0
+		for r := range cfg.rounds {
+			per := make([][]time.Duration, len(ws))
+			for s := range n {
+				for j := range ws {
+					k := (j + s + r) % len(ws)
+					x, asleep := ws[k].handoffOnce(hold)
+					if !asleep {
+						missed++
+					}
+					per[k] = append(per[k], x)
+				}
+			}
+			for k := range ws {
+				p50[k][r] = medianDur(per[k])
+				all[k] = append(all[k], per[k]...)
+			}
+		}
+		rep.handoff(hold, n, p50, all, missed)
+	}
+}
+
+// waiterCPU: the kinds' waiters wait at the same time, each for its own
+// lock, for cfg.cpuHold; a round's value is the CPU each used while
+// waiting, in % of a core.
+func waiterCPU(cfg *config, rep *report) {
+	d := dirs(len(cpuKinds))
+	defer removeAll(d)
+	ws := waiters(cpuKinds, d)
+	v := newPerRound(len(ws), cfg.rounds)
+	for r := range cfg.rounds {
+		for _, w := range ws {
+			check(w.holder.lock(bg))
+			w.child.send("cpu")
+			w.child.expect("waiting")
+		}
+		time.Sleep(cfg.cpuHold)
+		for _, w := range ws {
+			check(w.holder.unlock())
+		}
+		for k, w := range ws {
+			f := strings.Fields(w.child.line())
+			cpu, _ := strconv.ParseFloat(f[0], 64)
+			wall, _ := strconv.ParseFloat(f[1], 64)
+			v[k][r] = 100 * cpu / wall
+		}
+	}
+	for _, w := range ws {
+		w.child.close()
+	}
+	rep.cpu(cfg.cpuHold, v)
+}
+
+// cancel: a child waits with a 50 ms timeout while this process holds;
+// this process then releases and for 100 ms checks with raw flock that
+// nobody holds the lock (a phantom hold would show up as busy).
+func cancel(cfg *config, rep *report) {
+	d := dirs(len(cancelKinds))
+	defer removeAll(d)
+	ws := waiters(cancelKinds, d)
+	probes := make([]*raw, len(ws))
+	for k := range ws {
+		probes[k] = newRaw(d[k])
+	}
+	late := make([][]time.Duration, len(ws))
+	phantoms := make([]int, len(ws))
+	for r := range cfg.rounds {
+		for s := range cfg.cancels {
+			for j := range ws {
+				k := (j + s + r) % len(ws)
+				l, ph := ws[k].cancelOnce(probes[k])
+				late[k] = append(late[k], l)
+				if ph {
+					phantoms[k]++
+				}
+			}
+		}
+	}
+	for _, w := range ws {
+		w.child.close()
+	}
+	rep.cancel(late, phantoms)
+}
+
+func (w waiter) cancelOnce(probe *raw) (late time.Duration, phantom bool) {
+	check(w.holder.lock(bg))
+	w.child.send("cancel 50ms")
+	w.child.expect("waiting")
+	l := w.child.line()
+	if l == "locked" {
+		check(errors.New("cancelled wait returned the lock"))
+	}
+	n, err := strconv.ParseInt(l, 10, 64)
+	check(err)
+	check(w.holder.unlock())
+	for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); time.Sleep(200 * time.Microsecond) {
+		ok, err := probe.try()
+		check(err)
+		if !ok {
+			return time.Duration(n), true
+		}
+		check(probe.unlock())
+	}
+	return time.Duration(n), false
+}
+
+// throughput: cfg.procs processes of one kind lock and unlock in a loop
+// for cfg.loop, starting together; the kinds take turns within a round.
+// A round gives each kind's acquisitions per second and its spread: the
+// most acquisitions of one process over the fewest (+Inf if one starved).
+func throughput(cfg *config, rep *report) {
+	d := dirs(len(lockKinds))
+	defer removeAll(d)
+	ps := make([][]*proc, len(lockKinds))
+	for k, kind := range lockKinds {
+		for range cfg.procs {
+			ps[k] = append(ps[k], spawn(kind, d[k]))
+		}
+	}
+	rate := newPerRound(len(ps), cfg.rounds)
+	spread := newPerRound(len(ps), cfg.rounds)
+	for r := range cfg.rounds {
+		for j := range ps {
+			k := (j + r) % len(ps)
+			start := time.Now().Add(50 * time.Millisecond)
+			cmd := fmt.Sprintf("loop %d %d", start.UnixNano(), start.Add(cfg.loop).UnixNano())
+			for _, p := range ps[k] {
+				p.send(cmd)
+			}
+			var counts []float64
+			for _, p := range ps[k] {
+				counts = append(counts, float64(p.int()))
+			}
+			sum := 0.0
+			for _, c := range counts {
+				sum += c
+			}
+			rate[k][r] = sum / cfg.loop.Seconds()
+			spread[k][r] = slices.Max(counts) / slices.Min(counts)
+			if slices.Min(counts) == 0 {
+				spread[k][r] = math.Inf(1)
+			}
+		}
+	}
+	for _, pk := range ps {
+		for _, p := range pk {
+			p.close()
+		}
+	}
+	rep.throughput(cfg.procs, cfg.loop, rate, spread)
+}
