@@ -61,6 +61,7 @@ type demo struct {
 	out    *report.Printer // the demo's own narration
 
 	events   chan report.Event
+	fam      *family
 	children []*child
 	res      result
 
@@ -106,8 +107,10 @@ func (d *demo) start(role string, args ...string) (*child, error) {
 		bin = exe
 		env = append(env, envRole+"="+role)
 	}
-	cmd := exec.Command(bin, append(args, "-json")...)
-	cmd.Env = env
+	cmd, err := d.fam.command(bin, append(args, "-json"), env)
+	if err != nil {
+		return nil, err
+	}
 	cmd.Stderr = &prefixWriter{w: d.stderr, prefix: role + ": "}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -136,22 +139,25 @@ func (d *demo) start(role string, args ...string) (*child, error) {
 }
 
 // play runs the scenario and returns its result. Whatever happens, it
-// leaves no process running and no file behind.
+// leaves no process running and no file behind (see family for how
+// that holds when the demo is killed).
 func (d *demo) play(ctx context.Context) (res result, err error) {
 	began := time.Now()
-	root, err := os.MkdirTemp("", "agentlock-demo-")
+	fam, err := newFamily(d.stderr)
 	if err != nil {
 		return d.res, err
 	}
+	d.fam = fam
+	root := fam.dir
 	srv, err := newLogonServer(instr.Catalog{Packages: firstPackages})
 	if err != nil {
-		os.RemoveAll(root)
+		fam.close()
 		return d.res, err
 	}
 	defer func() {
 		d.reapAll()
 		srv.close()
-		if rerr := os.RemoveAll(root); rerr != nil && err == nil {
+		if rerr := fam.close(); rerr != nil && err == nil {
 			err = rerr
 		}
 		d.res.Seconds = time.Since(began).Seconds()

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/agentlock/agentlock/examples/internal/cli"
+)
+
+// roleReaper is the role of the demo's helper process that removes the
+// temporary directory once the demo and its children are gone.
+const roleReaper = "reaper"
+
+// reaperPipeEnv names the reaper's end of the pipe it watches.
+const reaperPipeEnv = "AGENTLOCK_DEMO_REAPER_PIPE"
+
+// A family is the processes one scenario starts and the temporary
+// directory they share, arranged so that neither outlives the demo,
+// however it ends: kill -9 included, where the demo itself can clean up
+// nothing.
+//
+//   - Each child ends when the demo does: on Linux by the parent-death
+//     signal (SIGKILL), everywhere by end of file on a pipe whose write
+//     end only the demo holds (see cli.ParentPipeEnv).
+//   - The temporary directory is made by a small reaper process (this
+//     binary in the role "reaper"). It reads a second pipe whose write
+//     end the demo and every child hold, so its read sees end of file
+//     only when all of them have exited; it then removes the directory
+//     and exits. It ignores Ctrl-C, which a terminal sends to the demo
+//     and its children alike, so that it outlives them.
+//
+// On a normal end the demo stops its children, removes the directory
+// itself, closes its pipe ends and waits for the reaper.
+type family struct {
+	dir    string
+	reaper *exec.Cmd
+
+	alive   *os.File // write end of the reaper's pipe: the demo and every child hold it
+	parentR *os.File // parent-death pipe: every child holds the read end...
+	parentW *os.File // ...and only the demo the write end
+}
+
+// newFamily starts the reaper and returns the family with the
+// temporary directory the reaper made.
+func newFamily(stderr io.Writer) (f *family, err error) {
+	f = &family{}
+	var aliveR *os.File
+	if aliveR, f.alive, err = os.Pipe(); err != nil {
+		return nil, err
+	}
+	defer aliveR.Close() // the reaper's copy is the one that matters
+	if f.parentR, f.parentW, err = os.Pipe(); err != nil {
+		f.alive.Close()
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			f.closePipes()
+		}
+	}()
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	f.reaper = exec.Command(exe)
+	name, err := inherit(f.reaper, aliveR)
+	if err != nil {
+		return nil, err
+	}
+	f.reaper.Env = append(os.Environ(), envRole+"="+roleReaper, reaperPipeEnv+"="+name)
+	f.reaper.Stderr = stderr
+	out, err := f.reaper.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := f.reaper.Start(); err != nil {
+		return nil, fmt.Errorf("starting the reaper: %w", err)
+	}
+	line, rerr := bufio.NewReader(out).ReadString('\n')
+	f.dir = strings.TrimSpace(line)
+	if rerr != nil || f.dir == "" {
+		// It has failed and said why on stderr; its pipe end is gone
+		// with it once we close ours.
+		f.closePipes()
+		f.reaper.Wait()
+		return nil, errors.New("the reaper made no temporary directory")
+	}
+	return f, nil
+}
+
+// command returns the command for a child of the family.
+func (f *family) command(bin string, args, env []string) (*exec.Cmd, error) {
+	cmd := exec.Command(bin, args...)
+	if _, err := inherit(cmd, f.alive); err != nil {
+		return nil, err
+	}
+	name, err := inherit(cmd, f.parentR)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Env = append(env, cli.ParentPipeEnv+"="+name)
+	dieWithParent(cmd)
+	return cmd, nil
+}
+
+// close removes the directory and waits for the reaper. Every child
+// must have been reaped.
+func (f *family) close() error {
+	err := os.RemoveAll(f.dir)
+	f.closePipes()
+	if werr := f.reaper.Wait(); werr != nil && err == nil {
+		err = fmt.Errorf("the reaper: %w", werr)
+	}
+	return err
+}
+
+func (f *family) closePipes() {
+	f.alive.Close()
+	f.parentR.Close()
+	f.parentW.Close()
+}
+
+// reaper is the reaper process: it makes the temporary directory,
+// prints its path, and removes it once every holder of the pipe's write
+// end (the demo and its children) has exited.
+func reaper() int {
+	// Ctrl-C goes to the demo's whole process group: the demo cleans up
+	// on it, and the reaper must outlive the demo in case it cannot. A
+	// write to a demo that is gone must fail, not kill the reaper.
+	signal.Ignore(os.Interrupt, syscall.SIGHUP, syscall.SIGPIPE)
+	fd, err := strconv.ParseUint(os.Getenv(reaperPipeEnv), 10, 64)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo reaper: $%s: %v\n", reaperPipeEnv, err)
+		return cli.StatusUsage
+	}
+	pipe := os.NewFile(uintptr(fd), "reaper pipe")
+	dir, err := os.MkdirTemp("", "agentlock-demo-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo reaper: %v\n", err)
+		return cli.StatusFailure
+	}
+	fmt.Println(dir)
+	os.Stdout.Close()
+	io.Copy(io.Discard, pipe)
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "demo reaper: %v\n", err)
+		return cli.StatusFailure
+	}
+	return cli.StatusOK
+}
