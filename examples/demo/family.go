@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -114,7 +116,7 @@ func (f *family) command(bin string, args, env []string) (*exec.Cmd, error) {
 // close removes the directory and waits for the reaper. Every child
 // must have been reaped.
 func (f *family) close() error {
-	err := os.RemoveAll(f.dir)
+	err := removeAll(f.dir)
 	f.closePipes()
 	if werr := f.reaper.Wait(); werr != nil && err == nil {
 		err = fmt.Errorf("the reaper: %w", werr)
@@ -150,9 +152,33 @@ func reaper() int {
 	fmt.Println(dir)
 	os.Stdout.Close()
 	io.Copy(io.Discard, pipe)
-	if err := os.RemoveAll(dir); err != nil {
+	if err := removeAll(dir); err != nil {
 		fmt.Fprintf(os.Stderr, "demo reaper: %v\n", err)
 		return cli.StatusFailure
 	}
 	return cli.StatusOK
+}
+
+// removeAll is os.RemoveAll, and where that fails, removal entry by
+// entry, deepest first: Wine 8 rejects the call Go 1.26 uses to remove
+// the entries of a directory, but removes a file or an empty directory.
+func removeAll(dir string) error {
+	err := os.RemoveAll(dir)
+	if err == nil {
+		return nil
+	}
+	var paths []string
+	filepath.WalkDir(dir, func(p string, _ fs.DirEntry, werr error) error {
+		if werr == nil {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	for i := len(paths) - 1; i >= 0; i-- {
+		os.Remove(paths[i])
+	}
+	if _, serr := os.Lstat(dir); errors.Is(serr, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }

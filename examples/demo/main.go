@@ -76,6 +76,8 @@ func main() {
 		os.Exit(pollerapp.Main(os.Args[1:], os.Stdout, os.Stderr))
 	case roleReaper:
 		os.Exit(reaper())
+	case roleVerify:
+		os.Exit(verifyMain(os.Args[1:]))
 	case "":
 	default:
 		fmt.Fprintf(os.Stderr, "demo: unknown role $%s=%q\n", envRole, role)
