@@ -42,7 +42,8 @@ const usage = `usage: demo [flags]
 Plays the agentlock story with a logon server on loopback and the
 installer and poller as separate processes, first with the fixed order
 (validate the logon server first, take the lock second), then with the
-legacy order (lock first), and compares them:
+legacy order (lock first), and compares them (-mode fixed or -mode
+legacy plays one; -quiet -tempo 0.3 is the quickest look):
 
   1. three packages are queued and installed; the poller shows
      "A package is currently being installed in the background: ..."
