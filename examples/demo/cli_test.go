@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentlock/agentlock/examples/internal/cli"
 )
 
 // runProg runs one of the built programs with args and returns its
@@ -177,6 +179,54 @@ func TestStoppedExitsZero(t *testing.T) {
 			go io.Copy(io.Discard, stdout)
 			err = cmd.Wait()
 			assert.NoError(t, err, "%s stopped by %v: %s", prog.name, sig, stderr.String())
+		}
+	}
+}
+
+// TestParentPipe: a program given the read end of a parent-death pipe
+// (as the demo gives its children) exits as soon as the write end is
+// closed, as it is when the demo dies. This is what ends the children
+// where there is no parent-death signal; here the test plays the demo.
+func TestParentPipe(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the test passes the pipe as an extra file descriptor")
+	}
+	dir := build(t)
+	tmp := t.TempDir()
+	state := filepath.Join(tmp, "state")
+	require.NoError(t, os.Mkdir(state, 0o755))
+	file := filepath.Join(state, "instructions")
+	for _, prog := range []struct {
+		name string
+		args []string
+	}{
+		{"installer", []string{"-share", tmp, "-file", file, "-target", filepath.Join(tmp, "target"), "-lock-dir", state, "-json"}},
+		{"poller", []string{"-file", file, "-lock-dir", state, "-interval", "50ms", "-json"}},
+	} {
+		r, w, err := os.Pipe()
+		require.NoError(t, err)
+		cmd := exec.Command(exe(dir, prog.name), prog.args...)
+		cmd.Env = append(cleanEnv(tmp), cli.ParentPipeEnv+"=3")
+		cmd.ExtraFiles = []*os.File{r}
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		r.Close()
+		_, err = bufio.NewReader(stdout).ReadString('\n')
+		require.NoError(t, err, "%s started", prog.name)
+		go io.Copy(io.Discard, stdout)
+
+		w.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			var ee *exec.ExitError
+			require.ErrorAs(t, err, &ee, "%s", prog.name)
+			assert.Equal(t, 1, ee.ExitCode(), "%s", prog.name)
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("the %s still runs after its parent-death pipe closed", prog.name)
 		}
 	}
 }
