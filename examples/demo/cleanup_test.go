@@ -81,7 +81,14 @@ func needProc(t *testing.T) {
 // or the pipe closed.
 func startDemo(t *testing.T, dir, tmp string, stderr io.Writer) (*exec.Cmd, io.ReadCloser, *bufio.Reader) {
 	t.Helper()
+	return startDemoWith(t, dir, tmp, stderr, nil)
+}
+
+// startDemoWith is startDemo with the demo's process attributes.
+func startDemoWith(t *testing.T, dir, tmp string, stderr io.Writer, attr *syscall.SysProcAttr) (*exec.Cmd, io.ReadCloser, *bufio.Reader) {
+	t.Helper()
 	cmd := exec.Command(exe(dir, "demo"), "-json", "-tempo", "0.5")
+	cmd.SysProcAttr = attr
 	cmd.Env = cleanEnv(tmp)
 	cmd.Stderr = stderr
 	cmd.WaitDelay = time.Minute

@@ -36,8 +36,10 @@ const reaperPipeEnv = "AGENTLOCK_DEMO_REAPER_PIPE"
 //     binary in the role "reaper"). It reads a second pipe whose write
 //     end the demo and every child hold, so its read sees end of file
 //     only when all of them have exited; it then removes the directory
-//     and exits. It ignores Ctrl-C, which a terminal sends to the demo
-//     and its children alike, so that it outlives them.
+//     and exits. It runs in a session (Windows: a process group) of its
+//     own, so that what a terminal sends to the demo's process group
+//     (Ctrl-C, a hangup) or a kill of the whole group does not end it
+//     before it has done its work; it ignores those signals too.
 //
 // On a normal end the demo stops its children, removes the directory
 // itself, closes its pipe ends and waits for the reaper.
@@ -73,6 +75,7 @@ func newFamily(stderr io.Writer) (f *family, err error) {
 		return nil, err
 	}
 	f.reaper = exec.Command(exe)
+	detach(f.reaper)
 	name, err := inherit(f.reaper, aliveR)
 	if err != nil {
 		return nil, err
@@ -134,9 +137,9 @@ func (f *family) closePipes() {
 // prints its path, and removes it once every holder of the pipe's write
 // end (the demo and its children) has exited.
 func reaper() int {
-	// Ctrl-C goes to the demo's whole process group: the demo cleans up
-	// on it, and the reaper must outlive the demo in case it cannot. A
-	// write to a demo that is gone must fail, not kill the reaper.
+	// The reaper must outlive the demo in case the demo cannot clean up
+	// (see family). A write to a demo that is gone must fail, not kill
+	// the reaper.
 	signal.Ignore(os.Interrupt, syscall.SIGHUP, syscall.SIGPIPE)
 	fd, err := strconv.ParseUint(os.Getenv(reaperPipeEnv), 10, 64)
 	if err != nil {

@@ -23,3 +23,12 @@ func inherit(cmd *exec.Cmd, f *os.File) (string, error) {
 	cmd.SysProcAttr.AdditionalInheritedHandles = append(cmd.SysProcAttr.AdditionalInheritedHandles, h)
 	return strconv.FormatUint(uint64(h), 10), nil
 }
+
+// detach starts cmd's process in a process group of its own, so that
+// Ctrl-C in the demo's console does not reach it.
+func detach(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.CreationFlags |= syscall.CREATE_NEW_PROCESS_GROUP
+}
