@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,9 +20,6 @@ import (
 )
 
 func TestUnsafePaths(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("Unix file kinds")
-	}
 	ctx := context.Background()
 	setups := map[string]func(dir string) error{
 		"symlink": func(dir string) error {
@@ -83,9 +79,6 @@ func TestUnsafePaths(t *testing.T) {
 }
 
 func TestFileModesIgnoreUmask(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("Unix modes")
-	}
 	old := syscall.Umask(0o077)
 	defer syscall.Umask(old)
 	dir := t.TempDir()
@@ -102,7 +95,7 @@ func TestFileModesIgnoreUmask(t *testing.T) {
 // TestPermissionDenied runs a child as an unprivileged user against a
 // directory it may not write: a typed error, never an unlocked run.
 func TestPermissionDenied(t *testing.T) {
-	if runtime.GOOS == "windows" || os.Geteuid() != 0 {
+	if os.Geteuid() != 0 {
 		t.Skip("needs root to start a child as another user (and a non-root run cannot bypass permissions anyway)")
 	}
 	top, err := os.MkdirTemp("", "denied")

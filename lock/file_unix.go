@@ -2,6 +2,8 @@
 
 package lock
 
+//lint:file-ignore SA1019 unix.SYS_FLOCK is deprecated on macOS in favour of libSystem's wrappers; flock keeps the raw call, which saves the scheduler's bookkeeping on every acquisition (see tryLockFile)
+
 import (
 	"errors"
 	"fmt"

@@ -26,10 +26,6 @@ const (
 	guardedHeaderSize = 104
 	guardedCRCOff     = 96
 	guardedTempInfix  = ".agentlock-tmp-"
-
-	// guardedRenameWait bounds the retries of a rename that another
-	// program's open handle blocks (Windows only).
-	guardedRenameWait = 2 * time.Second
 )
 
 // ErrFenced reports a write to a guarded file that was refused because

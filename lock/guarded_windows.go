@@ -13,6 +13,10 @@ import (
 	"golang.org/x/sys/windows"
 )
 
+// guardedRenameWait bounds the retries of a rename that another
+// program's open handle blocks.
+const guardedRenameWait = 2 * time.Second
+
 // guardedOpenRead opens a guarded file for reading with
 // FILE_SHARE_DELETE, so that a writer can rename a new version over it
 // while it is open (os.Open leaves that share mode out, and a rename

@@ -232,8 +232,3 @@ func (g *pageGrant) Release() error {
 	}
 	return nil
 }
-
-// unlockFunc adapts a function to pageGrant's unlock.
-type unlockFunc func() error
-
-func (f unlockFunc) unlock() error { return f() }

@@ -185,6 +185,11 @@ func (m *namedMutex) acquire(ctx context.Context, req Request) (*pageGrant, erro
 
 var errMutexBusy = errors.New("mutex is held")
 
+// unlockFunc adapts a function to pageGrant's unlock.
+type unlockFunc func() error
+
+func (f unlockFunc) unlock() error { return f() }
+
 // An owner is the goroutine that owns one held mutex. Windows mutexes
 // belong to a thread, and ReleaseMutex from any other thread fails with
 // ERROR_NOT_OWNER, so the goroutine that takes the mutex is locked to

@@ -18,16 +18,16 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/agentlock/agentlock/examples/internal/cli"
 	"github.com/agentlock/agentlock/examples/internal/installer"
 	"github.com/agentlock/agentlock/examples/internal/pollerapp"
 	"github.com/agentlock/agentlock/examples/internal/report"
@@ -37,36 +37,52 @@ import (
 // envRole names the role a re-executed demo binary plays.
 const envRole = "AGENTLOCK_DEMO_ROLE"
 
-const usage = `usage: go run ./examples/demo [flags]
+const usage = `usage: demo [flags]
 
 Plays the agentlock story with a logon server on loopback and the
 installer and poller as separate processes, first with the fixed order
 (validate the logon server first, take the lock second), then with the
-legacy order (lock first), and compares them:
+legacy order (lock first), and compares them (-mode fixed or -mode
+legacy plays one; -quiet -tempo 0.3 is the quickest look):
 
   1. three packages are queued and installed; the poller shows
      "A package is currently being installed in the background: ..."
   2. the logon server stops answering: the installer's checks time out
   3. the server is back with two more packages
-  4. the installer is killed (kill -9) in the middle of an install
-  5. the restarted installer finds the abandoned lease and installs the
-     interrupted package again, once
+  4. the installer is killed (kill -9) in the middle of an install; the
+     poller, which only watches, finds the lock free while the file says
+     "installing" and reports the install as interrupted
+  5. the restarted installer takes the lock first, so its lease is marked
+     Abandoned; it finds the package marked "installing" and installs it
+     again, counted once
   6. summary: busy messages shown, how many were spurious (the lock was
      held while nothing was being installed), installs completed
+
+Every process it starts ends with it, and its temporary directory is
+removed, however the demo ends (Ctrl-C, SIGTERM, kill -9, or a closed
+output pipe as in "demo -json | head -3").
+
+Exit status: 0 when every scenario played and verified; 1 when one
+failed or the demo was stopped early; 2 for a mistake on the command
+line.
 
 Flags:
 `
 
 func main() {
-	switch os.Getenv(envRole) {
+	switch role := os.Getenv(envRole); role {
 	case "installer":
 		os.Exit(installer.Main(os.Args[1:], os.Stdout, os.Stderr))
 	case "poller":
 		os.Exit(pollerapp.Main(os.Args[1:], os.Stdout, os.Stderr))
+	case roleReaper:
+		os.Exit(reaper())
+	case roleVerify:
+		os.Exit(verifyMain(os.Args[1:]))
 	case "":
 	default:
-		fmt.Fprintf(os.Stderr, "demo: unknown role $%s=%q\n", envRole, os.Getenv(envRole))
-		os.Exit(2)
+		fmt.Fprintf(os.Stderr, "demo: unknown role $%s=%q\n", envRole, role)
+		os.Exit(cli.StatusUsage)
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -83,20 +99,14 @@ type options struct {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
+	cmd := cli.New("demo", usage, stdout, stderr)
+	fs := cmd.Flags
 	var (
-		o                        options
-		mode                     string
-		legacy, compare, noColor bool
+		o       options
+		mode    string
+		noColor bool
 	)
-	fs.StringVar(&mode, "mode", "compare", "`which` scenario: fixed, legacy, or compare (both, then a table)")
-	fs.BoolVar(&legacy, "legacy", false, "only the legacy order (lock first, validate second); same as -mode legacy")
-	fs.BoolVar(&compare, "compare", false, "both orders and a comparison table (the default); same as -mode compare")
+	fs.StringVar(&mode, "mode", "compare", "`order` to play: fixed (validate first, lock second), legacy (lock first), or compare (both, then a table)")
 	fs.Float64Var(&o.tempo, "tempo", 1, "scale every duration by this `factor` (0.5: twice as fast)")
 	fs.StringVar(&o.notify, "notify", "", "the poller's notification `policy` (default: $"+poll.EnvNotify+", else after=0.6s;every=1s scaled by -tempo)")
 	fs.BoolVar(&o.quiet, "quiet", false, "print only the summary")
@@ -104,69 +114,65 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&noColor, "no-color", false, "no colour (it is off anyway when the output is not a terminal)")
 	fs.StringVar(&o.installerBin, "installer-bin", "", "run this installer `program` (built from examples/installer) instead of this binary")
 	fs.StringVar(&o.pollerBin, "poller-bin", "", "run this poller `program` (built from examples/poller) instead of this binary")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	var p params
+	check := func() error {
+		switch mode {
+		case "fixed", "legacy":
+			o.modes = []string{mode}
+		case "compare":
+			o.modes = []string{"fixed", "legacy"}
+		default:
+			return &cli.UsageError{Flag: "mode", Want: "fixed, legacy or compare", Got: mode}
 		}
-		return 2
+		if !(o.tempo >= 0.05 && o.tempo <= 20) {
+			return &cli.UsageError{Flag: "tempo", Want: "a factor between 0.05 and 20", Got: fmt.Sprint(o.tempo)}
+		}
+		p = paramsFor(o.tempo)
+		if o.notify == "" {
+			o.notify = os.Getenv(poll.EnvNotify)
+		}
+		if o.notify == "" {
+			o.notify = fmt.Sprintf("after=%v;every=%v", p.grace, p.every)
+		}
+		if _, err := poll.ParsePolicy(o.notify, poll.DefaultPolicy()); err != nil {
+			return &cli.UsageError{Flag: "notify", Want: "a notification policy (see poller -h)", Err: err}
+		}
+		return nil
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "demo: unexpected arguments: %q\n", fs.Args())
-		return 2
-	}
-	switch {
-	case legacy && compare:
-		fmt.Fprintln(stderr, "demo: -legacy and -compare exclude each other")
-		return 2
-	case legacy:
-		mode = "legacy"
-	case compare:
-		mode = "compare"
-	}
-	switch mode {
-	case "fixed", "legacy":
-		o.modes = []string{mode}
-	case "compare":
-		o.modes = []string{"fixed", "legacy"}
-	default:
-		fmt.Fprintf(stderr, "demo: -mode %q: want fixed, legacy or compare\n", mode)
-		return 2
-	}
-	if !(o.tempo >= 0.05 && o.tempo <= 20) {
-		fmt.Fprintln(stderr, "demo: -tempo must be between 0.05 and 20")
-		return 2
-	}
-	p := paramsFor(o.tempo)
-	if o.notify == "" {
-		o.notify = os.Getenv(poll.EnvNotify)
-	}
-	if o.notify == "" {
-		o.notify = fmt.Sprintf("after=%v;every=%v", p.grace, p.every)
-	}
-	if _, err := poll.ParsePolicy(o.notify, poll.DefaultPolicy()); err != nil {
-		fmt.Fprintf(stderr, "demo: %v\n", err)
-		return 2
+	if status, ok := cmd.Parse(args, check); !ok {
+		return status
 	}
 	o.color = !noColor && !o.json && !o.quiet && stdout == io.Writer(os.Stdout) && report.ColorOK(os.Stdout)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.Context()
 	defer stop()
+	// A reader that went away ("demo -json | head -3") ends the demo
+	// like Ctrl-C does, with everything cleaned up, instead of killing
+	// it with SIGPIPE on its next line.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stdout = &closedWatch{w: stdout, closed: func(err error) { cancel(fmt.Errorf("standard output: %w", err)) }}
+	signal.Ignore(syscall.SIGPIPE)
 
 	var results []result
-	status := 0
+	status := cli.StatusOK
 	for _, m := range o.modes {
 		d := newDemo(o, p, m, stdout, stderr)
 		r, err := d.play(ctx)
 		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "demo: interrupted; the installer and the poller are stopped and the temporary files removed")
-			return 130
+			why := "interrupted"
+			if c := context.Cause(ctx); c != nil && c != ctx.Err() {
+				why = c.Error()
+			}
+			fmt.Fprintf(stderr, "demo: %s; the installer and the poller are stopped and the temporary files removed\n", why)
+			return cli.StatusFailure
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "demo: %s scenario: %v\n", m, err)
-			status = 1
+			status = cli.StatusFailure
 		}
 		if !r.Verified {
-			status = 1
+			status = cli.StatusFailure
 		}
 		results = append(results, r)
 	}
@@ -181,6 +187,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		printTable(stdout, o, results)
 	}
 	return status
+}
+
+// closedWatch passes writes on to w and calls closed once, on the
+// first one that fails.
+type closedWatch struct {
+	w      io.Writer
+	once   sync.Once
+	closed func(error)
+}
+
+func (c *closedWatch) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	if err != nil {
+		c.once.Do(func() { c.closed(err) })
+	}
+	return n, err
 }
 
 // params are the scenario's durations at one tempo.
@@ -251,7 +273,7 @@ func printTable(w io.Writer, o options, rs []result) {
 		fmt.Fprintln(w)
 	}
 	if len(rs) != 2 {
-		fmt.Fprintf(w, "\nNotification policy: %s. Run without -mode or -legacy to compare both orders.\n", o.notify)
+		fmt.Fprintf(w, "\nNotification policy: %s. Run with -mode compare (the default) to compare both orders.\n", o.notify)
 		return
 	}
 	fmt.Fprintf(w, "\nSame installer, same poller, same notification policy (%s); only the order differs.\n", o.notify)

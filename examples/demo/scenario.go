@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentlock/agentlock/examples/internal/cli"
 	"github.com/agentlock/agentlock/examples/internal/installer"
 	"github.com/agentlock/agentlock/examples/internal/instr"
 	"github.com/agentlock/agentlock/examples/internal/pollerapp"
@@ -61,6 +63,7 @@ type demo struct {
 	out    *report.Printer // the demo's own narration
 
 	events   chan report.Event
+	fam      *family
 	children []*child
 	res      result
 
@@ -106,8 +109,10 @@ func (d *demo) start(role string, args ...string) (*child, error) {
 		bin = exe
 		env = append(env, envRole+"="+role)
 	}
-	cmd := exec.Command(bin, append(args, "-json")...)
-	cmd.Env = env
+	cmd, err := d.fam.command(bin, append(args, "-json"), env)
+	if err != nil {
+		return nil, err
+	}
 	cmd.Stderr = &prefixWriter{w: d.stderr, prefix: role + ": "}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -136,22 +141,25 @@ func (d *demo) start(role string, args ...string) (*child, error) {
 }
 
 // play runs the scenario and returns its result. Whatever happens, it
-// leaves no process running and no file behind.
+// leaves no process running and no file behind (see family for how
+// that holds when the demo is killed).
 func (d *demo) play(ctx context.Context) (res result, err error) {
 	began := time.Now()
-	root, err := os.MkdirTemp("", "agentlock-demo-")
+	fam, err := newFamily(d.stderr)
 	if err != nil {
 		return d.res, err
 	}
+	d.fam = fam
+	root := fam.dir
 	srv, err := newLogonServer(instr.Catalog{Packages: firstPackages})
 	if err != nil {
-		os.RemoveAll(root)
+		fam.close()
 		return d.res, err
 	}
 	defer func() {
 		d.reapAll()
 		srv.close()
-		if rerr := os.RemoveAll(root); rerr != nil && err == nil {
+		if rerr := fam.close(); rerr != nil && err == nil {
 			err = rerr
 		}
 		d.res.Seconds = time.Since(began).Seconds()
@@ -248,87 +256,167 @@ func (d *demo) play(ctx context.Context) (res result, err error) {
 	if err := d.waitExit(ctx, poller); err != nil {
 		return d.res, err
 	}
-	d.verify(file, lockDir, stateDir, target)
+	d.verify(ctx, file, lockDir, stateDir, target)
 	return d.res, nil
 }
 
 // verify checks the end state: the guarded file reads back (checksum
 // and all), every package is done and recorded installed exactly once,
 // its files are in place, no temporary file is left, and the lock is
-// free.
-func (d *demo) verify(file, lockDir, stateDir, target string) {
+// free (all checked by a child process: see checkFiles), and the
+// installer reported every package installed once.
+func (d *demo) verify(ctx context.Context, file, lockDir, stateDir, target string) {
 	fail := func(format string, args ...any) {
 		d.res.VerifyError = fmt.Sprintf(format, args...)
 		d.step("verification FAILED: %s", d.res.VerifyError)
 	}
-	c, err := lock.New(lockName, lock.WithDir(lockDir))
+	st, err := d.checkFilesInChild(ctx, file, lockDir, stateDir, target)
 	if err != nil {
 		fail("%v", err)
 		return
 	}
-	if h, err := c.Holder(context.Background()); !errors.Is(err, lock.ErrNotHeld) {
-		fail("the lock is still held (%+v, %v)", h, err)
+	maps.Copy(d.res.Recorded, st.Recorded)
+	if st.Error != "" {
+		fail("%s", st.Error)
 		return
 	}
-	g, err := lock.OpenGuarded(file, lock.GuardedBy(c))
-	if err != nil {
-		fail("%v", err)
-		return
-	}
-	b, err := g.Read()
-	if err != nil {
-		fail("%v", err)
-		return
-	}
-	f, err := instr.Decode(b)
-	if err != nil {
-		fail("%v", err)
-		return
-	}
-	all := append(append([]instr.CatalogEntry(nil), firstPackages...), morePackages...)
-	if len(f.Packages) != len(all) {
-		fail("%d packages in the instruction file, want %d", len(f.Packages), len(all))
-		return
-	}
-	for _, e := range all {
-		p := f.Find(e.Name)
-		if p == nil {
-			fail("%s is missing from the instruction file", e.Name)
-			return
-		}
-		d.res.Recorded[e.Name] = p.Installs
-		if p.State != instr.Done || p.Installs != 1 {
-			fail("%s: state %s, installs %d; want done, 1", e.Name, p.State, p.Installs)
-			return
-		}
+	for _, e := range allPackages() {
 		if n := d.res.InstalledEvents[e.Name]; n != 1 {
 			fail("%s: installed %d times, want 1", e.Name, n)
-			return
-		}
-		m, err := os.ReadFile(filepath.Join(target, instr.Slug(e.Name), "MANIFEST"))
-		if err != nil {
-			fail("%s: %v", e.Name, err)
-			return
-		}
-		if n := strings.Count(string(m), "\nfile: "); n != e.Files {
-			fail("%s: MANIFEST lists %d files, want %d", e.Name, n, e.Files)
-			return
-		}
-	}
-	ents, err := os.ReadDir(stateDir)
-	if err != nil {
-		fail("%v", err)
-		return
-	}
-	for _, e := range ents {
-		if e.Name() != filepath.Base(file) {
-			fail("file left beside the instruction file: %s", e.Name())
 			return
 		}
 	}
 	d.res.Recovered = d.res.AbandonedBy != "" && d.res.Recovering == 1 && d.res.Recorded[morePackages[len(morePackages)-1].Name] == 1
 	d.res.Verified = true
 	d.step("verified: every package is done and recorded installed once; the instruction file's checksum is good; the lock is free")
+}
+
+// checkFilesInChild runs checkFiles in a child process (this binary in
+// the role "verify"). Opening the lock keeps its holder file open and
+// mapped for as long as the process lives; checked from a child, the
+// demo itself holds nothing open in the directory it removes (Windows
+// may refuse to remove a file that is open or mapped).
+func (d *demo) checkFilesInChild(ctx context.Context, file, lockDir, stateDir, target string) (fileState, error) {
+	var st fileState
+	exe, err := os.Executable()
+	if err != nil {
+		return st, err
+	}
+	cmd, err := d.fam.command(exe, []string{file, lockDir, stateDir, target}, append(os.Environ(), envRole+"="+roleVerify))
+	if err != nil {
+		return st, err
+	}
+	cmd.Stderr = &prefixWriter{w: d.stderr, prefix: roleVerify + ": "}
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		return st, fmt.Errorf("starting the check: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		<-done
+		return st, ctx.Err()
+	}
+	if err != nil {
+		return st, fmt.Errorf("the check: %w", err)
+	}
+	if err := json.Unmarshal([]byte(out.String()), &st); err != nil {
+		return st, fmt.Errorf("the check's answer %q: %w", out.String(), err)
+	}
+	return st, nil
+}
+
+// roleVerify is the role of the child process that checks the files.
+const roleVerify = "verify"
+
+// fileState is what checkFiles found.
+type fileState struct {
+	Recorded map[string]int `json:"recorded"`        // installs per package, in the guarded file
+	Error    string         `json:"error,omitempty"` // the first thing wrong
+}
+
+// verifyMain is the verify role: checkFiles on its arguments, the
+// answer as JSON on standard output.
+func verifyMain(args []string) int {
+	if len(args) != 4 {
+		fmt.Fprintf(os.Stderr, "demo %s: want 4 arguments, got %d\n", roleVerify, len(args))
+		return cli.StatusUsage
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(checkFiles(args[0], args[1], args[2], args[3])); err != nil {
+		return cli.StatusFailure
+	}
+	return cli.StatusOK
+}
+
+// checkFiles checks the files a scenario leaves: the lock is free, the
+// guarded file reads back, every package is in it, done and recorded
+// installed once, with its files in place, and nothing else is left
+// beside the instruction file.
+func checkFiles(file, lockDir, stateDir, target string) (st fileState) {
+	st.Recorded = map[string]int{}
+	fail := func(format string, args ...any) fileState {
+		st.Error = fmt.Sprintf(format, args...)
+		return st
+	}
+	c, err := lock.New(lockName, lock.WithDir(lockDir))
+	if err != nil {
+		return fail("%v", err)
+	}
+	if h, err := c.Holder(context.Background()); !errors.Is(err, lock.ErrNotHeld) {
+		return fail("the lock is still held (%+v, %v)", h, err)
+	}
+	g, err := lock.OpenGuarded(file, lock.GuardedBy(c))
+	if err != nil {
+		return fail("%v", err)
+	}
+	b, err := g.Read()
+	if err != nil {
+		return fail("%v", err)
+	}
+	f, err := instr.Decode(b)
+	if err != nil {
+		return fail("%v", err)
+	}
+	all := allPackages()
+	if len(f.Packages) != len(all) {
+		return fail("%d packages in the instruction file, want %d", len(f.Packages), len(all))
+	}
+	for _, e := range all {
+		p := f.Find(e.Name)
+		if p == nil {
+			return fail("%s is missing from the instruction file", e.Name)
+		}
+		st.Recorded[e.Name] = p.Installs
+		if p.State != instr.Done || p.Installs != 1 {
+			return fail("%s: state %s, installs %d; want done, 1", e.Name, p.State, p.Installs)
+		}
+		m, err := os.ReadFile(filepath.Join(target, instr.Slug(e.Name), "MANIFEST"))
+		if err != nil {
+			return fail("%s: %v", e.Name, err)
+		}
+		if n := strings.Count(string(m), "\nfile: "); n != e.Files {
+			return fail("%s: MANIFEST lists %d files, want %d", e.Name, n, e.Files)
+		}
+	}
+	ents, err := os.ReadDir(stateDir)
+	if err != nil {
+		return fail("%v", err)
+	}
+	for _, e := range ents {
+		if e.Name() != filepath.Base(file) {
+			return fail("file left beside the instruction file: %s", e.Name())
+		}
+	}
+	return st
+}
+
+// allPackages is every package the scenario's server offers.
+func allPackages() []instr.CatalogEntry {
+	return append(append([]instr.CatalogEntry(nil), firstPackages...), morePackages...)
 }
 
 // step narrates.

@@ -1,25 +1,12 @@
 package installer
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"strings"
-	"syscall"
+	"net/url"
 	"time"
 
-	"github.com/agentlock/agentlock/examples/internal/report"
+	"github.com/agentlock/agentlock/examples/internal/cli"
 )
-
-// repeated is a flag that may be given several times.
-type repeated []string
-
-func (r *repeated) String() string     { return strings.Join(*r, ",") }
-func (r *repeated) Set(s string) error { *r = append(*r, s); return nil }
 
 const usage = `usage: installer [flags] -file PATH -target DIR (-server URL | -share DIR)...
 
@@ -42,8 +29,12 @@ installed again by the next run, and counted once.
 where a dead network kept the lock held and the foreground poller said a
 package was being installed when nothing was.
 
-Run it as a service (the default: a run every -interval) or once (-once,
-exit status 1 if the run failed). Stop it with Ctrl-C or SIGTERM.
+Run it as a service (the default: a run every -interval) or once (-once).
+Stop it with Ctrl-C or SIGTERM.
+
+Exit status: 0 when stopped (service) or after a run that succeeded
+(-once); 1 when a -once run failed, or the lock or the instruction file
+could not be opened; 2 for a mistake on the command line.
 
 Flags:
 `
@@ -51,15 +42,11 @@ Flags:
 // Main is the installer program: it parses args (without the program
 // name), runs, and returns the exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("installer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
+	cmd := cli.New("installer", usage, stdout, stderr)
+	fs := cmd.Flags
 	var (
 		cfg             Config
-		servers, shares repeated
+		servers, shares cli.Repeated
 		asJSON, noColor bool
 	)
 	fs.Var(&servers, "server", "HTTP logon server base `URL` (checked at URL/health; may be repeated, tried in order)")
@@ -75,29 +62,52 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Legacy, "legacy", false, "take the lock FIRST and validate second (the bug, for comparison)")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per event instead of text")
 	fs.BoolVar(&noColor, "no-color", false, "no colour, even on a terminal")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	check := func() error {
+		cfg.Servers, cfg.Shares = servers, shares
+		return checkConfig(cfg)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "installer: unexpected arguments: %q\n", fs.Args())
-		return 2
+	if status, ok := cmd.Parse(args, check); !ok {
+		return status
 	}
-	cfg.Servers, cfg.Shares = servers, shares
 
-	color := !noColor && !asJSON && stdout == io.Writer(os.Stdout) && report.ColorOK(os.Stdout)
-	out := report.NewPrinter(stdout, "installer", asJSON, color)
-	in, err := New(cfg, out)
+	in, err := New(cfg, cmd.Printer(asJSON, noColor))
 	if err != nil {
-		fmt.Fprintf(stderr, "installer: %v\n", err)
-		return 2
+		return cmd.Exit(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.Context()
 	defer stop()
-	if err := in.Run(ctx); err != nil {
-		return 1
+	return cmd.Exit(in.Run(ctx))
+}
+
+// checkConfig reports the mistakes on the command line: each names its
+// flag and says what it wants.
+func checkConfig(cfg Config) error {
+	for _, s := range cfg.Servers {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &cli.UsageError{Flag: "server", Want: "an http:// or https:// URL", Got: s}
+		}
 	}
-	return 0
+	for _, s := range cfg.Shares {
+		if s == "" {
+			return cli.Needs("share", "a directory")
+		}
+	}
+	switch {
+	case len(cfg.Servers)+len(cfg.Shares) == 0:
+		return &cli.UsageError{Want: "a logon server is needed: give -server URL or -share DIR"}
+	case cfg.File == "":
+		return cli.Needs("file", "the path of the instruction file shared with the poller")
+	case cfg.Target == "":
+		return cli.Needs("target", "the directory to install packages into")
+	case cfg.LockName == "":
+		return cli.Needs("lock", "a lock name")
+	case cfg.InstallTime < 0:
+		return &cli.UsageError{Flag: "install-time", Want: "a duration of 0 or more", Got: cfg.InstallTime.String()}
+	case cfg.CheckTimeout <= 0:
+		return &cli.UsageError{Flag: "check-timeout", Want: "a positive duration", Got: cfg.CheckTimeout.String()}
+	case cfg.Interval <= 0:
+		return &cli.UsageError{Flag: "interval", Want: "a positive duration", Got: cfg.Interval.String()}
+	}
+	return nil
 }

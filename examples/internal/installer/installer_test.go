@@ -218,19 +218,20 @@ func TestSilentServer(t *testing.T) {
 func TestMainFlags(t *testing.T) {
 	var out, errb bytes.Buffer
 	assert.Equal(t, 0, Main([]string{"-h"}, &out, &errb))
-	assert.Contains(t, errb.String(), "validates a logon server")
-	assert.Contains(t, errb.String(), "-legacy")
+	assert.Contains(t, out.String(), "validates a logon server")
+	assert.Contains(t, out.String(), "-legacy")
+	assert.Empty(t, errb.String())
 
 	errb.Reset()
 	assert.Equal(t, 2, Main([]string{"-file", "f", "-target", "t"}, &out, &errb))
-	assert.Contains(t, errb.String(), "no logon server")
+	assert.Contains(t, errb.String(), "a logon server is needed")
 
 	// A misconfigured logon server is reported before anything is locked
 	// or probed.
 	errb.Reset()
 	code := Main([]string{"-server", "ftp://logon1", "-file", "f", "-target", "t"}, &out, &errb)
-	assert.NotZero(t, code)
-	assert.Contains(t, errb.String(), `logon.NewList: servers: server "ftp://logon1": logon.HTTP: url: scheme "ftp" is not http or https`)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errb.String(), `-server needs an http:// or https:// URL (got "ftp://logon1")`)
 }
 
 // TestStoppedInstallRequeued stops a run (its context ends, as on

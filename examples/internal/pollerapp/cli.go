@@ -1,15 +1,9 @@
 package pollerapp
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/agentlock/agentlock/examples/internal/cli"
 	"github.com/agentlock/agentlock/examples/internal/report"
 	"github.com/agentlock/agentlock/poll"
 )
@@ -35,18 +29,17 @@ Examples of policies:
 
 Stop it with Ctrl-C or SIGTERM.
 
+Exit status: 0 when stopped; 1 when the lock or the instruction file
+could not be opened; 2 for a mistake on the command line.
+
 Flags:
 `
 
 // Main is the poller program: it parses args (without the program
 // name), runs until interrupted, and returns the exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("poller", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
+	cmd := cli.New("poller", usage, stdout, stderr)
+	fs := cmd.Flags
 	var (
 		cfg             Config
 		notify          string
@@ -59,43 +52,37 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&notify, "notify", "", "notification `policy` (see above; overrides $"+poll.EnvNotify+")")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per event instead of text")
 	fs.BoolVar(&noColor, "no-color", false, "no colour, even on a terminal")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	check := func() error {
+		switch {
+		case cfg.File == "":
+			return cli.Needs("file", "the path of the instruction file shared with the installer")
+		case cfg.LockName == "":
+			return cli.Needs("lock", "a lock name")
+		case cfg.Interval <= 0:
+			return &cli.UsageError{Flag: "interval", Want: "a positive duration", Got: cfg.Interval.String()}
 		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "poller: unexpected arguments: %q\n", fs.Args())
-		return 2
-	}
-	if cfg.File == "" {
-		fmt.Fprintln(stderr, "poller: -file is required")
-		return 2
-	}
-	if cfg.Interval <= 0 {
-		fmt.Fprintln(stderr, "poller: -interval must be positive")
-		return 2
-	}
-	color := !noColor && !asJSON && stdout == io.Writer(os.Stdout) && report.ColorOK(os.Stdout)
-	out := report.NewPrinter(stdout, "poller", asJSON, color)
-	var err error
-	if notify != "" {
+		if notify == "" {
+			return nil
+		}
 		// A mistake on the command line is fatal; one in the
-		// environment is reported and the default kept.
+		// environment is reported and the default kept (below).
+		var err error
 		if cfg.Policy, err = poll.ParsePolicy(notify, poll.DefaultPolicy()); err != nil {
-			fmt.Fprintf(stderr, "poller: -notify: %v\n", err)
-			return 2
+			return &cli.UsageError{Flag: "notify", Want: "a notification policy (see -h)", Err: err}
 		}
-	} else if cfg.Policy, err = poll.PolicyFromEnv(poll.EnvNotify, poll.DefaultPolicy()); err != nil {
-		out.Emit(report.Event{Event: EvError, Error: err.Error(), Msg: err.Error()})
+		return nil
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if status, ok := cmd.Parse(args, check); !ok {
+		return status
+	}
+	out := cmd.Printer(asJSON, noColor)
+	if notify == "" {
+		var err error
+		if cfg.Policy, err = poll.PolicyFromEnv(poll.EnvNotify, poll.DefaultPolicy()); err != nil {
+			out.Emit(report.Event{Event: EvError, Error: err.Error(), Msg: err.Error()})
+		}
+	}
+	ctx, stop := cli.Context()
 	defer stop()
-	if err := Run(ctx, cfg, out); err != nil {
-		fmt.Fprintf(stderr, "poller: %v\n", err)
-		return 1
-	}
-	return 0
+	return cmd.Exit(Run(ctx, cfg, out))
 }

@@ -41,8 +41,9 @@ func TestBusyMessage(t *testing.T) {
 func TestMainFlags(t *testing.T) {
 	var out, errb bytes.Buffer
 	assert.Equal(t, 0, Main([]string{"-h"}, &out, &errb))
-	assert.Contains(t, errb.String(), "A package is currently being installed in the background")
-	assert.Contains(t, errb.String(), "-notify")
+	assert.Contains(t, out.String(), "A package is currently being installed in the background")
+	assert.Contains(t, out.String(), "-notify")
+	assert.Empty(t, errb.String())
 
 	errb.Reset()
 	assert.Equal(t, 2, Main([]string{"-file", "x", "-notify", "sometimes"}, &out, &errb))
@@ -50,5 +51,5 @@ func TestMainFlags(t *testing.T) {
 
 	errb.Reset()
 	assert.Equal(t, 2, Main(nil, &out, &errb))
-	assert.Contains(t, errb.String(), "-file is required")
+	assert.Contains(t, errb.String(), "-file needs the path of the instruction file")
 }
