@@ -1,6 +1,7 @@
 package pollerapp
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/agentlock/agentlock/examples/internal/cli"
@@ -79,7 +80,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if notify == "" {
 		var err error
 		if cfg.Policy, err = poll.PolicyFromEnv(poll.EnvNotify, poll.DefaultPolicy()); err != nil {
-			out.Emit(report.Event{Event: EvError, Error: err.Error(), Msg: err.Error()})
+			msg := fmt.Sprintf("%v (using the default policy %v)", err, cfg.Policy)
+			out.Emit(report.Event{Event: EvError, Error: err.Error(), Msg: msg})
 		}
 	}
 	ctx, stop := cli.Context()
