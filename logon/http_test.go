@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func httpCheck(t *testing.T, url string, opts ...Option) Check {
+func httpCheck(t *testing.T, url string, opts ...HTTPOption) Check {
 	t.Helper()
-	return validCheck(t, HTTP(url, opts...))
+	return validCheck(t)(HTTP(url, opts...))
 }
 
 func TestHTTPLive(t *testing.T) {

@@ -16,14 +16,14 @@ import (
 // for reading: typically the instruction file the installer reads next.
 // name must be a local path (see filepath.IsLocal): not empty, not
 // absolute, not escaping the directory with "..".
-func WithMarker(name string) Option {
-	return Option{"WithMarker", forPath, func(c *config) error {
+func WithMarker(name string) PathOption {
+	return pathOnly{&setting{"WithMarker", func(c *config) error {
 		if !filepath.IsLocal(name) {
 			return fmt.Errorf("marker %q is not a local path inside the directory", name)
 		}
 		c.marker = name
 		return nil
-	}}
+	}}}
 }
 
 // Path returns a Check that succeeds when dir, typically a mounted file
@@ -40,25 +40,24 @@ func WithMarker(name string) Option {
 // so a poller probing a dead share every few seconds does not pile up
 // blocked goroutines.
 //
-// WithTimeout and WithMarker apply to Path. When dir is empty or contains
-// a NUL byte, or an option is invalid, the Check fails on every call with
-// a *ConfigError, without touching the file system.
-func Path(dir string, opts ...Option) Check {
+// When dir is empty or contains a NUL byte, or an option is invalid, Path
+// returns a *ConfigError and no Check.
+func Path(dir string, opts ...PathOption) (Check, error) {
 	p, err := newPath(dir, opts)
 	if err != nil {
-		return orFail(nil, err)
+		return nil, err
 	}
-	return p.check
+	return p.check, nil
 }
 
-func newPath(dir string, opts []Option) (*pathProbe, error) {
+func newPath(dir string, opts []PathOption) (*pathProbe, error) {
 	if dir == "" {
 		return nil, &ConfigError{Func: "Path", Option: "path", Err: errors.New("empty path")}
 	}
 	if strings.IndexByte(dir, 0) >= 0 {
 		return nil, &ConfigError{Func: "Path", Option: "path", Err: errors.New("path contains a NUL byte")}
 	}
-	cfg, err := newConfig("Path", forPath, opts)
+	cfg, err := newConfig("Path", settings(opts, PathOption.pathSetting))
 	if err != nil {
 		return nil, err
 	}

@@ -230,7 +230,7 @@ func TestMainFlags(t *testing.T) {
 	errb.Reset()
 	code := Main([]string{"-server", "ftp://logon1", "-file", "f", "-target", "t"}, &out, &errb)
 	assert.NotZero(t, code)
-	assert.Contains(t, errb.String(), `logon.NewList: servers: server "ftp://logon1": logon.HTTP: url: scheme "ftp" is not http or https`)
+	assert.Contains(t, errb.String(), `logon.HTTP: url: scheme "ftp" is not http or https`)
 }
 
 // TestStoppedInstallRequeued stops a run (its context ends, as on
