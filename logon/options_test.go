@@ -2,20 +2,18 @@ package logon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentlock/agentlock/internal/snippet"
 )
 
 // connLog is a TCP listener that records the remote address of every
@@ -143,14 +141,9 @@ func TestConfigErrors(t *testing.T) {
 
 // TestOptionsOfOtherChecksDoNotCompile: an option given to a check it does
 // not apply to is a compile error naming the option, not a run-time one.
-// It builds a program with the go command, so it needs the toolchain.
 func TestOptionsOfOtherChecksDoNotCompile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds programs with the go command")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command:", err)
+	build := func(call string) (string, error) {
+		return snippet.Build(t, []string{"github.com/agentlock/agentlock/logon"}, "_, _ = "+call)
 	}
 	for _, tt := range []struct{ call, want string }{
 		{`logon.TCP("h:1", logon.WithStatus(200))`, "WithStatus(200)"},
@@ -159,34 +152,14 @@ func TestOptionsOfOtherChecksDoNotCompile(t *testing.T) {
 		{`logon.Path("/srv", logon.WithClient(nil))`, "WithClient(nil)"},
 		{`logon.Func("f", nil, logon.WithBodyLimit(1))`, "WithBodyLimit(1)"},
 	} {
-		out, err := buildSnippet(t, goBin, tt.call)
+		out, err := build(tt.call)
 		require.Error(t, err, "%s compiled", tt.call)
 		require.Contains(t, out, tt.want, "%s: the compiler names the option", tt.call)
 	}
 	// The same program with options that apply compiles: the failures
 	// above are the options', not the harness's.
-	out, err := buildSnippet(t, goBin, `logon.HTTP("http://h", logon.WithTimeout(1), logon.WithStatus(200))`)
+	out, err := build(`logon.HTTP("http://h", logon.WithTimeout(1), logon.WithStatus(200))`)
 	require.NoError(t, err, "%s", out)
-}
-
-// buildSnippet type-checks a program that calls call, added to this
-// module through an overlay so that nothing is written to the tree.
-func buildSnippet(t *testing.T, goBin, call string) (string, error) {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	require.NoError(t, err)
-	tmp := t.TempDir()
-	src := filepath.Join(tmp, "main.go")
-	require.NoError(t, os.WriteFile(src, []byte("package main\n\nimport \"github.com/agentlock/agentlock/logon\"\n\nfunc main() { _, _ = "+call+" }\n"), 0o644))
-	virtual := filepath.Join(root, "internal", "logonsnippet", "main.go")
-	overlay, err := json.Marshal(map[string]any{"Replace": map[string]string{virtual: src}})
-	require.NoError(t, err)
-	ov := filepath.Join(tmp, "overlay.json")
-	require.NoError(t, os.WriteFile(ov, overlay, 0o644))
-	cmd := exec.Command(goBin, "build", "-overlay", ov, "-o", filepath.Join(tmp, "snippet.exe"), "./internal/logonsnippet")
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	return string(out), err
 }
 
 func TestListConfigErrors(t *testing.T) {

@@ -32,13 +32,14 @@ import (
 // cancelled ctx leaves the lock not held. If the lock is taken just as
 // ctx ends, the lease is returned: the caller must release it.
 //
-// opts may be WithInterval, WithJitter and WithLockOptions (passed to
-// TryAcquire and Acquire, so a precondition runs before each).
+// opts are Options: WithInterval, WithJitter and WithLockOptions (passed
+// to TryAcquire and Acquire, so a precondition runs before each). The
+// options only a Poller has are PollerOptions and do not compile here.
 func AcquireNotify(ctx context.Context, c *lock.Coordinator, p Policy, notify func(Event), opts ...Option) (*lock.Lease, error) {
 	if c == nil || p == nil || notify == nil {
 		return nil, fmt.Errorf("%w: AcquireNotify needs a Coordinator, a Policy and a notify function", ErrInvalidOption)
 	}
-	cfg, err := newConfig(opts, false)
+	cfg, err := newConfig(asPollerOptions(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -49,6 +50,14 @@ func AcquireNotify(ctx context.Context, c *lock.Coordinator, p Policy, notify fu
 	}
 	w := &notifyWait{c: c, cfg: &cfg, p: p, notify: notify}
 	return w.wait(ctx, busy.Holder)
+}
+
+func asPollerOptions(opts []Option) []PollerOption {
+	p := make([]PollerOption, len(opts))
+	for i, o := range opts {
+		p[i] = o
+	}
+	return p
 }
 
 // notifyWait is one AcquireNotify past its first, busy, TryAcquire.
@@ -88,9 +97,9 @@ func (w *notifyWait) wait(ctx context.Context, first lock.Holder) (*lock.Lease, 
 		}
 	}()
 
-	w.start = w.cfg.clk.Now()
+	w.start = time.Now()
 	d := w.cfg.jittered(w.cfg.interval)
-	t := w.cfg.clk.NewTimer(d)
+	t := newTimer(d)
 	defer t.Stop()
 	w.emit(first, w.start, w.start.Add(d))
 	for {
@@ -101,7 +110,7 @@ func (w *notifyWait) wait(ctx context.Context, first lock.Holder) (*lock.Lease, 
 		case <-t.C():
 		}
 		h, tell := w.look(actx)
-		now, d := w.cfg.clk.Now(), w.cfg.jittered(w.cfg.interval)
+		now, d := time.Now(), w.cfg.jittered(w.cfg.interval)
 		t.Reset(d)
 		// The wait may have taken the lock meanwhile: then the lock is
 		// ours, and there is nothing to tell (done is buffered, so a
