@@ -285,8 +285,10 @@ func TestListSharedProbe(t *testing.T) {
 
 func TestListCancelNotCached(t *testing.T) {
 	var probes atomic.Int64
+	started := make(chan struct{}, 2)
 	check := funcCheck(t, "slow", func(ctx context.Context) error {
 		probes.Add(1)
+		started <- struct{}{}
 		<-ctx.Done()
 		return ctx.Err()
 	}, WithTimeout(0))
@@ -294,7 +296,7 @@ func TestListCancelNotCached(t *testing.T) {
 
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
+	go func() { <-started; cancel() }() // give up once the probe runs
 	err := l.Check(ctx)
 	require.ErrorIs(t, err, context.Canceled)
 	t.Logf("error: %v", err)

@@ -59,8 +59,13 @@ func TestValidationRecheckProbes(t *testing.T) {
 // A caller that joins a probe started by a caller with a shorter
 // deadline gets the server's answer, not the other caller's timeout.
 func TestSharedProbeKeepsEachDeadline(t *testing.T) {
+	arrived := make(chan struct{}, 1)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(300 * time.Millisecond)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		time.Sleep(300 * time.Millisecond) // a slow server
 		w.Write([]byte("ok"))
 	}))
 	defer slow.Close()
@@ -70,7 +75,7 @@ func TestSharedProbeKeepsEachDeadline(t *testing.T) {
 	defer cancel()
 	first := make(chan error, 1)
 	go func() { first <- l.Check(short) }()
-	time.Sleep(20 * time.Millisecond) // the first caller's probe is running
+	<-arrived // the first caller's probe is running
 	long, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel2()
 	require.NoError(t, l.Check(long), "the second caller had time enough")
