@@ -129,52 +129,69 @@ func HTTP(rawURL string, opts ...HTTPOption) (Check, error) {
 	if client == nil {
 		client = defaultClient
 	}
-	host := u.Hostname()
-	return func(ctx context.Context) error {
-		if ctx.Err() != nil {
-			return contextError(rawURL, ctx, nil, 0)
-		}
-		if isInvalidName(host) {
-			return invalidNameError(rawURL, host)
-		}
-		cctx, cancel := cfg.context(ctx)
-		defer cancel()
-		req, err := http.NewRequestWithContext(cctx, http.MethodGet, rawURL, nil)
-		if err != nil {
-			return &CheckError{Server: rawURL, Kind: KindOther, Err: err}
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return classify(rawURL, ctx, cctx, cfg.timeout, err)
-		}
-		defer func() {
-			// Drain a bounded amount so the connection can be reused,
-			// and never wait on more than that.
-			io.Copy(io.Discard, io.LimitReader(resp.Body, cfg.bodyLimit))
-			resp.Body.Close()
-		}()
-		if !cfg.statusOK(resp.StatusCode) {
-			return &CheckError{Server: rawURL, Kind: KindHTTPStatus,
-				Err:    fmt.Errorf("HTTP status %s", resp.Status),
-				detail: fmt.Sprintf("HTTP status %s, want %s", resp.Status, cfg.wantStatus())}
-		}
-		if cfg.contains == nil && cfg.match == nil {
-			return nil
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, cfg.bodyLimit))
-		if err != nil {
-			return classify(rawURL, ctx, cctx, cfg.timeout, err)
-		}
-		switch {
-		case cfg.contains != nil && !bytes.Contains(body, []byte(*cfg.contains)):
-			return &CheckError{Server: rawURL, Kind: KindBodyMismatch,
-				detail: fmt.Sprintf("response body does not contain %q", *cfg.contains)}
-		case cfg.match != nil && !cfg.match.Match(body):
-			return &CheckError{Server: rawURL, Kind: KindBodyMismatch,
-				detail: "response body does not match regexp " + quote(cfg.match.String())}
-		}
+	p := &httpProbe{url: rawURL, host: u.Hostname(), cfg: cfg, client: client}
+	return p.check, nil
+}
+
+// httpProbe is the state of one HTTP check, fixed when it is built.
+type httpProbe struct {
+	url, host string
+	cfg       *config
+	client    *http.Client
+}
+
+func (p *httpProbe) check(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return contextError(p.url, ctx, nil, 0)
+	}
+	if isInvalidName(p.host) {
+		return invalidNameError(p.url, p.host)
+	}
+	cctx, cancel := p.cfg.context(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, p.url, nil)
+	if err != nil {
+		return &CheckError{Server: p.url, Kind: KindOther, Err: err}
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return classify(p.url, ctx, cctx, p.cfg.timeout, err)
+	}
+	defer func() {
+		// Drain a bounded amount so the connection can be reused,
+		// and never wait on more than that.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, p.cfg.bodyLimit))
+		resp.Body.Close()
+	}()
+	if !p.cfg.statusOK(resp.StatusCode) {
+		return &CheckError{Server: p.url, Kind: KindHTTPStatus,
+			Err:    fmt.Errorf("HTTP status %s", resp.Status),
+			detail: fmt.Sprintf("HTTP status %s, want %s", resp.Status, p.cfg.wantStatus())}
+	}
+	if err := p.matchBody(resp.Body); err != nil {
+		return classify(p.url, ctx, cctx, p.cfg.timeout, err)
+	}
+	return nil
+}
+
+// matchBody reads the start of body and matches it as the options say.
+func (p *httpProbe) matchBody(body io.Reader) error {
+	cfg := p.cfg
+	if cfg.contains == nil && cfg.match == nil {
 		return nil
-	}, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(body, cfg.bodyLimit))
+	switch {
+	case err != nil:
+		return err
+	case cfg.contains != nil && !bytes.Contains(b, []byte(*cfg.contains)):
+		return &CheckError{Server: p.url, Kind: KindBodyMismatch,
+			detail: fmt.Sprintf("response body does not contain %q", *cfg.contains)}
+	case cfg.match != nil && !cfg.match.Match(b):
+		return &CheckError{Server: p.url, Kind: KindBodyMismatch,
+			detail: "response body does not match regexp " + quote(cfg.match.String())}
+	}
+	return nil
 }
 
 func (c *config) statusOK(code int) bool {

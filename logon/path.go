@@ -115,23 +115,12 @@ func (p *pathProbe) start() *pathCall {
 
 // run does the file system calls; it cannot be interrupted.
 func (p *pathProbe) run() error {
-	fail := func(kind Kind, err error, detail string) error {
-		return &CheckError{Server: p.dir, Kind: kind, Err: err, detail: detail}
-	}
 	fi, err := os.Stat(p.dir)
 	if err != nil {
-		k := pathKind(err)
-		detail := ""
-		switch k {
-		case KindNotFound:
-			detail = "directory not found"
-		case KindPermission:
-			detail = "directory not accessible: permission denied"
-		}
-		return fail(k, err, detail)
+		return p.fileError(err, "directory not found", "directory not accessible: permission denied")
 	}
 	if !fi.IsDir() {
-		return fail(KindNotDirectory, nil, "not a directory")
+		return &CheckError{Server: p.dir, Kind: KindNotDirectory, detail: "not a directory"}
 	}
 	f, err := os.Open(p.dir)
 	if err == nil {
@@ -142,37 +131,45 @@ func (p *pathProbe) run() error {
 		}
 	}
 	if err != nil {
-		k := pathKind(err)
-		detail := ""
-		if k == KindPermission {
-			detail = "directory not readable: permission denied"
-		}
-		return fail(k, err, detail)
+		return p.fileError(err, "", "directory not readable: permission denied")
 	}
 	if p.marker == "" {
 		return nil
 	}
+	return p.runMarker()
+}
+
+// runMarker checks that the marker file exists and can be opened.
+func (p *pathProbe) runMarker() error {
 	mpath := filepath.Join(p.dir, p.marker)
-	fi, err = os.Stat(mpath)
+	fi, err := os.Stat(mpath)
 	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fail(KindNotFound, err, fmt.Sprintf("marker file %q not found", p.marker))
 	case err != nil:
-		return fail(pathKind(err), err, "")
+		return p.fileError(err, fmt.Sprintf("marker file %q not found", p.marker), "")
 	case fi.IsDir():
-		return fail(KindOther, nil, fmt.Sprintf("marker %q is a directory, not a file", p.marker))
+		return &CheckError{Server: p.dir, Kind: KindOther, detail: fmt.Sprintf("marker %q is a directory, not a file", p.marker)}
 	}
 	mf, err := os.Open(mpath)
 	if err != nil {
-		k := pathKind(err)
-		detail := ""
-		if k == KindPermission {
-			detail = fmt.Sprintf("marker file %q not readable: permission denied", p.marker)
-		}
-		return fail(k, err, detail)
+		return p.fileError(err, "", fmt.Sprintf("marker file %q not readable: permission denied", p.marker))
 	}
 	mf.Close()
 	return nil
+}
+
+// fileError is the *CheckError of a failed file system call: notFound
+// and denied, when not empty, replace the message of those two kinds
+// with words a user can act on.
+func (p *pathProbe) fileError(err error, notFound, denied string) error {
+	k := pathKind(err)
+	detail := ""
+	switch k {
+	case KindNotFound:
+		detail = notFound
+	case KindPermission:
+		detail = denied
+	}
+	return &CheckError{Server: p.dir, Kind: k, Err: err, detail: detail}
 }
 
 func pathKind(err error) Kind {
