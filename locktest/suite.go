@@ -187,14 +187,7 @@ func (s *suite) blocksUntilRelease(t *testing.T) {
 	dir := proctest.TempDir(t)
 	ch, tok := hold(t, dir, "block", "busy")
 	c := s.new(t, dir, "block")
-	got := make(chan *lock.Lease, 1)
-	go func() {
-		l, err := c.Acquire(context.Background())
-		if err != nil {
-			t.Errorf("Acquire: %v", err)
-		}
-		got <- l
-	}()
+	got := acquireAsync(t, c)
 	select {
 	case <-got:
 		t.Fatal("Acquire returned while another process held the lock")
@@ -397,14 +390,7 @@ func (s *suite) holderKilled(t *testing.T) {
 	dir := proctest.TempDir(t)
 	ch, tok := hold(t, dir, "killed", "installing")
 	c := s.new(t, dir, "killed")
-	got := make(chan *lock.Lease, 1)
-	go func() {
-		l, err := c.Acquire(context.Background())
-		if err != nil {
-			t.Errorf("Acquire: %v", err)
-		}
-		got <- l
-	}()
+	got := acquireAsync(t, c)
 	time.Sleep(quiet) // let the waiter go to sleep
 	start := time.Now()
 	ch.Kill()
@@ -521,6 +507,20 @@ func (s *suite) stress(t *testing.T) {
 			t.Fatalf("token of increment %d not above the one before: %d <= %d", vals[i], tokens[vals[i]], tokens[vals[i-1]])
 		}
 	}
+}
+
+// acquireAsync starts c.Acquire on a goroutine and delivers its lease,
+// nil on error.
+func acquireAsync(t *testing.T, c *lock.Coordinator) <-chan *lock.Lease {
+	got := make(chan *lock.Lease, 1)
+	go func() {
+		l, err := c.Acquire(context.Background())
+		if err != nil {
+			t.Errorf("Acquire: %v", err)
+		}
+		got <- l
+	}()
+	return got
 }
 
 // noErr stops the test when err is not nil.
