@@ -17,6 +17,7 @@ package locktest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,9 +28,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/locktest/proctest"
@@ -84,9 +82,13 @@ type suite struct {
 func (s *suite) new(t *testing.T, dir, name string, opts ...lock.Option) *lock.Coordinator {
 	t.Helper()
 	b, err := s.f(dir)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("backend factory: %v", err)
+	}
 	c, err := lock.New(name, append([]lock.Option{lock.WithBackend(b)}, opts...)...)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("lock.New(%q): %v", name, err)
+	}
 	return c
 }
 
@@ -98,7 +100,9 @@ func hold(t *testing.T, dir, name, purpose string) (*proctest.Child, uint64) {
 	ch.Expect("waiting", long)
 	f := strings.Fields(ch.Expect("locked", long))
 	tok, err := strconv.ParseUint(f[1], 10, 64)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("hold child: bad token: %v", err)
+	}
 	return ch, tok
 }
 
@@ -106,9 +110,11 @@ func try(t *testing.T, dir, name string) string {
 	t.Helper()
 	ch := proctest.Start(t, "locktest-try", dir, name)
 	line, ok := ch.Next(long)
-	require.True(t, ok, "try child said nothing")
+	if !ok {
+		t.Fatal("try child said nothing")
+	}
 	ch.CloseStdin()
-	require.NoError(t, ch.Wait(long))
+	noErr(t, ch.Wait(long))
 	return line
 }
 
@@ -118,25 +124,33 @@ func (s *suite) tryFreeAndBusy(t *testing.T) {
 	ctx := context.Background()
 
 	l, err := c.TryAcquire(ctx)
-	require.NoError(t, err)
-	assert.NotZero(t, l.Token())
-	assert.Equal(t, os.Getpid(), l.Holder().PID)
-	assert.Equal(t, "installing X", l.Holder().Purpose)
+	noErr(t, err)
+	if l.Token() == 0 {
+		t.Error("token is zero")
+	}
+	equal(t, "holder PID", l.Holder().PID, os.Getpid())
+	equal(t, "holder purpose", l.Holder().Purpose, "installing X")
 
 	line := try(t, dir, "tryfree")
-	assert.Equal(t, fmt.Sprintf("busy %d installing X", os.Getpid()), line)
+	equal(t, "try while held", line, fmt.Sprintf("busy %d installing X", os.Getpid()))
 
-	require.NoError(t, l.Release())
+	noErr(t, l.Release())
 	line = try(t, dir, "tryfree")
-	assert.True(t, strings.HasPrefix(line, "locked "), "got %q", line)
+	if !strings.HasPrefix(line, "locked ") {
+		t.Fatalf("try after release: got %q, want locked", line)
+	}
 
 	// The child's token is later than ours, and ours again later.
 	childTok, _ := strconv.ParseUint(strings.Fields(line)[1], 10, 64)
-	assert.Greater(t, childTok, l.Token())
+	if childTok <= l.Token() {
+		t.Errorf("child's token %d not above ours %d", childTok, l.Token())
+	}
 	l2, err := c.TryAcquire(ctx)
-	require.NoError(t, err)
-	assert.Greater(t, l2.Token(), childTok)
-	require.NoError(t, l2.Release())
+	noErr(t, err)
+	if l2.Token() <= childTok {
+		t.Errorf("our second token %d not above the child's %d", l2.Token(), childTok)
+	}
+	noErr(t, l2.Release())
 }
 
 func (s *suite) holderAcrossProcesses(t *testing.T) {
@@ -144,39 +158,36 @@ func (s *suite) holderAcrossProcesses(t *testing.T) {
 	c := s.new(t, dir, "who")
 	ctx := context.Background()
 	_, err := c.Holder(ctx)
-	require.ErrorIs(t, err, lock.ErrNotHeld)
+	errIs(t, err, lock.ErrNotHeld)
 
 	ch, tok := hold(t, dir, "who", "querying")
 	h, err := c.Holder(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, ch.PID(), h.PID)
-	assert.Equal(t, "querying", h.Purpose)
-	assert.Equal(t, tok, h.Token)
-	assert.WithinDuration(t, time.Now(), h.Since, time.Minute)
+	noErr(t, err)
+	equal(t, "holder PID", h.PID, ch.PID())
+	equal(t, "holder purpose", h.Purpose, "querying")
+	equal(t, "holder token", h.Token, tok)
+	if d := time.Since(h.Since); d < -time.Minute || d > time.Minute {
+		t.Errorf("holder since %v: %v away from now, want within a minute", h.Since, d)
+	}
 
 	ch.Send("purpose installing Office 97")
 	ch.Expect("ok", long)
 	h, err = c.Holder(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, "installing Office 97", h.Purpose)
-	assert.Equal(t, tok, h.Token)
+	noErr(t, err)
+	equal(t, "holder purpose", h.Purpose, "installing Office 97")
+	equal(t, "holder token", h.Token, tok)
 
 	ch.Send("release")
 	ch.Expect("released", long)
 	_, err = c.Holder(ctx)
-	require.ErrorIs(t, err, lock.ErrNotHeld)
+	errIs(t, err, lock.ErrNotHeld)
 }
 
 func (s *suite) blocksUntilRelease(t *testing.T) {
 	dir := proctest.TempDir(t)
 	ch, tok := hold(t, dir, "block", "busy")
 	c := s.new(t, dir, "block")
-	got := make(chan *lock.Lease, 1)
-	go func() {
-		l, err := c.Acquire(context.Background())
-		assert.NoError(t, err)
-		got <- l
-	}()
+	got := acquireAsync(t, c)
 	select {
 	case <-got:
 		t.Fatal("Acquire returned while another process held the lock")
@@ -186,10 +197,16 @@ func (s *suite) blocksUntilRelease(t *testing.T) {
 	ch.Expect("released", long)
 	select {
 	case l := <-got:
-		require.NotNil(t, l)
-		assert.Greater(t, l.Token(), tok)
-		assert.False(t, l.Abandoned(), "released cleanly, yet Abandoned")
-		require.NoError(t, l.Release())
+		if l == nil {
+			t.FailNow()
+		}
+		if l.Token() <= tok {
+			t.Errorf("token %d not above the previous holder's %d", l.Token(), tok)
+		}
+		if l.Abandoned() {
+			t.Error("released cleanly, yet Abandoned")
+		}
+		noErr(t, l.Release())
 	case <-time.After(long):
 		t.Fatal("Acquire did not return after the holder released")
 	}
@@ -206,7 +223,7 @@ func (s *suite) cancelNoPhantom(t *testing.T) {
 	ctx0, cancel0 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	_, err := c.Acquire(ctx0)
 	cancel0()
-	require.ErrorIs(t, err, context.DeadlineExceeded)
+	errIs(t, err, context.DeadlineExceeded)
 	g0, fd0 := runtime.NumGoroutine(), openFDs()
 
 	for i := 0; i < 20; i++ {
@@ -215,8 +232,10 @@ func (s *suite) cancelNoPhantom(t *testing.T) {
 		l, err := c.Acquire(ctx)
 		d := time.Since(start)
 		cancel()
-		require.Nil(t, l)
-		require.ErrorIs(t, err, context.DeadlineExceeded)
+		if l != nil {
+			t.Fatal("Acquire past its deadline returned a lease")
+		}
+		errIs(t, err, context.DeadlineExceeded)
 		if i == 0 {
 			t.Logf("deadline 20ms: Acquire returned after %v", d)
 		}
@@ -225,7 +244,7 @@ func (s *suite) cancelNoPhantom(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
 	_, err = c.Acquire(ctx)
-	require.ErrorIs(t, err, context.Canceled)
+	errIs(t, err, context.Canceled)
 
 	// A waiter in another process that gives up must not take the lock
 	// later either.
@@ -239,15 +258,17 @@ func (s *suite) cancelNoPhantom(t *testing.T) {
 	// cancelled waiter is holding it, not even briefly.
 	for i := 0; i < 20; i++ {
 		line := try(t, dir, "cancel")
-		require.True(t, strings.HasPrefix(line, "locked "), "try %d after release: %q", i, line)
+		if !strings.HasPrefix(line, "locked ") {
+			t.Fatalf("try %d after release: %q", i, line)
+		}
 		_, err := c.Holder(context.Background())
-		require.ErrorIs(t, err, lock.ErrNotHeld)
+		errIs(t, err, lock.ErrNotHeld)
 	}
 	w.Send("exit")
-	require.NoError(t, w.Wait(long))
+	noErr(t, w.Wait(long))
 	waitFor(t, "goroutines back to the count before cancelling", func() bool { return runtime.NumGoroutine() <= g0 })
-	if fd0 >= 0 {
-		assert.LessOrEqual(t, openFDs(), fd0, "descriptors leaked by cancelled waits")
+	if n := openFDs(); fd0 >= 0 && n > fd0 {
+		t.Errorf("descriptors leaked by cancelled waits: %d open, %d before", n, fd0)
 	}
 }
 
@@ -256,24 +277,30 @@ func (s *suite) cancelInProcess(t *testing.T) {
 	a := s.new(t, dir, "cancelin")
 	b := s.new(t, dir, "cancelin")
 	l, err := a.Acquire(context.Background())
-	require.NoError(t, err)
+	noErr(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	_, err = b.Acquire(ctx)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.NoError(t, l.Release())
+	errIs(t, err, context.DeadlineExceeded)
+	noErr(t, l.Release())
 	l, err = b.TryAcquire(context.Background())
-	require.NoError(t, err, "a cancelled in-process waiter must not hold the lock")
-	require.NoError(t, l.Release())
+	if err != nil {
+		t.Fatalf("a cancelled in-process waiter must not hold the lock: %v", err)
+	}
+	noErr(t, l.Release())
 }
 
 func (s *suite) doubleRelease(t *testing.T) {
 	c := s.new(t, proctest.TempDir(t), "double")
 	l, err := c.Acquire(context.Background())
-	require.NoError(t, err)
-	require.NoError(t, l.Release())
-	assert.ErrorIs(t, l.Release(), lock.ErrReleased)
-	assert.ErrorIs(t, l.SetPurpose("x"), lock.ErrReleased)
+	noErr(t, err)
+	noErr(t, l.Release())
+	if err := l.Release(); !errors.Is(err, lock.ErrReleased) {
+		t.Errorf("second Release: %v, want %v", err, lock.ErrReleased)
+	}
+	if err := l.SetPurpose("x"); !errors.Is(err, lock.ErrReleased) {
+		t.Errorf("SetPurpose after Release: %v, want %v", err, lock.ErrReleased)
+	}
 }
 
 func (s *suite) distinctNames(t *testing.T) {
@@ -281,8 +308,8 @@ func (s *suite) distinctNames(t *testing.T) {
 	ch, _ := hold(t, dir, "name-a", "a")
 	c := s.new(t, dir, "name-b")
 	l, err := c.TryAcquire(context.Background())
-	require.NoError(t, err)
-	require.NoError(t, l.Release())
+	noErr(t, err)
+	noErr(t, l.Release())
 	ch.Send("release")
 	ch.Expect("released", long)
 }
@@ -293,18 +320,20 @@ func (s *suite) sameProcess(t *testing.T) {
 	b := s.new(t, dir, "same")
 	ctx := context.Background()
 	la, err := a.Acquire(ctx)
-	require.NoError(t, err)
+	noErr(t, err)
 	_, err = b.TryAcquire(ctx)
 	var be *lock.BusyError
-	require.ErrorAs(t, err, &be)
-	assert.Equal(t, os.Getpid(), be.Holder.PID)
-	assert.Equal(t, "a", be.Holder.Purpose)
+	if !errors.As(err, &be) {
+		t.Fatalf("TryAcquire while held in this process: %v, want a *lock.BusyError", err)
+	}
+	equal(t, "holder PID", be.Holder.PID, os.Getpid())
+	equal(t, "holder purpose", be.Holder.Purpose, "a")
 
 	// Many goroutines over two coordinators: never two holders.
 	var held, maxHeld, total int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	require.NoError(t, la.Release())
+	noErr(t, la.Release())
 	for i := 0; i < 8; i++ {
 		c := a
 		if i%2 == 1 {
@@ -315,7 +344,8 @@ func (s *suite) sameProcess(t *testing.T) {
 			defer wg.Done()
 			for j := 0; j < 200; j++ {
 				l, err := c.Acquire(ctx)
-				if !assert.NoError(t, err) {
+				if err != nil {
+					t.Errorf("Acquire: %v", err)
 					return
 				}
 				mu.Lock()
@@ -327,59 +357,66 @@ func (s *suite) sameProcess(t *testing.T) {
 				mu.Lock()
 				held--
 				mu.Unlock()
-				assert.NoError(t, l.Release())
+				if err := l.Release(); err != nil {
+					t.Errorf("Release: %v", err)
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	assert.Equal(t, 1, maxHeld)
-	assert.Equal(t, 1600, total)
+	equal(t, "most holders at once", maxHeld, 1)
+	equal(t, "acquisitions", total, 1600)
 }
 
 func (s *suite) childDoesNotInherit(t *testing.T) {
 	dir := proctest.TempDir(t)
 	c := s.new(t, dir, "inherit")
 	l, err := c.Acquire(context.Background())
-	require.NoError(t, err)
+	noErr(t, err)
 	// A child started while we hold the lock, still running after we
 	// release, must not keep it held.
 	idle := proctest.Start(t, "locktest-idle")
 	idle.Expect("ready", long)
-	require.NoError(t, l.Release())
+	noErr(t, l.Release())
 	line := try(t, dir, "inherit")
-	assert.True(t, strings.HasPrefix(line, "locked "), "got %q: the child inherited the lock", line)
+	if !strings.HasPrefix(line, "locked ") {
+		t.Errorf("got %q: the child inherited the lock", line)
+	}
 	idle.CloseStdin()
-	require.NoError(t, idle.Wait(long))
+	noErr(t, idle.Wait(long))
 }
 
 func (s *suite) holderKilled(t *testing.T) {
 	dir := proctest.TempDir(t)
 	ch, tok := hold(t, dir, "killed", "installing")
 	c := s.new(t, dir, "killed")
-	got := make(chan *lock.Lease, 1)
-	go func() {
-		l, err := c.Acquire(context.Background())
-		assert.NoError(t, err)
-		got <- l
-	}()
+	got := acquireAsync(t, c)
 	time.Sleep(quiet) // let the waiter go to sleep
 	start := time.Now()
 	ch.Kill()
 	select {
 	case l := <-got:
 		t.Logf("kill -9 of the holder: waiter got the lock after %v", time.Since(start))
-		require.NotNil(t, l)
-		assert.True(t, l.Abandoned(), "the previous holder died holding the lock")
-		assert.Greater(t, l.Token(), tok)
-		require.NoError(t, l.Release())
+		if l == nil {
+			t.FailNow()
+		}
+		if !l.Abandoned() {
+			t.Error("the previous holder died holding the lock, yet not Abandoned")
+		}
+		if l.Token() <= tok {
+			t.Errorf("token %d not above the killed holder's %d", l.Token(), tok)
+		}
+		noErr(t, l.Release())
 	case <-time.After(long):
 		t.Fatal("the lock was not freed after its holder was killed")
 	}
 	// The next holder finds a clean release.
 	l, err := c.TryAcquire(context.Background())
-	require.NoError(t, err)
-	assert.False(t, l.Abandoned())
-	require.NoError(t, l.Release())
+	noErr(t, err)
+	if l.Abandoned() {
+		t.Error("released cleanly, yet Abandoned")
+	}
+	noErr(t, l.Release())
 }
 
 func (s *suite) holderNeverContends(t *testing.T) {
@@ -408,8 +445,10 @@ func (s *suite) holderNeverContends(t *testing.T) {
 	}()
 	for i := 0; i < 2000; i++ {
 		l, err := c.TryAcquire(context.Background())
-		require.NoError(t, err, "attempt %d: Holder in another process made the lock busy", i)
-		require.NoError(t, l.Release())
+		if err != nil {
+			t.Fatalf("attempt %d: Holder in another process made the lock busy: %v", i, err)
+		}
+		noErr(t, l.Release())
 	}
 	close(stop)
 	wg.Wait()
@@ -436,30 +475,75 @@ func (s *suite) stress(t *testing.T) {
 	for _, ch := range children {
 		for {
 			line, ok := ch.Next(long)
-			require.True(t, ok, "counter child stopped early")
+			if !ok {
+				t.Fatal("counter child stopped early")
+			}
 			if line == "done" {
 				break
 			}
 			f := strings.Fields(line)
-			require.Len(t, f, 3, "line %q", line)
+			if len(f) != 3 {
+				t.Fatalf("line %q: want 3 fields", line)
+			}
 			v, _ := strconv.Atoi(f[1])
 			tok, _ := strconv.ParseUint(f[2], 10, 64)
-			_, dup := tokens[v]
-			require.False(t, dup, "counter value %d seen twice: mutual exclusion failed", v)
+			if _, dup := tokens[v]; dup {
+				t.Fatalf("counter value %d seen twice: mutual exclusion failed", v)
+			}
 			tokens[v] = tok
 		}
-		require.NoError(t, ch.Wait(long))
+		noErr(t, ch.Wait(long))
 	}
 	b, err := os.ReadFile(file)
-	require.NoError(t, err)
-	assert.Equal(t, strconv.Itoa(procs*n), string(b))
+	noErr(t, err)
+	equal(t, "final count", string(b), strconv.Itoa(procs*n))
 	vals := make([]int, 0, len(tokens))
 	for v := range tokens {
 		vals = append(vals, v)
 	}
 	sort.Ints(vals)
 	for i := 1; i < len(vals); i++ {
-		require.Greater(t, tokens[vals[i]], tokens[vals[i-1]], "token of increment %d not above the one before", vals[i])
+		if tokens[vals[i]] <= tokens[vals[i-1]] {
+			t.Fatalf("token of increment %d not above the one before: %d <= %d", vals[i], tokens[vals[i]], tokens[vals[i-1]])
+		}
+	}
+}
+
+// acquireAsync starts c.Acquire on a goroutine and delivers its lease,
+// nil on error.
+func acquireAsync(t *testing.T, c *lock.Coordinator) <-chan *lock.Lease {
+	got := make(chan *lock.Lease, 1)
+	go func() {
+		l, err := c.Acquire(context.Background())
+		if err != nil {
+			t.Errorf("Acquire: %v", err)
+		}
+		got <- l
+	}()
+	return got
+}
+
+// noErr stops the test when err is not nil.
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("unexpected error: %v", err)
+	}
+}
+
+// errIs stops the test unless err matches target.
+func errIs(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("error %v, want one matching %v", err, target)
+	}
+}
+
+// equal reports a mismatch of what without stopping the test.
+func equal[T comparable](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s: got %v, want %v", what, got, want)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
-	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -18,6 +17,9 @@ import (
 // A Check answers "is this logon server usable right now?". It returns nil
 // when the server is usable and an error otherwise; the checks built by this
 // package return a *CheckError. A Check must return promptly once ctx is done.
+// The constructors (TCP, HTTP, Path, Func) validate their arguments and
+// options and return a *ConfigError instead of a Check for a mistake, so a
+// Check in hand is always a well-formed one.
 //
 // Check has the plain shape func(context.Context) error, so a Check, or a
 // method value such as (*Validation).Check, can be passed wherever such a
@@ -37,28 +39,37 @@ const DefaultTimeout = 5 * time.Second
 // WithBodyLimit says otherwise.
 const DefaultBodyLimit = 64 << 10
 
-// checkType is a bit set of the constructors an Option applies to.
-type checkType uint8
-
-const (
-	forTCP checkType = 1 << iota
-	forHTTP
-	forPath
-	forFunc
-	forAll = forTCP | forHTTP | forPath | forFunc
-)
-
-// An Option configures a check built by TCP, HTTP, Path or Func. Each
-// Option applies only to some constructors (its doc says which); giving a
-// constructor an option that does not apply to it, or an invalid value, is
-// never silently ignored: the Check that constructor returns fails on every
-// call with a *ConfigError saying so (see "Configuration errors" in the
-// package doc).
-type Option struct {
+// setting is one option: its name, for errors, and what it sets.
+type setting struct {
 	name  string
-	kinds checkType
 	apply func(*config) error
 }
+
+// An Option configures any check: TCP, HTTP, Path or Func. WithTimeout is
+// the one such option; every Option is also an HTTPOption and a
+// PathOption. The options of one kind of check have a type of their own,
+// so that giving a check an option that does not apply to it (WithStatus
+// to TCP, say) does not compile.
+type Option struct{ s *setting }
+
+// An HTTPOption configures an HTTP check: an Option, or one of WithStatus,
+// WithBodyContains, WithBodyMatch, WithClient and WithBodyLimit.
+type HTTPOption interface{ httpSetting() *setting }
+
+// A PathOption configures a Path check: an Option, or WithMarker.
+type PathOption interface{ pathSetting() *setting }
+
+func (o Option) setting() *setting     { return o.s }
+func (o Option) httpSetting() *setting { return o.s }
+func (o Option) pathSetting() *setting { return o.s }
+
+type httpOnly struct{ s *setting }
+
+func (o httpOnly) httpSetting() *setting { return o.s }
+
+type pathOnly struct{ s *setting }
+
+func (o pathOnly) pathSetting() *setting { return o.s }
 
 type config struct {
 	timeout   time.Duration
@@ -75,23 +86,32 @@ type config struct {
 // (DefaultTimeout) so that only the context limits the check; d < 0 is an
 // error. It applies to every constructor.
 func WithTimeout(d time.Duration) Option {
-	return Option{"WithTimeout", forAll, func(c *config) error {
+	return Option{&setting{"WithTimeout", func(c *config) error {
 		if d < 0 {
 			return fmt.Errorf("negative timeout %v", d)
 		}
 		c.timeout = d
 		return nil
-	}}
+	}}}
 }
 
-func newConfig(fn string, kind checkType, opts []Option) (*config, error) {
+// settings returns the setting of each option; a nil interface or zero
+// Option gives a nil setting, which newConfig reports.
+func settings[O any](opts []O, of func(O) *setting) []*setting {
+	s := make([]*setting, len(opts))
+	for i, o := range opts {
+		if any(o) != nil {
+			s[i] = of(o)
+		}
+	}
+	return s
+}
+
+func newConfig(fn string, opts []*setting) (*config, error) {
 	c := &config{timeout: DefaultTimeout, bodyLimit: DefaultBodyLimit}
 	for i, o := range opts {
-		if o.apply == nil {
-			return nil, &ConfigError{Func: fn, Option: fmt.Sprintf("option %d", i), Err: errors.New("zero Option value")}
-		}
-		if o.kinds&kind == 0 {
-			return nil, &ConfigError{Func: fn, Option: o.name, Err: fmt.Errorf("does not apply to %s checks", fn)}
+		if o == nil {
+			return nil, &ConfigError{Func: fn, Option: fmt.Sprintf("option %d", i), Err: errors.New("nil or zero option")}
 		}
 		if err := o.apply(c); err != nil {
 			return nil, &ConfigError{Func: fn, Option: o.name, Err: err}
@@ -114,21 +134,16 @@ func (c *config) context(ctx context.Context) (context.Context, context.CancelFu
 // *net.DNSError is KindDNS, fs.ErrNotExist is KindNotFound, a deadline is
 // KindTimeout, and so on). f must return once its context is done.
 //
-// Only WithTimeout applies to Func. When name is empty, f is nil or an
-// option is invalid, the Check fails on every call with a *ConfigError and
-// never calls f.
-func Func(name string, f func(ctx context.Context) error, opts ...Option) Check {
-	return orFail(newFunc(name, f, opts))
-}
-
-func newFunc(name string, f func(ctx context.Context) error, opts []Option) (Check, error) {
+// When name is empty, f is nil or an option is invalid, Func returns a
+// *ConfigError and no Check.
+func Func(name string, f func(ctx context.Context) error, opts ...Option) (Check, error) {
 	if name == "" {
 		return nil, &ConfigError{Func: "Func", Option: "name", Err: errors.New("empty name")}
 	}
 	if f == nil {
 		return nil, &ConfigError{Func: "Func", Option: "f", Err: errors.New("nil function")}
 	}
-	cfg, err := newConfig("Func", forFunc, opts)
+	cfg, err := newConfig("Func", settings(opts, Option.setting))
 	if err != nil {
 		return nil, err
 	}
@@ -150,37 +165,6 @@ func newFunc(name string, f func(ctx context.Context) error, opts []Option) (Che
 		}
 		return ce
 	}, nil
-}
-
-// orFail returns c when err is nil, and otherwise a Check that returns err,
-// a *ConfigError, on every call without doing anything else. It is how the
-// constructors report a configuration mistake while returning a Check
-// alone.
-//
-// It must not be inlined: the failing Check is recognized (see
-// configFailure) by the code of its function literal, which inlining
-// would copy into every caller.
-//
-//go:noinline
-func orFail(c Check, err error) Check {
-	if err != nil {
-		return func(context.Context) error { return err }
-	}
-	return c
-}
-
-// failingCheckCode is the code pointer of the Check orFail returns for an
-// error.
-var failingCheckCode = reflect.ValueOf(orFail(nil, ErrConfig)).Pointer()
-
-// configFailure returns the *ConfigError of c when c is a Check that a
-// constructor of this package built from an invalid configuration, and nil
-// otherwise. It never runs any other Check.
-func configFailure(c Check) error {
-	if c == nil || reflect.ValueOf(c).Pointer() != failingCheckCode {
-		return nil
-	}
-	return c(context.Background())
 }
 
 // contextError returns the *CheckError for a check cut short by a

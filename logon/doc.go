@@ -14,7 +14,10 @@
 // lock package's precondition hook without either package importing the
 // other:
 //
-//	check := logon.TCP("10.0.0.5:445", logon.WithTimeout(2*time.Second))
+//	check, err := logon.TCP("10.0.0.5:445", logon.WithTimeout(2*time.Second))
+//	if err != nil {
+//		return err // a mistake in the address or an option
+//	}
 //	c, err := lock.New("pcm-install", lock.WithPrecondition(check))
 //
 // # Checks
@@ -28,26 +31,18 @@
 //
 // # Configuration errors
 //
-// The constructors TCP, HTTP, Path and Func return a Check alone, so that
-// logon.TCP(addr) can be passed straight to lock.WithPrecondition. Every
-// argument and option is still validated when the check is built, and a
-// mistake (an address without a port, a negative timeout, a regular
-// expression that does not compile, an HTTP-only option given to TCP) is
-// never ignored: the Check returned fails on every call with the same
-// *ConfigError, matching ErrConfig, before touching the network or the
-// file system. As a precondition it therefore locks nothing, and its error
-// names the constructor, the argument or option, and the mistake:
+// A constructor validates its arguments and options and returns a
+// *ConfigError, matching ErrConfig, instead of a Check for a mistake (an
+// address without a port, a negative timeout, a regular expression that
+// does not compile), so a mistake shows when the program starts, not at
+// the first probe, and a Check in hand is always well-formed:
 //
 //	logon.TCP: addr: address 10.0.0.5: missing port in address
 //
-// To find such a mistake at startup rather than at the first probe, put
-// the checks in a List: NewList recognizes a misconfigured check built by
-// this package, without running any check, and returns a *ConfigError
-// wrapping its error. A lone check can be validated by calling it once
-// with a context that is already canceled: every check returns at once
-// when its context is done, without touching the network, so the call
-// returns the *ConfigError of a misconfigured check and a KindCanceled
-// *CheckError otherwise.
+// Options are typed by the checks they apply to: an Option (WithTimeout)
+// applies to every check, an HTTPOption only to HTTP and a PathOption only
+// to Path, so an option given to a check it does not apply to, such as
+// logon.TCP(addr, logon.WithStatus(200)), does not compile.
 //
 // # Failures
 //
@@ -57,9 +52,9 @@
 //
 //	logon server 10.0.0.5:445: connection refused
 //
-// and errors.Is matches the sentinel of its kind (ErrRefused, ...), as
-// well as context.DeadlineExceeded for timeouts and context.Canceled for
-// cancellations.
+// A Kind is also the sentinel error of its class: errors.Is(err,
+// logon.KindRefused) matches, as do context.DeadlineExceeded for timeouts
+// and context.Canceled for cancellations.
 //
 // # Server lists
 //

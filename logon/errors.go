@@ -10,10 +10,22 @@ import (
 // Kind classifies why a check failed, so that a caller can react to the
 // class of failure (retry later, report a configuration mistake, fail over)
 // without parsing error strings.
+//
+// A Kind is also the sentinel error of its class: a *CheckError matches its
+// Kind with errors.Is, so
+//
+//	errors.Is(err, logon.KindRefused)
+//
+// reports whether err (or, for an *AllFailedError, any server's failure) is
+// a refused connection, and errors.As(err, &k) with k a Kind finds the Kind
+// of the first *CheckError in err. One type serves both uses so that the
+// field a caller switches on and the value it matches with errors.Is cannot
+// drift apart.
 type Kind int
 
 // The kinds of check failure. KindOther is the zero value: a failure that
-// fits none of the other kinds.
+// fits none of the other kinds. A KindTimeout failure also matches
+// context.DeadlineExceeded, and a KindCanceled one context.Canceled.
 const (
 	KindOther        Kind = iota // none of the kinds below
 	KindTimeout                  // no answer before the check timeout or the context deadline
@@ -53,44 +65,9 @@ func (k Kind) String() string {
 	return fmt.Sprintf("logon.Kind(%d)", int(k))
 }
 
-// Sentinel errors, one per Kind. A *CheckError matches the sentinel of its
-// Kind with errors.Is, so
-//
-//	errors.Is(err, logon.ErrRefused)
-//
-// reports whether err (or, for an *AllFailedError, any server's failure) is
-// a refused connection. A KindTimeout error also matches
-// context.DeadlineExceeded, and a KindCanceled error matches
-// context.Canceled.
-var (
-	ErrOther        = errors.New("logon: check failed")
-	ErrTimeout      = errors.New("logon: timed out")
-	ErrCanceled     = errors.New("logon: canceled")
-	ErrRefused      = errors.New("logon: connection refused")
-	ErrUnreachable  = errors.New("logon: unreachable")
-	ErrDNS          = errors.New("logon: host name not resolved")
-	ErrTLS          = errors.New("logon: TLS failure")
-	ErrHTTPStatus   = errors.New("logon: unexpected HTTP status")
-	ErrBodyMismatch = errors.New("logon: unexpected response body")
-	ErrNotFound     = errors.New("logon: not found")
-	ErrNotDirectory = errors.New("logon: not a directory")
-	ErrPermission   = errors.New("logon: permission denied")
-)
-
-var kindErrs = [...]error{
-	KindOther:        ErrOther,
-	KindTimeout:      ErrTimeout,
-	KindCanceled:     ErrCanceled,
-	KindRefused:      ErrRefused,
-	KindUnreachable:  ErrUnreachable,
-	KindDNS:          ErrDNS,
-	KindTLS:          ErrTLS,
-	KindHTTPStatus:   ErrHTTPStatus,
-	KindBodyMismatch: ErrBodyMismatch,
-	KindNotFound:     ErrNotFound,
-	KindNotDirectory: ErrNotDirectory,
-	KindPermission:   ErrPermission,
-}
+// Error returns k's description prefixed with "logon: ", which is what a
+// Kind says when it is used as a sentinel error.
+func (k Kind) Error() string { return "logon: " + k.String() }
 
 // CheckError reports that one logon server failed its check: which server,
 // what kind of failure, and the underlying cause.
@@ -136,19 +113,28 @@ func (e *CheckError) Error() string {
 // Unwrap returns the underlying cause.
 func (e *CheckError) Unwrap() error { return e.Err }
 
-// Is reports whether target is the sentinel error of e's Kind (ErrRefused
-// for KindRefused, and so on). KindTimeout also matches
+// Is reports whether target is e's Kind. KindTimeout also matches
 // context.DeadlineExceeded and KindCanceled matches context.Canceled, so
 // that a check failure reads like any other context-bounded operation.
 func (e *CheckError) Is(target error) bool {
-	if e.Kind >= 0 && int(e.Kind) < len(kindErrs) && target == kindErrs[e.Kind] {
-		return true
+	if k, ok := target.(Kind); ok {
+		return k == e.Kind
 	}
 	switch e.Kind {
 	case KindTimeout:
 		return target == context.DeadlineExceeded
 	case KindCanceled:
 		return target == context.Canceled
+	}
+	return false
+}
+
+// As sets *target to e's Kind when target is a *Kind, so that
+// errors.As(err, &k) finds the Kind of a failure however deeply wrapped.
+func (e *CheckError) As(target any) bool {
+	if k, ok := target.(*Kind); ok {
+		*k = e.Kind
+		return true
 	}
 	return false
 }
@@ -169,7 +155,7 @@ type Failure struct {
 // KindCanceled error.
 //
 // errors.Is and errors.As look through every failure: errors.Is(err,
-// ErrRefused) is true when any server refused, and errors.As(err, &ce)
+// KindRefused) is true when any server refused, and errors.As(err, &ce)
 // with ce a *CheckError finds the first server's failure. Range over
 // Failures to see each.
 type AllFailedError struct {
@@ -210,13 +196,10 @@ func (e *AllFailedError) Unwrap() []error {
 // ErrConfig is matched by every *ConfigError.
 var ErrConfig = errors.New("logon: invalid configuration")
 
-// ConfigError reports an invalid argument or option given to a constructor
-// (TCP, HTTP, Path, Func, NewList). NewList returns it. TCP, HTTP, Path and
-// Func return a Check alone, so for them it is the error that Check
-// returns on every call, at once and without touching the network or the
-// file system; as a lock precondition such a Check locks nothing and its
-// error says exactly what is wrong. NewList returns a *ConfigError wrapping
-// it when given such a Check.
+// ConfigError reports an invalid argument or option given to a
+// constructor (TCP, HTTP, Path, Func, NewList), which returns it instead of
+// a check, so that a mistake shows when the program starts rather than at
+// the first probe.
 type ConfigError struct {
 	// Func is the constructor: "TCP", "HTTP", "Path", "Func" or "NewList".
 	Func string

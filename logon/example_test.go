@@ -45,12 +45,15 @@ func Example() {
 	// Name each server by what the installer needs to reach it.
 	var servers []logon.Server
 	for _, base := range []string{down, up.URL} {
-		check := logon.HTTP(base+"/health", logon.WithBodyContains("ready"))
+		check, err := logon.HTTP(base+"/health", logon.WithBodyContains("ready"))
+		if err != nil {
+			panic(err) // a configuration mistake, found before any probe
+		}
 		servers = append(servers, logon.Server{Name: base, Check: check})
 	}
 	list, err := logon.NewList(servers, logon.WithCheckTimeout(2*time.Second))
 	if err != nil {
-		panic(err) // a configuration mistake, found before any probe
+		panic(err)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -84,7 +87,7 @@ func Example() {
 func ExampleCheckError() {
 	err := error(&logon.CheckError{Server: "10.0.0.5:445", Kind: logon.KindRefused})
 	fmt.Println(err)
-	fmt.Println(errors.Is(err, logon.ErrRefused))
+	fmt.Println(errors.Is(err, logon.KindRefused))
 	// Output:
 	// logon server 10.0.0.5:445: connection refused
 	// true
@@ -101,12 +104,15 @@ func ExamplePath() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(share)
-	check := logon.Path(share,
+	check, err := logon.Path(share,
 		logon.WithMarker("INSTRUCTIONS.txt"),
 		logon.WithTimeout(3*time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	err = check(context.Background())
-	fmt.Println("no marker yet:", errors.Is(err, logon.ErrNotFound))
+	fmt.Println("no marker yet:", errors.Is(err, logon.KindNotFound))
 	os.WriteFile(filepath.Join(share, "INSTRUCTIONS.txt"), nil, 0o644)
 	fmt.Println("marker in place:", check(context.Background()))
 	// Output:
@@ -114,20 +120,13 @@ func ExamplePath() {
 	// marker in place: <nil>
 }
 
-// A bad argument or option is not ignored: the check fails on every call
-// with a *ConfigError, before touching the network, so as a precondition
-// it locks nothing and says exactly what is wrong. NewList reports it
-// before any probe.
+// A bad argument or option is an error from the constructor, before
+// anything touches the network, naming what is wrong.
 func ExampleTCP_configError() {
-	check := logon.TCP("logon1", logon.WithTimeout(time.Second))
-	err := check(context.Background())
+	_, err := logon.TCP("logon1", logon.WithTimeout(time.Second))
 	fmt.Println(err)
 	fmt.Println(errors.Is(err, logon.ErrConfig))
-
-	_, err = logon.NewList([]logon.Server{{Name: "logon1", Check: check}})
-	fmt.Println(err)
 	// Output:
 	// logon.TCP: addr: address logon1: missing port in address
 	// true
-	// logon.NewList: servers: server "logon1": logon.TCP: addr: address logon1: missing port in address
 }

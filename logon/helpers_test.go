@@ -81,7 +81,7 @@ func requireKind(t *testing.T, err error, k Kind) *CheckError {
 	var ce *CheckError
 	require.True(t, errors.As(err, &ce), "want *CheckError, got %T: %v", err, err)
 	require.Equal(t, k, ce.Kind, "kind of %v", err)
-	require.ErrorIs(t, err, kindErrs[k])
+	require.ErrorIs(t, err, k)
 	return ce
 }
 
@@ -128,20 +128,22 @@ func requireGoroutinesSettle(t *testing.T, before int) {
 // funcCheck returns a Func check, failing the test on a config error.
 func funcCheck(t *testing.T, name string, f func(context.Context) error, opts ...Option) Check {
 	t.Helper()
-	return validCheck(t, Func(name, f, opts...))
+	return validCheck(t)(Func(name, f, opts...))
 }
 
 // tcpCheck returns a TCP check, failing the test on a config error.
 func tcpCheck(t *testing.T, addr string, opts ...Option) Check {
 	t.Helper()
-	return validCheck(t, TCP(addr, opts...))
+	return validCheck(t)(TCP(addr, opts...))
 }
 
-// validCheck fails the test when c is a check built from an invalid
-// configuration, and returns c otherwise.
-func validCheck(t *testing.T, c Check) Check {
-	t.Helper()
-	require.NotNil(t, c)
-	require.NoError(t, configFailure(c))
-	return c
+// validCheck returns a function that fails the test when a constructor
+// returned an error, and returns its Check otherwise.
+func validCheck(t *testing.T) func(Check, error) Check {
+	return func(c Check, err error) Check {
+		t.Helper()
+		require.NoError(t, err)
+		require.NotNil(t, c)
+		return c
+	}
 }

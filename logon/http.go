@@ -22,8 +22,8 @@ var defaultClient = &http.Client{}
 // WithStatus makes an HTTP check accept exactly the given status codes
 // instead of the default, any 2xx status. Each code must be in 100..599 and
 // at least one must be given.
-func WithStatus(codes ...int) Option {
-	return Option{"WithStatus", forHTTP, func(c *config) error {
+func WithStatus(codes ...int) HTTPOption {
+	return httpOnly{&setting{"WithStatus", func(c *config) error {
 		if len(codes) == 0 {
 			return errors.New("no status codes")
 		}
@@ -34,14 +34,14 @@ func WithStatus(codes ...int) Option {
 		}
 		c.statuses = append([]int(nil), codes...)
 		return nil
-	}}
+	}}}
 }
 
 // WithBodyContains makes an HTTP check also require that the first
 // WithBodyLimit bytes of the response body contain s. s must not be empty.
 // It cannot be combined with WithBodyMatch.
-func WithBodyContains(s string) Option {
-	return Option{"WithBodyContains", forHTTP, func(c *config) error {
+func WithBodyContains(s string) HTTPOption {
+	return httpOnly{&setting{"WithBodyContains", func(c *config) error {
 		if s == "" {
 			return errors.New("empty string")
 		}
@@ -50,16 +50,16 @@ func WithBodyContains(s string) Option {
 		}
 		c.contains = &s
 		return nil
-	}}
+	}}}
 }
 
 // WithBodyMatch makes an HTTP check also require that the first
 // WithBodyLimit bytes of the response body match the regular expression
 // pattern (package regexp syntax, unanchored). A pattern that does not
-// compile is a configuration error (a *ConfigError from the Check). It
+// compile is a configuration error (a *ConfigError from HTTP). It
 // cannot be combined with WithBodyContains.
-func WithBodyMatch(pattern string) Option {
-	return Option{"WithBodyMatch", forHTTP, func(c *config) error {
+func WithBodyMatch(pattern string) HTTPOption {
+	return httpOnly{&setting{"WithBodyMatch", func(c *config) error {
 		re, err := regexp.Compile(pattern)
 		if err != nil {
 			return err
@@ -69,35 +69,35 @@ func WithBodyMatch(pattern string) Option {
 		}
 		c.match = re
 		return nil
-	}}
+	}}}
 }
 
 // WithClient makes an HTTP check send its request with client, for example
 // one whose transport trusts a private certificate authority. The client's
 // own Timeout, if any, applies in addition to the check's. client must not
 // be nil.
-func WithClient(client *http.Client) Option {
-	return Option{"WithClient", forHTTP, func(c *config) error {
+func WithClient(client *http.Client) HTTPOption {
+	return httpOnly{&setting{"WithClient", func(c *config) error {
 		if client == nil {
 			return errors.New("nil *http.Client")
 		}
 		c.client = client
 		return nil
-	}}
+	}}}
 }
 
 // WithBodyLimit sets how many bytes of the response body an HTTP check
 // reads: the body matched by WithBodyContains or WithBodyMatch is cut to n
 // bytes, and at most n bytes more are read to let the connection be reused.
 // n must be positive; the default is DefaultBodyLimit.
-func WithBodyLimit(n int64) Option {
-	return Option{"WithBodyLimit", forHTTP, func(c *config) error {
+func WithBodyLimit(n int64) HTTPOption {
+	return httpOnly{&setting{"WithBodyLimit", func(c *config) error {
 		if n <= 0 {
 			return fmt.Errorf("non-positive limit %d", n)
 		}
 		c.bodyLimit = n
 		return nil
-	}}
+	}}}
 }
 
 // HTTP returns a Check that sends a GET request to rawURL, an http or
@@ -108,15 +108,9 @@ func WithBodyLimit(n int64) Option {
 // case. A host in the ".invalid" domain fails at once with KindDNS
 // (RFC 6761).
 //
-// WithTimeout, WithStatus, WithBodyContains, WithBodyMatch, WithClient and
-// WithBodyLimit apply to HTTP. When rawURL is not an absolute http or https
-// URL or an option is invalid, the Check fails on every call with a
-// *ConfigError, without sending anything.
-func HTTP(rawURL string, opts ...Option) Check {
-	return orFail(newHTTP(rawURL, opts))
-}
-
-func newHTTP(rawURL string, opts []Option) (Check, error) {
+// When rawURL is not an absolute http or https URL or an option is
+// invalid, HTTP returns a *ConfigError and no Check.
+func HTTP(rawURL string, opts ...HTTPOption) (Check, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, &ConfigError{Func: "HTTP", Option: "url", Err: err}
@@ -127,7 +121,7 @@ func newHTTP(rawURL string, opts []Option) (Check, error) {
 	if u.Host == "" {
 		return nil, &ConfigError{Func: "HTTP", Option: "url", Err: errors.New("missing host in " + rawURL)}
 	}
-	cfg, err := newConfig("HTTP", forHTTP, opts)
+	cfg, err := newConfig("HTTP", settings(opts, HTTPOption.httpSetting))
 	if err != nil {
 		return nil, err
 	}
@@ -135,52 +129,69 @@ func newHTTP(rawURL string, opts []Option) (Check, error) {
 	if client == nil {
 		client = defaultClient
 	}
-	host := u.Hostname()
-	return func(ctx context.Context) error {
-		if ctx.Err() != nil {
-			return contextError(rawURL, ctx, nil, 0)
-		}
-		if isInvalidName(host) {
-			return invalidNameError(rawURL, host)
-		}
-		cctx, cancel := cfg.context(ctx)
-		defer cancel()
-		req, err := http.NewRequestWithContext(cctx, http.MethodGet, rawURL, nil)
-		if err != nil {
-			return &CheckError{Server: rawURL, Kind: KindOther, Err: err}
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return classify(rawURL, ctx, cctx, cfg.timeout, err)
-		}
-		defer func() {
-			// Drain a bounded amount so the connection can be reused,
-			// and never wait on more than that.
-			io.Copy(io.Discard, io.LimitReader(resp.Body, cfg.bodyLimit))
-			resp.Body.Close()
-		}()
-		if !cfg.statusOK(resp.StatusCode) {
-			return &CheckError{Server: rawURL, Kind: KindHTTPStatus,
-				Err:    fmt.Errorf("HTTP status %s", resp.Status),
-				detail: fmt.Sprintf("HTTP status %s, want %s", resp.Status, cfg.wantStatus())}
-		}
-		if cfg.contains == nil && cfg.match == nil {
-			return nil
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, cfg.bodyLimit))
-		if err != nil {
-			return classify(rawURL, ctx, cctx, cfg.timeout, err)
-		}
-		switch {
-		case cfg.contains != nil && !bytes.Contains(body, []byte(*cfg.contains)):
-			return &CheckError{Server: rawURL, Kind: KindBodyMismatch,
-				detail: fmt.Sprintf("response body does not contain %q", *cfg.contains)}
-		case cfg.match != nil && !cfg.match.Match(body):
-			return &CheckError{Server: rawURL, Kind: KindBodyMismatch,
-				detail: "response body does not match regexp " + quote(cfg.match.String())}
-		}
+	p := &httpProbe{url: rawURL, host: u.Hostname(), cfg: cfg, client: client}
+	return p.check, nil
+}
+
+// httpProbe is the state of one HTTP check, fixed when it is built.
+type httpProbe struct {
+	url, host string
+	cfg       *config
+	client    *http.Client
+}
+
+func (p *httpProbe) check(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return contextError(p.url, ctx, nil, 0)
+	}
+	if isInvalidName(p.host) {
+		return invalidNameError(p.url, p.host)
+	}
+	cctx, cancel := p.cfg.context(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, p.url, nil)
+	if err != nil {
+		return &CheckError{Server: p.url, Kind: KindOther, Err: err}
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return classify(p.url, ctx, cctx, p.cfg.timeout, err)
+	}
+	defer func() {
+		// Drain a bounded amount so the connection can be reused,
+		// and never wait on more than that.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, p.cfg.bodyLimit))
+		resp.Body.Close()
+	}()
+	if !p.cfg.statusOK(resp.StatusCode) {
+		return &CheckError{Server: p.url, Kind: KindHTTPStatus,
+			Err:    fmt.Errorf("HTTP status %s", resp.Status),
+			detail: fmt.Sprintf("HTTP status %s, want %s", resp.Status, p.cfg.wantStatus())}
+	}
+	if err := p.matchBody(resp.Body); err != nil {
+		return classify(p.url, ctx, cctx, p.cfg.timeout, err)
+	}
+	return nil
+}
+
+// matchBody reads the start of body and matches it as the options say.
+func (p *httpProbe) matchBody(body io.Reader) error {
+	cfg := p.cfg
+	if cfg.contains == nil && cfg.match == nil {
 		return nil
-	}, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(body, cfg.bodyLimit))
+	switch {
+	case err != nil:
+		return err
+	case cfg.contains != nil && !bytes.Contains(b, []byte(*cfg.contains)):
+		return &CheckError{Server: p.url, Kind: KindBodyMismatch,
+			detail: fmt.Sprintf("response body does not contain %q", *cfg.contains)}
+	case cfg.match != nil && !cfg.match.Match(b):
+		return &CheckError{Server: p.url, Kind: KindBodyMismatch,
+			detail: "response body does not match regexp " + quote(cfg.match.String())}
+	}
+	return nil
 }
 
 func (c *config) statusOK(code int) bool {

@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func httpCheck(t *testing.T, url string, opts ...Option) Check {
+func httpCheck(t *testing.T, url string, opts ...HTTPOption) Check {
 	t.Helper()
-	return validCheck(t, HTTP(url, opts...))
+	return validCheck(t)(HTTP(url, opts...))
 }
 
 func TestHTTPLive(t *testing.T) {
@@ -59,9 +59,12 @@ func TestHTTPContextDeadline(t *testing.T) {
 }
 
 func TestHTTPCancel(t *testing.T) {
-	srv := blockingServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cancel() // the request is in flight: the caller gives up
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
 	err := httpCheck(t, srv.URL)(ctx)
 	requireKind(t, err, KindCanceled)
 	require.ErrorIs(t, err, context.Canceled)

@@ -151,12 +151,7 @@ type probe struct {
 
 // NewList returns a List of servers, tried in the order given. It returns
 // a *ConfigError when servers is empty, a server has no Name or no Check,
-// two servers share a Name, or an option is invalid. It also returns one
-// when a server's Check is one that TCP, HTTP, Path or Func built from an
-// invalid configuration, wrapping that Check's *ConfigError; NewList
-// recognizes such a Check without running any check. (A misconfigured
-// check wrapped in a function of the caller's is not recognized; it fails
-// when it runs, like any other failing check.)
+// two servers share a Name, or an option is invalid.
 func NewList(servers []Server, opts ...ListOption) (*List, error) {
 	if len(servers) == 0 {
 		return nil, &ConfigError{Func: "NewList", Option: "servers", Err: errors.New("no servers")}
@@ -170,9 +165,6 @@ func NewList(servers []Server, opts ...ListOption) (*List, error) {
 			return nil, &ConfigError{Func: "NewList", Option: "servers", Err: fmt.Errorf("server %q has no Check", s.Name)}
 		case seen[s.Name]:
 			return nil, &ConfigError{Func: "NewList", Option: "servers", Err: fmt.Errorf("duplicate server %q", s.Name)}
-		}
-		if err := configFailure(s.Check); err != nil {
-			return nil, &ConfigError{Func: "NewList", Option: "servers", Err: fmt.Errorf("server %q: %w", s.Name, err)}
 		}
 		seen[s.Name] = true
 	}

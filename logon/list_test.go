@@ -92,10 +92,10 @@ func TestListAllFailed(t *testing.T) {
 	require.Equal(t, "custom", all.Failures[3].Err.(*CheckError).Server, "a plain error gets the server's name")
 
 	// errors.Is and errors.As reach every server's failure.
-	for _, target := range []error{ErrRefused, ErrDNS, ErrNotFound, ErrOther} {
+	for _, target := range []error{KindRefused, KindDNS, KindNotFound, KindOther} {
 		require.ErrorIs(t, err, target)
 	}
-	require.NotErrorIs(t, err, ErrTimeout)
+	require.NotErrorIs(t, err, KindTimeout)
 	var ce *CheckError
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, refused, ce.Server, "errors.As finds the first failure")
@@ -167,8 +167,8 @@ func TestListFirstToAnswerAllFail(t *testing.T) {
 	require.ErrorAs(t, err, &all)
 	require.Equal(t, "a", all.Failures[0].Name, "failures are in list order")
 	require.Equal(t, "b", all.Failures[1].Name)
-	require.ErrorIs(t, err, ErrRefused)
-	require.ErrorIs(t, err, ErrDNS)
+	require.ErrorIs(t, err, KindRefused)
+	require.ErrorIs(t, err, KindDNS)
 }
 
 func TestListDeadlineMarksUntried(t *testing.T) {
@@ -285,8 +285,10 @@ func TestListSharedProbe(t *testing.T) {
 
 func TestListCancelNotCached(t *testing.T) {
 	var probes atomic.Int64
+	started := make(chan struct{}, 2)
 	check := funcCheck(t, "slow", func(ctx context.Context) error {
 		probes.Add(1)
+		started <- struct{}{}
 		<-ctx.Done()
 		return ctx.Err()
 	}, WithTimeout(0))
@@ -294,7 +296,7 @@ func TestListCancelNotCached(t *testing.T) {
 
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
+	go func() { <-started; cancel() }() // give up once the probe runs
 	err := l.Check(ctx)
 	require.ErrorIs(t, err, context.Canceled)
 	t.Logf("error: %v", err)
@@ -362,9 +364,9 @@ func TestValidationsAreIndependent(t *testing.T) {
 	require.Equal(t, "b", sb.Name)
 }
 
-// must panics when c was built from an invalid configuration.
-func must(c Check) Check {
-	if err := configFailure(c); err != nil {
+// must panics when a constructor returned an error.
+func must(c Check, err error) Check {
+	if err != nil {
 		panic(err)
 	}
 	return c

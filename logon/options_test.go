@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentlock/agentlock/internal/snippet"
 )
 
 // connLog is a TCP listener that records the remote address of every
@@ -68,10 +70,9 @@ func (cl *connLog) requireNoOtherConns(t *testing.T) {
 	require.Equal(t, []string{mine}, cl.seen, "a misconfigured TCP check connected")
 }
 
-// TestConfigErrors: a constructor given a bad argument or option returns a
-// Check that fails on every call with the same *ConfigError, whatever the
-// context, without touching the network; NewList recognizes that Check
-// and refuses it.
+// TestConfigErrors: a constructor given a bad argument or option returns
+// a *ConfigError naming it and no Check, without touching the network or
+// calling the function.
 func TestConfigErrors(t *testing.T) {
 	tcp := newConnLog(t)
 	var hits counter
@@ -80,52 +81,50 @@ func TestConfigErrors(t *testing.T) {
 	var calls atomic.Int32
 	f := func(context.Context) error { calls.Add(1); return nil }
 	h, a := srv.URL, tcp.addr
+	type built struct {
+		c   Check
+		err error
+	}
+	b := func(c Check, err error) built { return built{c, err} }
 
 	tests := []struct {
 		name    string
-		check   Check
+		got     built
 		wantMsg string
 	}{
-		{"tcp no port", TCP("10.0.0.5"), "logon.TCP: addr: address 10.0.0.5: missing port in address"},
-		{"tcp empty port", TCP("10.0.0.5:"), "logon.TCP: addr: missing port in 10.0.0.5:"},
-		{"tcp no host", TCP(":445"), "logon.TCP: addr: missing host in :445"},
-		{"tcp negative timeout", TCP(a, WithTimeout(-time.Second)), "logon.TCP: WithTimeout: negative timeout -1s"},
-		{"tcp http option", TCP(a, WithStatus(200)), "logon.TCP: WithStatus: does not apply to TCP checks"},
-		{"tcp marker option", TCP(a, WithMarker("x")), "logon.TCP: WithMarker: does not apply to TCP checks"},
-		{"zero option", TCP(a, Option{}), "logon.TCP: option 0: zero Option value"},
-		{"zero option later", TCP(a, WithTimeout(time.Second), Option{}), "logon.TCP: option 1: zero Option value"},
-		{"http bad scheme", HTTP("ftp://h/x"), `logon.HTTP: url: scheme "ftp" is not http or https`},
-		{"http relative", HTTP("/health"), `logon.HTTP: url: scheme "" is not http or https`},
-		{"http no host", HTTP("http:///health"), "logon.HTTP: url: missing host in http:///health"},
-		{"http unparsable", HTTP(h + "/%zz"), `logon.HTTP: url: parse "` + h + `/%zz": invalid URL escape "%zz"`},
-		{"http status range", HTTP(h, WithStatus(200, 99)), "logon.HTTP: WithStatus: status code 99 out of range 100..599"},
-		{"http no status", HTTP(h, WithStatus()), "logon.HTTP: WithStatus: no status codes"},
-		{"http bad regexp", HTTP(h, WithBodyMatch("(")), "logon.HTTP: WithBodyMatch: error parsing regexp: missing closing ): `(`"},
-		{"http empty contains", HTTP(h, WithBodyContains("")), "logon.HTTP: WithBodyContains: empty string"},
-		{"http both matchers", HTTP(h, WithBodyContains("a"), WithBodyMatch("b")), "logon.HTTP: WithBodyMatch: cannot be combined with WithBodyContains"},
-		{"http nil client", HTTP(h, WithClient(nil)), "logon.HTTP: WithClient: nil *http.Client"},
-		{"http body limit", HTTP(h, WithBodyLimit(0)), "logon.HTTP: WithBodyLimit: non-positive limit 0"},
-		{"http marker", HTTP(h, WithMarker("x")), "logon.HTTP: WithMarker: does not apply to HTTP checks"},
-		{"path empty", Path(""), "logon.Path: path: empty path"},
-		{"path NUL", Path("a\x00b"), "logon.Path: path: path contains a NUL byte"},
-		{"path marker escapes", Path("/srv", WithMarker("../etc/passwd")), `logon.Path: WithMarker: marker "../etc/passwd" is not a local path inside the directory`},
-		{"path marker absolute", Path("/srv", WithMarker("/etc/passwd")), `logon.Path: WithMarker: marker "/etc/passwd" is not a local path inside the directory`},
-		{"path marker empty", Path("/srv", WithMarker("")), `logon.Path: WithMarker: marker "" is not a local path inside the directory`},
-		{"path client", Path("/srv", WithClient(http.DefaultClient)), "logon.Path: WithClient: does not apply to Path checks"},
-		{"func no name", Func("", f), "logon.Func: name: empty name"},
-		{"func nil", Func("f", nil), "logon.Func: f: nil function"},
-		{"func status", Func("f", f, WithStatus(200)), "logon.Func: WithStatus: does not apply to Func checks"},
-		{"func negative timeout", Func("f", f, WithTimeout(-1)), "logon.Func: WithTimeout: negative timeout -1ns"},
+		{"tcp no port", b(TCP("10.0.0.5")), "logon.TCP: addr: address 10.0.0.5: missing port in address"},
+		{"tcp empty port", b(TCP("10.0.0.5:")), "logon.TCP: addr: missing port in 10.0.0.5:"},
+		{"tcp no host", b(TCP(":445")), "logon.TCP: addr: missing host in :445"},
+		{"tcp negative timeout", b(TCP(a, WithTimeout(-time.Second))), "logon.TCP: WithTimeout: negative timeout -1s"},
+		{"zero option", b(TCP(a, Option{})), "logon.TCP: option 0: nil or zero option"},
+		{"zero option later", b(TCP(a, WithTimeout(time.Second), Option{})), "logon.TCP: option 1: nil or zero option"},
+		{"http bad scheme", b(HTTP("ftp://h/x")), `logon.HTTP: url: scheme "ftp" is not http or https`},
+		{"http relative", b(HTTP("/health")), `logon.HTTP: url: scheme "" is not http or https`},
+		{"http no host", b(HTTP("http:///health")), "logon.HTTP: url: missing host in http:///health"},
+		{"http unparsable", b(HTTP(h + "/%zz")), `logon.HTTP: url: parse "` + h + `/%zz": invalid URL escape "%zz"`},
+		{"http status range", b(HTTP(h, WithStatus(200, 99))), "logon.HTTP: WithStatus: status code 99 out of range 100..599"},
+		{"http no status", b(HTTP(h, WithStatus())), "logon.HTTP: WithStatus: no status codes"},
+		{"http bad regexp", b(HTTP(h, WithBodyMatch("("))), "logon.HTTP: WithBodyMatch: error parsing regexp: missing closing ): `(`"},
+		{"http empty contains", b(HTTP(h, WithBodyContains(""))), "logon.HTTP: WithBodyContains: empty string"},
+		{"http both matchers", b(HTTP(h, WithBodyContains("a"), WithBodyMatch("b"))), "logon.HTTP: WithBodyMatch: cannot be combined with WithBodyContains"},
+		{"http nil client", b(HTTP(h, WithClient(nil))), "logon.HTTP: WithClient: nil *http.Client"},
+		{"http body limit", b(HTTP(h, WithBodyLimit(0))), "logon.HTTP: WithBodyLimit: non-positive limit 0"},
+		{"http nil option", b(HTTP(h, WithTimeout(time.Second), nil)), "logon.HTTP: option 1: nil or zero option"},
+		{"http zero option", b(HTTP(h, Option{})), "logon.HTTP: option 0: nil or zero option"},
+		{"path empty", b(Path("")), "logon.Path: path: empty path"},
+		{"path NUL", b(Path("a\x00b")), "logon.Path: path: path contains a NUL byte"},
+		{"path marker escapes", b(Path("/srv", WithMarker("../etc/passwd"))), `logon.Path: WithMarker: marker "../etc/passwd" is not a local path inside the directory`},
+		{"path marker absolute", b(Path("/srv", WithMarker("/etc/passwd"))), `logon.Path: WithMarker: marker "/etc/passwd" is not a local path inside the directory`},
+		{"path marker empty", b(Path("/srv", WithMarker(""))), `logon.Path: WithMarker: marker "" is not a local path inside the directory`},
+		{"path nil option", b(Path("/srv", nil)), "logon.Path: option 0: nil or zero option"},
+		{"func no name", b(Func("", f)), "logon.Func: name: empty name"},
+		{"func nil", b(Func("f", nil)), "logon.Func: f: nil function"},
+		{"func negative timeout", b(Func("f", f, WithTimeout(-1))), "logon.Func: WithTimeout: negative timeout -1ns"},
 	}
-	canceled, cancel := context.WithCancel(context.Background())
-	cancel()
-	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-	defer cancel2()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			require.NotNil(t, tt.check)
-			err := tt.check(context.Background())
-			require.Error(t, err)
+			require.Nil(t, tt.got.c, "a misconfigured constructor returned a Check")
+			err := tt.got.err
 			require.ErrorIs(t, err, ErrConfig)
 			var ce *ConfigError
 			require.True(t, errors.As(err, &ce))
@@ -133,23 +132,34 @@ func TestConfigErrors(t *testing.T) {
 			require.Equal(t, tt.wantMsg, err.Error())
 			var che *CheckError
 			require.False(t, errors.As(err, &che), "a configuration error is not a server failure")
-
-			// The same error on every call, whatever the context.
-			for _, ctx := range []context.Context{context.Background(), canceled, expired} {
-				require.Same(t, ce, tt.check(ctx))
-			}
-			require.Same(t, ce, configFailure(tt.check))
-
-			// NewList refuses it, naming the server.
-			_, lerr := NewList([]Server{{Name: "ok", Check: f}, {Name: "bad", Check: tt.check}})
-			require.ErrorIs(t, lerr, ErrConfig)
-			require.ErrorIs(t, lerr, ce)
-			require.Equal(t, `logon.NewList: servers: server "bad": `+tt.wantMsg, lerr.Error())
 		})
 	}
 	require.Zero(t, hits.n.Load(), "a misconfigured HTTP check sent a request")
 	require.Zero(t, calls.Load(), "a misconfigured Func check called its function")
 	tcp.requireNoOtherConns(t)
+}
+
+// TestOptionsOfOtherChecksDoNotCompile: an option given to a check it does
+// not apply to is a compile error naming the option, not a run-time one.
+func TestOptionsOfOtherChecksDoNotCompile(t *testing.T) {
+	build := func(call string) (string, error) {
+		return snippet.Build(t, []string{"github.com/agentlock/agentlock/logon"}, "_, _ = "+call)
+	}
+	for _, tt := range []struct{ call, want string }{
+		{`logon.TCP("h:1", logon.WithStatus(200))`, "WithStatus(200)"},
+		{`logon.TCP("h:1", logon.WithMarker("x"))`, `WithMarker("x")`},
+		{`logon.HTTP("http://h", logon.WithMarker("x"))`, `WithMarker("x")`},
+		{`logon.Path("/srv", logon.WithClient(nil))`, "WithClient(nil)"},
+		{`logon.Func("f", nil, logon.WithBodyLimit(1))`, "WithBodyLimit(1)"},
+	} {
+		out, err := build(tt.call)
+		require.Error(t, err, "%s compiled", tt.call)
+		require.Contains(t, out, tt.want, "%s: the compiler names the option", tt.call)
+	}
+	// The same program with options that apply compiles: the failures
+	// above are the options', not the harness's.
+	out, err := build(`logon.HTTP("http://h", logon.WithTimeout(1), logon.WithStatus(200))`)
+	require.NoError(t, err, "%s", out)
 }
 
 func TestListConfigErrors(t *testing.T) {
@@ -181,40 +191,26 @@ func TestListConfigErrors(t *testing.T) {
 	}
 }
 
-// TestValidOptions: well-formed checks are not mistaken for misconfigured
-// ones, and a call with a canceled context, the documented way to validate
-// a lone check eagerly, returns KindCanceled without touching the network.
+// TestValidOptions: well-formed checks build without error, and a call
+// with a canceled context returns KindCanceled without touching the
+// network.
 func TestValidOptions(t *testing.T) {
+	valid := validCheck(t)
 	checks := []Check{
-		HTTP("https://logon1.example/health",
-			WithTimeout(0), WithStatus(200, 204), WithBodyMatch(`ready`), WithClient(&http.Client{}), WithBodyLimit(1024)),
-		Path(`/srv/sms/inst`, WithMarker("INSTRUCTIONS.txt"), WithTimeout(time.Second)),
-		Path(`\\logon1\sms\inst`),
-		TCP("[::1]:445", WithTimeout(time.Second)),
-		Func("f", func(context.Context) error { return errors.New("called") }, WithTimeout(time.Second)),
+		valid(HTTP("https://logon1.example/health",
+			WithTimeout(0), WithStatus(200, 204), WithBodyMatch(`ready`), WithClient(&http.Client{}), WithBodyLimit(1024))),
+		valid(Path(`/srv/sms/inst`, WithMarker("INSTRUCTIONS.txt"), WithTimeout(time.Second))),
+		valid(Path(`\\logon1\sms\inst`)),
+		valid(TCP("[::1]:445", WithTimeout(time.Second))),
+		valid(Func("f", func(context.Context) error { return errors.New("called") }, WithTimeout(time.Second))),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for i, c := range checks {
-		require.NotNil(t, c, "check %d", i)
-		require.NoError(t, configFailure(c), "check %d", i)
 		err := c(ctx)
 		require.NotErrorIs(t, err, ErrConfig, "check %d", i)
 		requireKind(t, err, KindCanceled)
 	}
 	_, err := NewList([]Server{{"a", checks[0]}, {"b", checks[1]}, {"c", checks[3]}, {"d", checks[4]}})
 	require.NoError(t, err)
-}
-
-// TestWrappedConfigFailure: NewList recognizes only the checks built by
-// this package, as documented; a misconfigured check wrapped in a function
-// of the caller's still fails with its *ConfigError when it runs.
-func TestWrappedConfigFailure(t *testing.T) {
-	bad := TCP("no-port")
-	wrapped := func(ctx context.Context) error { return bad(ctx) }
-	l, err := NewList([]Server{{Name: "w", Check: wrapped}})
-	require.NoError(t, err)
-	err = l.Check(context.Background())
-	require.ErrorIs(t, err, ErrConfig)
-	require.Contains(t, err.Error(), "logon.TCP: addr: address no-port: missing port in address")
 }

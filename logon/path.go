@@ -16,14 +16,14 @@ import (
 // for reading: typically the instruction file the installer reads next.
 // name must be a local path (see filepath.IsLocal): not empty, not
 // absolute, not escaping the directory with "..".
-func WithMarker(name string) Option {
-	return Option{"WithMarker", forPath, func(c *config) error {
+func WithMarker(name string) PathOption {
+	return pathOnly{&setting{"WithMarker", func(c *config) error {
 		if !filepath.IsLocal(name) {
 			return fmt.Errorf("marker %q is not a local path inside the directory", name)
 		}
 		c.marker = name
 		return nil
-	}}
+	}}}
 }
 
 // Path returns a Check that succeeds when dir, typically a mounted file
@@ -40,25 +40,24 @@ func WithMarker(name string) Option {
 // so a poller probing a dead share every few seconds does not pile up
 // blocked goroutines.
 //
-// WithTimeout and WithMarker apply to Path. When dir is empty or contains
-// a NUL byte, or an option is invalid, the Check fails on every call with
-// a *ConfigError, without touching the file system.
-func Path(dir string, opts ...Option) Check {
+// When dir is empty or contains a NUL byte, or an option is invalid, Path
+// returns a *ConfigError and no Check.
+func Path(dir string, opts ...PathOption) (Check, error) {
 	p, err := newPath(dir, opts)
 	if err != nil {
-		return orFail(nil, err)
+		return nil, err
 	}
-	return p.check
+	return p.check, nil
 }
 
-func newPath(dir string, opts []Option) (*pathProbe, error) {
+func newPath(dir string, opts []PathOption) (*pathProbe, error) {
 	if dir == "" {
 		return nil, &ConfigError{Func: "Path", Option: "path", Err: errors.New("empty path")}
 	}
 	if strings.IndexByte(dir, 0) >= 0 {
 		return nil, &ConfigError{Func: "Path", Option: "path", Err: errors.New("path contains a NUL byte")}
 	}
-	cfg, err := newConfig("Path", forPath, opts)
+	cfg, err := newConfig("Path", settings(opts, PathOption.pathSetting))
 	if err != nil {
 		return nil, err
 	}
@@ -116,23 +115,12 @@ func (p *pathProbe) start() *pathCall {
 
 // run does the file system calls; it cannot be interrupted.
 func (p *pathProbe) run() error {
-	fail := func(kind Kind, err error, detail string) error {
-		return &CheckError{Server: p.dir, Kind: kind, Err: err, detail: detail}
-	}
 	fi, err := os.Stat(p.dir)
 	if err != nil {
-		k := pathKind(err)
-		detail := ""
-		switch k {
-		case KindNotFound:
-			detail = "directory not found"
-		case KindPermission:
-			detail = "directory not accessible: permission denied"
-		}
-		return fail(k, err, detail)
+		return p.fileError(err, "directory not found", "directory not accessible: permission denied")
 	}
 	if !fi.IsDir() {
-		return fail(KindNotDirectory, nil, "not a directory")
+		return &CheckError{Server: p.dir, Kind: KindNotDirectory, detail: "not a directory"}
 	}
 	f, err := os.Open(p.dir)
 	if err == nil {
@@ -143,37 +131,45 @@ func (p *pathProbe) run() error {
 		}
 	}
 	if err != nil {
-		k := pathKind(err)
-		detail := ""
-		if k == KindPermission {
-			detail = "directory not readable: permission denied"
-		}
-		return fail(k, err, detail)
+		return p.fileError(err, "", "directory not readable: permission denied")
 	}
 	if p.marker == "" {
 		return nil
 	}
+	return p.runMarker()
+}
+
+// runMarker checks that the marker file exists and can be opened.
+func (p *pathProbe) runMarker() error {
 	mpath := filepath.Join(p.dir, p.marker)
-	fi, err = os.Stat(mpath)
+	fi, err := os.Stat(mpath)
 	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fail(KindNotFound, err, fmt.Sprintf("marker file %q not found", p.marker))
 	case err != nil:
-		return fail(pathKind(err), err, "")
+		return p.fileError(err, fmt.Sprintf("marker file %q not found", p.marker), "")
 	case fi.IsDir():
-		return fail(KindOther, nil, fmt.Sprintf("marker %q is a directory, not a file", p.marker))
+		return &CheckError{Server: p.dir, Kind: KindOther, detail: fmt.Sprintf("marker %q is a directory, not a file", p.marker)}
 	}
 	mf, err := os.Open(mpath)
 	if err != nil {
-		k := pathKind(err)
-		detail := ""
-		if k == KindPermission {
-			detail = fmt.Sprintf("marker file %q not readable: permission denied", p.marker)
-		}
-		return fail(k, err, detail)
+		return p.fileError(err, "", fmt.Sprintf("marker file %q not readable: permission denied", p.marker))
 	}
 	mf.Close()
 	return nil
+}
+
+// fileError is the *CheckError of a failed file system call: notFound
+// and denied, when not empty, replace the message of those two kinds
+// with words a user can act on.
+func (p *pathProbe) fileError(err error, notFound, denied string) error {
+	k := pathKind(err)
+	detail := ""
+	switch k {
+	case KindNotFound:
+		detail = notFound
+	case KindPermission:
+		detail = denied
+	}
+	return &CheckError{Server: p.dir, Kind: k, Err: err, detail: detail}
 }
 
 func pathKind(err error) Kind {

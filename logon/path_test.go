@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func pathCheck(t *testing.T, dir string, opts ...Option) Check {
+func pathCheck(t *testing.T, dir string, opts ...PathOption) Check {
 	t.Helper()
-	return validCheck(t, Path(dir, opts...))
+	return validCheck(t)(Path(dir, opts...))
 }
 
 func TestPathLive(t *testing.T) {
@@ -76,7 +76,7 @@ func TestPathMarker(t *testing.T) {
 // start more, and a finished run must release the slot.
 func TestPathBlockedProbe(t *testing.T) {
 	dir := proctest.TempDir(t)
-	p, err := newPath(dir, []Option{WithTimeout(100 * time.Millisecond)})
+	p, err := newPath(dir, []PathOption{WithTimeout(100 * time.Millisecond)})
 	require.NoError(t, err)
 	check := Check(p.check)
 

@@ -18,33 +18,34 @@ import (
 	"github.com/agentlock/agentlock/logon"
 )
 
-// The constructors' results plug straight into lock.WithPrecondition
-// without an adapter: these lines fail to compile otherwise. Only this
-// test imports lock; package logon does not.
+// A Check, and the Check methods of a List and a Validation, plug
+// straight into lock.WithPrecondition without an adapter: these lines fail
+// to compile otherwise. Only this test imports lock; package logon does
+// not.
 var (
-	_ = lock.WithPrecondition(logon.TCP("127.0.0.1:1"))
-	_ = lock.WithPrecondition(logon.HTTP("https://logon1/health"))
-	_ = lock.WithPrecondition(logon.Path(`\\logon1\sms\inst`))
-	_ = lock.WithPrecondition(logon.Func("f", func(context.Context) error { return nil }))
+	_ = lock.WithPrecondition(logon.Check(nil))
 	_ = lock.WithPrecondition((*logon.Validation)(nil).Check)
 	_ = lock.WithPrecondition((*logon.List)(nil).Check)
 )
 
-// A misconfigured check used as a precondition locks nothing, and the
-// error says what is wrong with the configuration.
-func TestMisconfiguredPreconditionLocksNothing(t *testing.T) {
-	dir := proctest.TempDir(t)
-	c, err := lock.New("logon-precondition", lock.WithDir(dir),
-		lock.WithPrecondition(logon.TCP("10.0.0.5", logon.WithTimeout(-1))))
-	require.NoError(t, err)
-
-	_, err = c.TryAcquire(context.Background())
-	require.ErrorIs(t, err, lock.ErrPrecondition)
+// A misconfigured check is an error from its constructor, before a lock
+// exists; a check that builds is a precondition whose failure locks
+// nothing and names the server.
+func TestMisconfiguredCheckFailsBeforeLocking(t *testing.T) {
+	bad, err := logon.TCP("10.0.0.5", logon.WithTimeout(-1))
+	require.Nil(t, bad)
 	require.ErrorIs(t, err, logon.ErrConfig)
 	var ce *logon.ConfigError
 	require.True(t, errors.As(err, &ce))
 	require.Equal(t, "logon.TCP: addr: address 10.0.0.5: missing port in address", ce.Error())
 
+	check, err := logon.TCP("logon1.invalid:445")
+	require.NoError(t, err)
+	c, err := lock.New("logon-precondition", lock.WithDir(proctest.TempDir(t)), lock.WithPrecondition(check))
+	require.NoError(t, err)
+	_, err = c.TryAcquire(context.Background())
+	require.ErrorIs(t, err, lock.ErrPrecondition)
+	require.ErrorIs(t, err, logon.KindDNS)
 	_, err = c.Holder(context.Background())
 	require.ErrorIs(t, err, lock.ErrNotHeld)
 }
@@ -57,13 +58,13 @@ func TestMisconfiguredPreconditionLocksNothing(t *testing.T) {
 // again instead of trusting the cache.
 func TestSharedValidationFailsOver(t *testing.T) {
 	var aDown, bCalls atomic.Bool
-	a := logon.Func("a", func(context.Context) error {
+	a := func(context.Context) error {
 		if aDown.Load() {
 			return errors.New("down")
 		}
 		return nil
-	})
-	b := logon.Func("b", func(context.Context) error { bCalls.Store(true); return nil })
+	}
+	b := func(context.Context) error { bCalls.Store(true); return nil }
 	for _, ttl := range []time.Duration{0, time.Hour} {
 		aDown.Store(false)
 		bCalls.Store(false)
@@ -103,15 +104,16 @@ func TestPreconditionErrorNamesServerOnce(t *testing.T) {
 		<-r.Context().Done() // never answers
 	}))
 	defer srv.Close()
-	list, err := logon.NewList([]logon.Server{{Name: srv.URL, Check: logon.HTTP(srv.URL+"/health", logon.WithTimeout(200*time.Millisecond))}},
-		logon.WithFailureTTL(0))
+	check, err := logon.HTTP(srv.URL+"/health", logon.WithTimeout(200*time.Millisecond))
+	require.NoError(t, err)
+	list, err := logon.NewList([]logon.Server{{Name: srv.URL, Check: check}}, logon.WithFailureTTL(0))
 	require.NoError(t, err)
 	v := list.Validation()
 	c, err := lock.New("app", lock.WithDir(proctest.TempDir(t)))
 	require.NoError(t, err)
 	_, err = c.Acquire(context.Background(), lock.WithPrecondition(v.Check))
 	require.ErrorIs(t, err, lock.ErrPrecondition)
-	require.ErrorIs(t, err, logon.ErrTimeout)
+	require.ErrorIs(t, err, logon.KindTimeout)
 	assert.Equal(t, "lock app: precondition failed before locking: logon server "+srv.URL+"/health: no answer within 200ms", err.Error())
 	assert.Equal(t, 1, strings.Count(err.Error(), strings.TrimPrefix(srv.URL, "http://")), err.Error())
 }

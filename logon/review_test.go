@@ -19,7 +19,7 @@ import (
 // caller's recover cannot reach it).
 func TestListCheckPanics(t *testing.T) {
 	for _, st := range []Strategy{Failover, FirstToAnswer} {
-		boom := Func("boom", func(context.Context) error { panic("nil map") })
+		boom := must(Func("boom", func(context.Context) error { panic("nil map") }))
 		l, err := NewList([]Server{{Name: "boom", Check: boom}}, WithStrategy(st), WithFailureTTL(0))
 		require.NoError(t, err)
 		err = l.Check(context.Background())
@@ -35,7 +35,7 @@ func TestValidationRecheckProbes(t *testing.T) {
 	var hits counter
 	srv := httptest.NewServer(&hits)
 	defer srv.Close()
-	l, err := NewList([]Server{{Name: "a", Check: HTTP(srv.URL)}}, WithSuccessTTL(time.Hour))
+	l, err := NewList([]Server{{Name: "a", Check: must(HTTP(srv.URL))}}, WithSuccessTTL(time.Hour))
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, l.Check(ctx)) // fills the cache
@@ -51,7 +51,7 @@ func TestValidationRecheckProbes(t *testing.T) {
 	srv.Close() // the server goes away between check and use
 	err = v.Check(recheck.With(ctx))
 	require.Error(t, err)
-	assert.True(t, errors.Is(err, ErrRefused) || errors.Is(err, ErrUnreachable), "%v", err)
+	assert.True(t, errors.Is(err, KindRefused) || errors.Is(err, KindUnreachable), "%v", err)
 	_, ok := v.Server()
 	assert.False(t, ok)
 }
@@ -59,18 +59,23 @@ func TestValidationRecheckProbes(t *testing.T) {
 // A caller that joins a probe started by a caller with a shorter
 // deadline gets the server's answer, not the other caller's timeout.
 func TestSharedProbeKeepsEachDeadline(t *testing.T) {
+	arrived := make(chan struct{}, 1)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(300 * time.Millisecond)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		time.Sleep(300 * time.Millisecond) // a slow server
 		w.Write([]byte("ok"))
 	}))
 	defer slow.Close()
-	l, err := NewList([]Server{{Name: "slow", Check: HTTP(slow.URL)}})
+	l, err := NewList([]Server{{Name: "slow", Check: must(HTTP(slow.URL))}})
 	require.NoError(t, err)
 	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	first := make(chan error, 1)
 	go func() { first <- l.Check(short) }()
-	time.Sleep(20 * time.Millisecond) // the first caller's probe is running
+	<-arrived // the first caller's probe is running
 	long, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel2()
 	require.NoError(t, l.Check(long), "the second caller had time enough")

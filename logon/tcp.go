@@ -12,13 +12,8 @@ import (
 // domain fails at once with KindDNS (RFC 6761).
 //
 // Only WithTimeout applies to TCP. When addr is not host:port or an option
-// is invalid, the Check fails on every call with a *ConfigError, without
-// dialing.
-func TCP(addr string, opts ...Option) Check {
-	return orFail(newTCP(addr, opts))
-}
-
-func newTCP(addr string, opts []Option) (Check, error) {
+// is invalid, TCP returns a *ConfigError and no Check.
+func TCP(addr string, opts ...Option) (Check, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, &ConfigError{Func: "TCP", Option: "addr", Err: err}
@@ -29,7 +24,7 @@ func newTCP(addr string, opts []Option) (Check, error) {
 	if port == "" {
 		return nil, &ConfigError{Func: "TCP", Option: "addr", Err: errors.New("missing port in " + addr)}
 	}
-	cfg, err := newConfig("TCP", forTCP, opts)
+	cfg, err := newConfig("TCP", settings(opts, Option.setting))
 	if err != nil {
 		return nil, err
 	}

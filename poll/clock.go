@@ -2,35 +2,18 @@ package poll
 
 import "time"
 
-// clock is the seam through which tests control time. Production code
-// uses realClock; tests in this package install a fake with withClock.
-type clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) timer
-}
+// timer is a *time.Timer whose Reset and Stop leave no stale tick in
+// its channel. That is already so when the main module's go directive
+// is 1.23 or later; for an older one (GODEBUG asynctimerchan=1) Stop
+// drains the channel: the module using this package decides.
+type timer struct{ t *time.Timer }
 
-// timer is the part of *time.Timer the package uses, with the Go 1.23
-// semantics: after Reset or Stop no stale tick is received.
-type timer interface {
-	C() <-chan time.Time
-	Reset(d time.Duration)
-	Stop()
-}
+func newTimer(d time.Duration) timer { return timer{time.NewTimer(d)} }
 
-type realClock struct{}
+func (t timer) C() <-chan time.Time   { return t.t.C }
+func (t timer) Reset(d time.Duration) { t.Stop(); t.t.Reset(d) }
 
-func (realClock) Now() time.Time                 { return time.Now() }
-func (realClock) NewTimer(d time.Duration) timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time   { return t.t.C }
-func (t realTimer) Reset(d time.Duration) { t.Stop(); t.t.Reset(d) }
-
-// Stop also drains a tick left in the channel, which only happens when
-// the main module's go directive is older than 1.23 (GODEBUG
-// asynctimerchan=1): the module using this package decides.
-func (t realTimer) Stop() {
+func (t timer) Stop() {
 	if !t.t.Stop() {
 		select {
 		case <-t.t.C:

@@ -143,105 +143,125 @@ func parsePolicy(source, spec string, def Policy) (Policy, error) {
 	if def == nil {
 		panic("poll: nil default Policy")
 	}
-	fail := func(term string, err error) (Policy, error) {
-		return def, &SpecError{Source: source, Spec: spec, Term: term, Err: err}
-	}
-	var (
-		alone            Policy // always or never
-		aloneTerm        string
-		useDef           bool
-		patterns         []string
-		after, every     time.Duration
-		hasAfter, hasEvr bool
-		terms            int
-	)
+	var ps policySpec
 	for _, term := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == ';' }) {
-		term = strings.TrimSpace(term)
-		if term == "" {
+		if term = strings.TrimSpace(term); term == "" {
 			continue
 		}
-		terms++
-		key, val, hasVal := strings.Cut(term, "=")
-		key = strings.ToLower(strings.TrimSpace(key))
-		val = strings.TrimSpace(val)
-		if !hasVal {
-			switch key {
-			case "never", "off", "false", "0":
-				alone, aloneTerm = Never(), term
-			case "always", "on", "true", "1":
-				alone, aloneTerm = Always(), term
-			case "default":
-				useDef = true
-			default:
-				return fail(term, errors.New("unknown keyword (want never, always, default, after=, purpose= or every=)"))
-			}
-			continue
-		}
-		if val == "" {
-			return fail(term, errors.New("empty value"))
-		}
-		switch key {
-		case "after", "every":
-			d, err := time.ParseDuration(val)
-			if err != nil {
-				return fail(term, err)
-			}
-			if key == "after" {
-				if hasAfter {
-					return fail(term, errors.New("after= given twice"))
-				}
-				if d < 0 {
-					return fail(term, errors.New("negative duration"))
-				}
-				after, hasAfter = d, true
-			} else {
-				if hasEvr {
-					return fail(term, errors.New("every= given twice"))
-				}
-				if d <= 0 {
-					return fail(term, errors.New("duration must be more than 0"))
-				}
-				every, hasEvr = d, true
-			}
-		case "purpose":
-			for pat := range strings.SplitSeq(val, "|") {
-				pat = strings.TrimSpace(pat)
-				if pat == "" {
-					return fail(term, errors.New("empty purpose pattern"))
-				}
-				if i := strings.IndexByte(pat, '*'); i >= 0 && i != len(pat)-1 {
-					return fail(term, fmt.Errorf("pattern %q: '*' is allowed only at the end", pat))
-				}
-				patterns = append(patterns, pat)
-			}
-		default:
-			return fail(term, fmt.Errorf("unknown key %q (want after, purpose or every)", key))
+		if err := ps.add(term); err != nil {
+			return def, &SpecError{Source: source, Spec: spec, Term: term, Err: err}
 		}
 	}
-	if alone != nil {
-		if terms > 1 {
-			return fail(aloneTerm, errors.New("must stand alone"))
+	if ps.alone != nil && ps.terms > 1 {
+		return def, &SpecError{Source: source, Spec: spec, Term: ps.aloneTerm, Err: errors.New("must stand alone")}
+	}
+	return ps.policy(def), nil
+}
+
+// policySpec collects the terms of a policy text.
+type policySpec struct {
+	alone           Policy // always or never
+	aloneTerm       string
+	useDef          bool
+	patterns        []string
+	after, every    time.Duration
+	hasAfter, hasEv bool
+	terms           int
+}
+
+// add reads one term, not empty and trimmed.
+func (ps *policySpec) add(term string) error {
+	ps.terms++
+	key, val, hasVal := strings.Cut(term, "=")
+	key = strings.ToLower(strings.TrimSpace(key))
+	val = strings.TrimSpace(val)
+	if !hasVal {
+		return ps.addKeyword(key, term)
+	}
+	if val == "" {
+		return errors.New("empty value")
+	}
+	switch key {
+	case "after":
+		return setDuration(&ps.after, &ps.hasAfter, "after=", val, false)
+	case "every":
+		return setDuration(&ps.every, &ps.hasEv, "every=", val, true)
+	case "purpose":
+		return ps.addPatterns(val)
+	}
+	return fmt.Errorf("unknown key %q (want after, purpose or every)", key)
+}
+
+func (ps *policySpec) addKeyword(key, term string) error {
+	switch key {
+	case "never", "off", "false", "0":
+		ps.alone, ps.aloneTerm = Never(), term
+	case "always", "on", "true", "1":
+		ps.alone, ps.aloneTerm = Always(), term
+	case "default":
+		ps.useDef = true
+	default:
+		return errors.New("unknown keyword (want never, always, default, after=, purpose= or every=)")
+	}
+	return nil
+}
+
+// setDuration sets *d from val, once; positive says whether 0 is refused.
+func setDuration(d *time.Duration, set *bool, key, val string, positive bool) error {
+	v, err := time.ParseDuration(val)
+	switch {
+	case err != nil:
+		return err
+	case *set:
+		return errors.New(key + " given twice")
+	case positive && v <= 0:
+		return errors.New("duration must be more than 0")
+	case v < 0:
+		return errors.New("negative duration")
+	}
+	*d, *set = v, true
+	return nil
+}
+
+func (ps *policySpec) addPatterns(val string) error {
+	for pat := range strings.SplitSeq(val, "|") {
+		pat = strings.TrimSpace(pat)
+		if pat == "" {
+			return errors.New("empty purpose pattern")
 		}
-		return alone, nil
+		if i := strings.IndexByte(pat, '*'); i >= 0 && i != len(pat)-1 {
+			return fmt.Errorf("pattern %q: '*' is allowed only at the end", pat)
+		}
+		ps.patterns = append(ps.patterns, pat)
+	}
+	return nil
+}
+
+// policy returns the policy the terms describe: All(purposes, after,
+// default, every), the rate limit last so that it counts only events
+// that are really notified.
+func (ps *policySpec) policy(def Policy) Policy {
+	if ps.alone != nil {
+		return ps.alone
 	}
 	var all []Policy
-	if patterns != nil {
-		all = append(all, Purposes(patterns...))
+	if ps.patterns != nil {
+		all = append(all, Purposes(ps.patterns...))
 	}
-	if hasAfter {
-		all = append(all, After(after))
+	if ps.hasAfter {
+		all = append(all, After(ps.after))
 	}
-	if useDef {
+	if ps.useDef {
 		all = append(all, def)
 	}
-	if hasEvr {
-		all = append(all, RateLimit(every))
+	if ps.hasEv {
+		all = append(all, RateLimit(ps.every))
 	}
 	switch len(all) {
 	case 0:
-		return def, nil
+		return def
 	case 1:
-		return all[0], nil
+		return all[0]
 	}
-	return All(all...), nil
+	return All(all...)
 }

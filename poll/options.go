@@ -20,14 +20,28 @@ const (
 	DefaultBackoffMax = time.Minute     // longest backoff after errors
 )
 
-// An Option configures a Poller (in New) or AcquireNotify, where only
-// WithInterval, WithJitter and WithLockOptions apply. An invalid option
-// is an error matching ErrInvalidOption, never ignored.
-type Option struct {
-	name       string
-	pollerOnly bool
-	apply      func(*config) error
+// setting is one option: its name, for errors, and what it sets.
+type setting struct {
+	name  string
+	apply func(*config) error
 }
+
+// An Option configures a Poller (in New) or AcquireNotify: WithInterval,
+// WithJitter and WithLockOptions. Every Option is also a PollerOption.
+// An invalid value is an error matching ErrInvalidOption, never ignored.
+type Option struct{ s *setting }
+
+// A PollerOption configures a Poller: an Option, or one of the options
+// that only a Poller has (WithImmediateStart, WithBackoff, WithPolicy,
+// OnBusy, OnError, OnFree). They are a type of their own so that giving
+// one to AcquireNotify does not compile.
+type PollerOption interface{ pollerSetting() *setting }
+
+func (o Option) pollerSetting() *setting { return o.s }
+
+type pollerOnly struct{ s *setting }
+
+func (o pollerOnly) pollerSetting() *setting { return o.s }
 
 type config struct {
 	interval    time.Duration
@@ -41,22 +55,20 @@ type config struct {
 	onFree      func()
 	lockOpts    []lock.Option
 
-	// Test seams, set only by tests in this package (withClock).
-	clk clock
-	rnd func() float64 // in [0, 1)
+	rnd func() float64 // in [0, 1); rand.Float64, replaced by tests
 }
 
 // WithInterval sets the time between cycles (and, in AcquireNotify,
 // between looks at the holder while waiting). The default is
 // DefaultInterval.
 func WithInterval(d time.Duration) Option {
-	return Option{name: "WithInterval", apply: func(c *config) error {
+	return Option{&setting{"WithInterval", func(c *config) error {
 		if d <= 0 {
 			return fmt.Errorf("interval %v is not positive", d)
 		}
 		c.interval = d
 		return nil
-	}}
+	}}}
 }
 
 // WithJitter makes every wait vary at random by up to the fraction f of
@@ -64,22 +76,22 @@ func WithInterval(d time.Duration) Option {
 // do not stay in step. f must be in [0, 1); 0 turns jitter off. The
 // default is DefaultJitter. It applies to backoff delays too.
 func WithJitter(f float64) Option {
-	return Option{name: "WithJitter", apply: func(c *config) error {
+	return Option{&setting{"WithJitter", func(c *config) error {
 		if !(f >= 0 && f < 1) {
 			return fmt.Errorf("jitter %v is not in [0, 1)", f)
 		}
 		c.jitter = f
 		return nil
-	}}
+	}}}
 }
 
 // WithImmediateStart makes Run begin with a cycle at once instead of
 // after one interval.
-func WithImmediateStart() Option {
-	return Option{name: "WithImmediateStart", pollerOnly: true, apply: func(c *config) error {
+func WithImmediateStart() PollerOption {
+	return pollerOnly{&setting{"WithImmediateStart", func(c *config) error {
 		c.immediate = true
 		return nil
-	}}
+	}}}
 }
 
 // WithBackoff sets the backoff after errors other than "busy": the
@@ -87,66 +99,66 @@ func WithImmediateStart() Option {
 // the one before, up to max (before jitter). A cycle that finds the
 // lock free or busy ends the backoff. The default base is the interval
 // and the default max is the larger of DefaultBackoffMax and base.
-func WithBackoff(base, max time.Duration) Option {
-	return Option{name: "WithBackoff", pollerOnly: true, apply: func(c *config) error {
+func WithBackoff(base, max time.Duration) PollerOption {
+	return pollerOnly{&setting{"WithBackoff", func(c *config) error {
 		if base <= 0 || max < base {
 			return fmt.Errorf("backoff base %v, max %v: want 0 < base <= max", base, max)
 		}
 		c.backoffBase, c.backoffMax = base, max
 		return nil
-	}}
+	}}}
 }
 
 // WithPolicy sets the notification policy. The default is
 // DefaultPolicy().
-func WithPolicy(p Policy) Option {
-	return Option{name: "WithPolicy", pollerOnly: true, apply: func(c *config) error {
+func WithPolicy(p Policy) PollerOption {
+	return pollerOnly{&setting{"WithPolicy", func(c *config) error {
 		if p == nil {
 			return errors.New("nil Policy")
 		}
 		c.policy = p
 		return nil
-	}}
+	}}}
 }
 
 // OnBusy sets the function called with every busy event the policy lets
 // through. Without it busy events are dropped.
-func OnBusy(f func(Event)) Option {
-	return Option{name: "OnBusy", pollerOnly: true, apply: func(c *config) error {
+func OnBusy(f func(Event)) PollerOption {
+	return pollerOnly{&setting{"OnBusy", func(c *config) error {
 		if f == nil {
 			return errors.New("nil function")
 		}
 		c.onBusy = f
 		return nil
-	}}
+	}}}
 }
 
 // OnError sets the function called with every error of a cycle other
 // than "busy": a failed precondition, an I/O error of the lock, the
 // error returned by the work function, a failed release. Without it
 // such errors are dropped (and still cause backoff).
-func OnError(f func(error)) Option {
-	return Option{name: "OnError", pollerOnly: true, apply: func(c *config) error {
+func OnError(f func(error)) PollerOption {
+	return pollerOnly{&setting{"OnError", func(c *config) error {
 		if f == nil {
 			return errors.New("nil function")
 		}
 		c.onError = f
 		return nil
-	}}
+	}}}
 }
 
 // OnFree sets the function called in every cycle that finds the lock
 // free, before the work function if there is one. A watch-only Poller
 // uses it to learn that the holder is gone (to clear a "please wait"
 // message, say).
-func OnFree(f func()) Option {
-	return Option{name: "OnFree", pollerOnly: true, apply: func(c *config) error {
+func OnFree(f func()) PollerOption {
+	return pollerOnly{&setting{"OnFree", func(c *config) error {
 		if f == nil {
 			return errors.New("nil function")
 		}
 		c.onFree = f
 		return nil
-	}}
+	}}}
 }
 
 // WithLockOptions sets options passed to every TryAcquire (and, in
@@ -156,33 +168,25 @@ func OnFree(f func()) Option {
 // used; one it refuses makes Run return that error.
 func WithLockOptions(opts ...lock.Option) Option {
 	opts = append([]lock.Option(nil), opts...)
-	return Option{name: "WithLockOptions", apply: func(c *config) error {
+	return Option{&setting{"WithLockOptions", func(c *config) error {
 		c.lockOpts = append(c.lockOpts, opts...)
 		return nil
-	}}
+	}}}
 }
 
-// withClock replaces the clock (tests only).
-func withClock(clk clock, rnd func() float64) Option {
-	return Option{name: "withClock", apply: func(c *config) error {
-		c.clk, c.rnd = clk, rnd
-		return nil
-	}}
-}
-
-func newConfig(opts []Option, poller bool) (config, error) {
+func newConfig(opts []PollerOption) (config, error) {
 	c := config{
 		interval: DefaultInterval,
 		jitter:   DefaultJitter,
-		clk:      realClock{},
 		rnd:      rand.Float64,
 	}
-	for _, o := range opts {
-		if o.apply == nil {
-			return c, fmt.Errorf("%w: zero Option", ErrInvalidOption)
+	for i, opt := range opts {
+		var o *setting
+		if opt != nil {
+			o = opt.pollerSetting()
 		}
-		if o.pollerOnly && !poller {
-			return c, fmt.Errorf("%w: %s applies to New, not to AcquireNotify", ErrInvalidOption, o.name)
+		if o == nil {
+			return c, fmt.Errorf("%w: option %d is nil or zero", ErrInvalidOption, i)
 		}
 		if err := o.apply(&c); err != nil {
 			return c, fmt.Errorf("%w: %s: %v", ErrInvalidOption, o.name, err)

@@ -62,11 +62,11 @@ type Poller struct {
 // wants to keep polling after one should recover in work. The error
 // work returns goes to OnError and does not cause backoff: the lock was
 // reachable.
-func New(c *lock.Coordinator, work func(ctx context.Context, lease *lock.Lease) error, opts ...Option) (*Poller, error) {
+func New(c *lock.Coordinator, work func(ctx context.Context, lease *lock.Lease) error, opts ...PollerOption) (*Poller, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: nil Coordinator", ErrInvalidOption)
 	}
-	cfg, err := newConfig(opts, true)
+	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (p *Poller) Run(ctx context.Context) error {
 	if !p.cfg.immediate {
 		first = p.cfg.jittered(p.cfg.interval)
 	}
-	t := p.cfg.clk.NewTimer(first)
+	t := newTimer(first)
 	defer t.Stop()
 	var s runState
 	for {
@@ -145,7 +145,7 @@ func (p *Poller) cycle(ctx context.Context, s *runState, t timer) error {
 		return p.watch(ctx, s, t)
 	}
 	lease, err := p.c.TryAcquire(ctx, p.cfg.lockOpts...)
-	now := p.cfg.clk.Now()
+	now := time.Now()
 	var busy *lock.BusyError
 	switch {
 	case err == nil:
@@ -182,7 +182,7 @@ func (p *Poller) cycle(ctx context.Context, s *runState, t timer) error {
 // record, never an attempt to take the lock.
 func (p *Poller) watch(ctx context.Context, s *runState, t timer) error {
 	h, err := p.c.Holder(ctx)
-	now := p.cfg.clk.Now()
+	now := time.Now()
 	switch {
 	case err == nil:
 		p.busy(s, h, now, t)

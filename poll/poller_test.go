@@ -7,26 +7,29 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentlock/agentlock/internal/snippet"
 	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/locktest/proctest"
 )
 
-// fakePoller returns a Poller on b, driven by clk, with no jitter
-// unless opts set it.
-func fakePoller(t *testing.T, b *fakeBackend, clk *fakeClock, work func(context.Context, *lock.Lease) error, opts ...Option) *Poller {
+// fakePoller returns a Poller on b with no jitter unless opts set it.
+// Tests that let time pass run in a synctest bubble, where time moves
+// only when every goroutine of the bubble is blocked, so a poller's
+// timers fire at exact, repeatable moments.
+func fakePoller(t *testing.T, b *fakeBackend, work func(context.Context, *lock.Lease) error, opts ...PollerOption) *Poller {
 	t.Helper()
 	c, err := lock.New("poll-fake", lock.WithBackend(b))
 	require.NoError(t, err)
 	if work == nil {
 		work = func(context.Context, *lock.Lease) error { return nil }
 	}
-	opts = append([]Option{WithJitter(0), withClock(clk, func() float64 { return 0.5 })}, opts...)
-	p, err := New(c, work, opts...)
+	p, err := New(c, work, append([]PollerOption{WithJitter(0)}, opts...)...)
 	require.NoError(t, err)
 	return p
 }
@@ -50,111 +53,111 @@ func start(t *testing.T, p *Poller) (stop func() error) {
 	return stop
 }
 
+// gaps returns the time between consecutive times.
+func gaps(times []time.Time) []time.Duration {
+	var d []time.Duration
+	for i := 1; i < len(times); i++ {
+		d = append(d, times[i].Sub(times[i-1]))
+	}
+	return d
+}
+
 func TestPollerBusyEvents(t *testing.T) {
-	clk := newFakeClock()
-	b := &fakeBackend{}
-	b.set(&lock.Holder{PID: 42, Host: "h", Purpose: "installing X", Since: clk.Now(), Token: 9}, nil)
-	var events []Event
-	works := 0
-	p := fakePoller(t, b, clk, func(context.Context, *lock.Lease) error { works++; return nil },
-		WithInterval(100*time.Millisecond), WithImmediateStart(),
-		WithPolicy(All(After(250*time.Millisecond), RateLimit(300*time.Millisecond))),
-		OnBusy(func(e Event) { events = append(events, e) }))
-	stop := start(t, p)
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		b := &fakeBackend{}
+		b.set(&lock.Holder{PID: 42, Host: "h", Purpose: "installing X", Since: t0, Token: 9}, nil)
+		var events []Event
+		works := 0
+		p := fakePoller(t, b, func(context.Context, *lock.Lease) error { works++; return nil },
+			WithInterval(100*time.Millisecond), WithImmediateStart(),
+			WithPolicy(All(After(250*time.Millisecond), RateLimit(300*time.Millisecond))),
+			OnBusy(func(e Event) { events = append(events, e) }))
+		stop := start(t, p)
+		time.Sleep(950 * time.Millisecond) // cycles at 0 (immediate start), 100ms, ..., 900ms
+		require.ErrorIs(t, stop(), context.Canceled)
 
-	require.Equal(t, time.Duration(0), clk.waitSet(t), "immediate start")
-	for range 9 { // cycles at 0, 100ms, ..., 900ms
-		require.Equal(t, 100*time.Millisecond, clk.step(t))
-	}
-	require.Equal(t, 100*time.Millisecond, clk.waitSet(t))
-	require.ErrorIs(t, stop(), context.Canceled)
-
-	t0 := clk.Now().Add(-900 * time.Millisecond)
-	require.Len(t, events, 3, "after 250ms, then once per 300ms")
-	for i, e := range events {
-		at := time.Duration(300*(i+1)) * time.Millisecond
-		assert.Equal(t, 3*(i+1)+1, e.Attempt, "event %d", i)
-		assert.Equal(t, at, e.Busy, "event %d", i)
-		assert.Equal(t, t0, e.Since)
-		assert.Equal(t, t0.Add(at), e.Now)
-		assert.Equal(t, e.Now.Add(100*time.Millisecond), e.Next)
-		assert.Equal(t, 42, e.Holder.PID)
-		assert.Equal(t, "installing X", e.Holder.Purpose)
-		assert.Equal(t, "poll-fake", e.Lock)
-	}
-	assert.Zero(t, works)
-	tries, grants, _ := b.counts()
-	assert.Equal(t, 10, tries)
-	assert.Zero(t, grants)
+		require.Len(t, events, 3, "after 250ms, then once per 300ms")
+		for i, e := range events {
+			at := time.Duration(300*(i+1)) * time.Millisecond
+			assert.Equal(t, 3*(i+1)+1, e.Attempt, "event %d", i)
+			assert.Equal(t, at, e.Busy, "event %d", i)
+			assert.Equal(t, t0, e.Since)
+			assert.Equal(t, t0.Add(at), e.Now)
+			assert.Equal(t, e.Now.Add(100*time.Millisecond), e.Next)
+			assert.Equal(t, 42, e.Holder.PID)
+			assert.Equal(t, "installing X", e.Holder.Purpose)
+			assert.Equal(t, "poll-fake", e.Lock)
+		}
+		assert.Zero(t, works)
+		tries, grants, _ := b.counts()
+		assert.Equal(t, 10, tries)
+		assert.Zero(t, grants)
+	})
 }
 
 func TestPollerWorkWhenFreeThenNewBusyRun(t *testing.T) {
-	clk := newFakeClock()
-	b := &fakeBackend{}
-	b.set(&lock.Holder{PID: 42, Host: localHost(), Purpose: "installing X", Since: clk.Now(), Token: 9}, nil)
-	var events []Event
-	var leases []*lock.Lease
-	p := fakePoller(t, b, clk, func(ctx context.Context, l *lock.Lease) error {
-		leases = append(leases, l)
-		return nil
-	}, WithInterval(time.Second), WithPolicy(Always()), OnBusy(func(e Event) { events = append(events, e) }),
-		WithLockOptions(lock.WithPurpose("querying")))
-	stop := start(t, p)
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		b := &fakeBackend{}
+		b.set(&lock.Holder{PID: 42, Host: localHost(), Purpose: "installing X", Since: t0, Token: 9}, nil)
+		var events []Event
+		var leases []*lock.Lease
+		p := fakePoller(t, b, func(ctx context.Context, l *lock.Lease) error {
+			leases = append(leases, l)
+			return nil
+		}, WithInterval(time.Second), WithPolicy(Always()), OnBusy(func(e Event) { events = append(events, e) }),
+			WithLockOptions(lock.WithPurpose("querying")))
+		stop := start(t, p)
 
-	require.Equal(t, time.Second, clk.step(t), "first cycle after one interval")
-	clk.step(t) // the second busy cycle
-	clk.waitSet(t)
-	b.set(nil, nil)
-	clk.Advance(time.Second) // free: work
-	clk.waitSet(t)
-	b.set(&lock.Holder{PID: 43, Host: localHost(), Purpose: "installing Y", Since: clk.Now().Add(-time.Hour), Token: 10}, nil)
-	clk.Advance(time.Second) // busy again: a new run
-	clk.waitSet(t)
-	require.ErrorIs(t, stop(), context.Canceled)
+		time.Sleep(2500 * time.Millisecond) // busy cycles at 1s (not at once) and 2s
+		b.set(nil, nil)
+		time.Sleep(time.Second) // free at 3s: work
+		b.set(&lock.Holder{PID: 43, Host: localHost(), Purpose: "installing Y", Since: t0.Add(3*time.Second - time.Hour), Token: 10}, nil)
+		time.Sleep(time.Second) // busy again at 4s: a new run
+		require.ErrorIs(t, stop(), context.Canceled)
 
-	require.Len(t, leases, 1)
-	assert.Equal(t, "querying", leases[0].Holder().Purpose, "WithLockOptions reach TryAcquire")
-	_, grants, released := b.counts()
-	assert.Equal(t, 1, grants)
-	assert.Equal(t, 1, released, "the lease is released after the work")
+		require.Len(t, leases, 1)
+		assert.Equal(t, "querying", leases[0].Holder().Purpose, "WithLockOptions reach TryAcquire")
+		_, grants, released := b.counts()
+		assert.Equal(t, 1, grants)
+		assert.Equal(t, 1, released, "the lease is released after the work")
 
-	require.Len(t, events, 3)
-	assert.Equal(t, []int{1, 2, 1}, []int{events[0].Attempt, events[1].Attempt, events[2].Attempt})
-	assert.Equal(t, 2*time.Second, events[1].Busy, "busy since the holder's Since, before Run started")
-	assert.Equal(t, 43, events[2].Holder.PID)
-	assert.Equal(t, time.Hour+time.Second, events[2].Busy, "the holder's Since counts when it is earlier")
+		require.Len(t, events, 3)
+		assert.Equal(t, t0.Add(time.Second), events[0].Now, "first cycle after one interval")
+		assert.Equal(t, []int{1, 2, 1}, []int{events[0].Attempt, events[1].Attempt, events[2].Attempt})
+		assert.Equal(t, 2*time.Second, events[1].Busy, "busy since the holder's Since, before Run started")
+		assert.Equal(t, 43, events[2].Holder.PID)
+		assert.Equal(t, time.Hour+time.Second, events[2].Busy, "the holder's Since counts when it is earlier")
+	})
 }
 
 func TestPollerBackoff(t *testing.T) {
-	clk := newFakeClock()
-	b := &fakeBackend{}
-	errIO := errors.New("disk on fire")
-	b.set(nil, errIO)
-	var errs []error
-	p := fakePoller(t, b, clk, nil, WithInterval(100*time.Millisecond), WithImmediateStart(),
-		WithBackoff(100*time.Millisecond, time.Second), OnError(func(err error) { errs = append(errs, err) }))
-	start(t, p)
+	synctest.Test(t, func(t *testing.T) {
+		b := &fakeBackend{}
+		errIO := errors.New("disk on fire")
+		b.set(nil, errIO)
+		var errs []error
+		p := fakePoller(t, b, nil, WithInterval(100*time.Millisecond), WithImmediateStart(),
+			WithBackoff(100*time.Millisecond, time.Second), OnError(func(err error) { errs = append(errs, err) }))
+		stop := start(t, p)
 
-	clk.waitSet(t)
-	var got []time.Duration
-	for range 6 {
-		got = append(got, clk.waitSet(t))
-		if len(got) == 6 {
-			b.set(&lock.Holder{PID: 1}, nil) // busy: no longer an error
+		time.Sleep(2600 * time.Millisecond) // errors at 0, 100ms, 300ms, 700ms, 1.5s, 2.5s
+		b.set(&lock.Holder{PID: 1}, nil)    // busy: no longer an error
+		time.Sleep(1050 * time.Millisecond) // busy at 3.5s and 3.6s
+		require.ErrorIs(t, stop(), context.Canceled)
+
+		ms := time.Millisecond
+		assert.Equal(t, []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second, time.Second, 100 * ms}, gaps(b.times()))
+		require.Len(t, errs, 6)
+		for _, err := range errs {
+			assert.ErrorIs(t, err, errIO)
 		}
-		clk.Advance(got[len(got)-1])
-	}
-	got = append(got, clk.waitSet(t))
-	ms := time.Millisecond
-	assert.Equal(t, []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second, time.Second, 100 * ms}, got)
-	require.Len(t, errs, 6)
-	for _, err := range errs {
-		assert.ErrorIs(t, err, errIO)
-	}
+	})
 }
 
 func TestJitterAndBackoffBounds(t *testing.T) {
-	cfg, err := newConfig([]Option{WithInterval(time.Second), WithJitter(0.2), WithBackoff(time.Second, 4*time.Second)}, true)
+	cfg, err := newConfig([]PollerOption{WithInterval(time.Second), WithJitter(0.2), WithBackoff(time.Second, 4*time.Second)})
 	require.NoError(t, err)
 	for _, tt := range []struct {
 		r    float64
@@ -172,46 +175,50 @@ func TestJitterAndBackoffBounds(t *testing.T) {
 	assert.Equal(t, 4*time.Second, cfg.backoff(math.MaxInt32), "no overflow")
 
 	// Real randomness stays within the bounds.
-	cfg, err = newConfig([]Option{WithJitter(0.5)}, true)
+	cfg, err = newConfig([]PollerOption{WithJitter(0.5)})
 	require.NoError(t, err)
 	for range 1000 {
 		d := cfg.jittered(time.Second)
 		require.True(t, d >= 500*time.Millisecond && d <= 1500*time.Millisecond, "%v", d)
 	}
 
-	cfg, err = newConfig([]Option{WithInterval(2 * time.Minute)}, true)
+	cfg, err = newConfig([]PollerOption{WithInterval(2 * time.Minute)})
 	require.NoError(t, err)
 	assert.Equal(t, 2*time.Minute, cfg.backoffBase)
 	assert.Equal(t, 2*time.Minute, cfg.backoffMax, "default max is at least the base")
 }
 
 func TestPollerTrigger(t *testing.T) {
-	clk := newFakeClock()
-	b := &fakeBackend{}
-	b.set(&lock.Holder{PID: 1}, nil)
-	p := fakePoller(t, b, clk, nil, WithInterval(time.Hour))
-	p.Trigger()
-	p.Trigger()
-	p.Trigger() // coalesced, and kept until Run starts
-	start(t, p)
+	synctest.Test(t, func(t *testing.T) {
+		b := &fakeBackend{}
+		b.set(&lock.Holder{PID: 1}, nil)
+		p := fakePoller(t, b, nil, WithInterval(time.Hour))
+		p.Trigger()
+		p.Trigger()
+		p.Trigger() // coalesced, and kept until Run starts
+		stop := start(t, p)
+		synctest.Wait()
+		tries, _, _ := b.counts()
+		assert.Equal(t, 1, tries, "three triggers, one cycle")
 
-	require.Equal(t, time.Hour, clk.waitSet(t))
-	require.Equal(t, time.Hour, clk.waitSet(t), "the triggered cycle resets the timer")
-	tries, _, _ := b.counts()
-	assert.Equal(t, 1, tries, "three triggers, one cycle")
-
-	p.Trigger()
-	clk.waitSet(t)
-	time.Sleep(50 * time.Millisecond) // room for a wrong extra cycle
-	tries, _, _ = b.counts()
-	assert.Equal(t, 2, tries)
-	assert.Empty(t, clk.sets, "no cycle without a trigger or the timer")
+		time.Sleep(30 * time.Minute)
+		p.Trigger()
+		synctest.Wait()
+		tries, _, _ = b.counts()
+		assert.Equal(t, 2, tries)
+		time.Sleep(59 * time.Minute) // past the hour of the first timer
+		synctest.Wait()
+		tries, _, _ = b.counts()
+		assert.Equal(t, 2, tries, "the triggered cycle resets the timer")
+		time.Sleep(2 * time.Minute)
+		require.ErrorIs(t, stop(), context.Canceled)
+		assert.Equal(t, []time.Duration{30 * time.Minute, time.Hour}, gaps(b.times()), "no cycle without a trigger or the timer")
+	})
 }
 
 func TestPollerWorkPanicReleasesAndPropagates(t *testing.T) {
-	clk := newFakeClock()
 	b := &fakeBackend{}
-	p := fakePoller(t, b, clk, func(context.Context, *lock.Lease) error { panic("boom") }, WithImmediateStart())
+	p := fakePoller(t, b, func(context.Context, *lock.Lease) error { panic("boom") }, WithImmediateStart())
 
 	var recovered any
 	func() {
@@ -229,43 +236,45 @@ func TestPollerWorkPanicReleasesAndPropagates(t *testing.T) {
 }
 
 func TestPollerWorkErrorAndEarlyRelease(t *testing.T) {
-	clk := newFakeClock()
-	b := &fakeBackend{}
-	errWork := errors.New("bad instructions")
-	calls := 0
-	var errs []error
-	p := fakePoller(t, b, clk, func(_ context.Context, l *lock.Lease) error {
-		calls++
-		if calls == 1 {
-			return errWork
-		}
-		return l.Release() // released by the work itself: not an error
-	}, WithInterval(time.Second), WithImmediateStart(), OnError(func(err error) { errs = append(errs, err) }))
-	start(t, p)
+	synctest.Test(t, func(t *testing.T) {
+		b := &fakeBackend{}
+		errWork := errors.New("bad instructions")
+		calls := 0
+		var errs []error
+		p := fakePoller(t, b, func(_ context.Context, l *lock.Lease) error {
+			calls++
+			if calls == 1 {
+				return errWork
+			}
+			return l.Release() // released by the work itself: not an error
+		}, WithInterval(time.Second), WithImmediateStart(), OnError(func(err error) { errs = append(errs, err) }))
+		stop := start(t, p)
+		time.Sleep(1500 * time.Millisecond)
+		require.ErrorIs(t, stop(), context.Canceled)
 
-	clk.waitSet(t)
-	assert.Equal(t, time.Second, clk.step(t), "a work error is no reason to back off")
-	clk.waitSet(t)
-	_, grants, released := b.counts()
-	assert.Equal(t, 2, grants)
-	assert.Equal(t, 2, released)
-	require.Len(t, errs, 1)
-	assert.ErrorIs(t, errs[0], errWork)
+		assert.Equal(t, []time.Duration{time.Second}, gaps(b.times()), "a work error is no reason to back off")
+		_, grants, released := b.counts()
+		assert.Equal(t, 2, grants)
+		assert.Equal(t, 2, released)
+		require.Len(t, errs, 1)
+		assert.ErrorIs(t, errs[0], errWork)
+	})
 }
 
 func TestPollerStopsOnBadLockOption(t *testing.T) {
-	p := fakePoller(t, &fakeBackend{}, newFakeClock(), nil, WithImmediateStart(),
+	p := fakePoller(t, &fakeBackend{}, nil, WithImmediateStart(),
 		WithLockOptions(lock.WithDir(proctest.TempDir(t)))) // not a per-acquisition option
 	err := p.Run(context.Background())
 	assert.ErrorIs(t, err, lock.ErrInvalidOption)
 }
 
 func TestPollerRunTwicePanics(t *testing.T) {
-	clk := newFakeClock()
-	p := fakePoller(t, &fakeBackend{}, clk, nil)
-	start(t, p)
-	clk.waitSet(t)
-	assert.PanicsWithValue(t, "poll: Run called while the Poller is running", func() { p.Run(context.Background()) })
+	synctest.Test(t, func(t *testing.T) {
+		p := fakePoller(t, &fakeBackend{}, nil)
+		start(t, p)
+		synctest.Wait() // Run waits on its timer
+		assert.PanicsWithValue(t, "poll: Run called while the Poller is running", func() { p.Run(context.Background()) })
+	})
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {
@@ -274,7 +283,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	work := func(context.Context, *lock.Lease) error { return nil }
 	tests := []struct {
 		name string
-		opt  Option
+		opt  PollerOption
 	}{
 		{"zero interval", WithInterval(0)},
 		{"negative interval", WithInterval(-time.Second)},
@@ -287,6 +296,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"nil OnBusy", OnBusy(nil)},
 		{"nil OnError", OnError(nil)},
 		{"zero Option", Option{}},
+		{"nil PollerOption", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -302,51 +312,54 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	_, err = New(c, nil, OnFree(nil))
 	assert.ErrorIs(t, err, ErrInvalidOption)
 
-	_, err = AcquireNotify(context.Background(), c, Always(), func(Event) {}, WithImmediateStart())
+	_, err = AcquireNotify(context.Background(), c, Always(), func(Event) {}, Option{})
 	assert.ErrorIs(t, err, ErrInvalidOption)
-	assert.Contains(t, err.Error(), "WithImmediateStart applies to New")
 	_, err = AcquireNotify(context.Background(), c, nil, func(Event) {})
 	assert.ErrorIs(t, err, ErrInvalidOption)
 }
 
-func TestAcquireNotifyFakeClock(t *testing.T) {
-	clk := newFakeClock()
-	b := &fakeBackend{}
-	b.set(&lock.Holder{PID: 42, Host: localHost(), Purpose: "installing X", Since: clk.Now(), Token: 9}, nil)
-	c, err := lock.New("poll-fake", lock.WithBackend(b))
-	require.NoError(t, err)
-	events := make(chan Event, 10)
-	type result struct {
-		l   *lock.Lease
-		err error
+// TestPollerOnlyOptionsDoNotCompileWithAcquireNotify: an option that only
+// a Poller has, given to AcquireNotify, is a compile error naming it.
+func TestPollerOnlyOptionsDoNotCompileWithAcquireNotify(t *testing.T) {
+	imports := []string{"context", "github.com/agentlock/agentlock/lock", "github.com/agentlock/agentlock/poll"}
+	build := func(opt string) (string, error) {
+		return snippet.Build(t, imports,
+			`_, _ = poll.AcquireNotify(context.Background(), (*lock.Coordinator)(nil), poll.Always(), func(poll.Event) {}, `+opt+`)`)
 	}
-	done := make(chan result, 1)
-	go func() {
-		l, err := AcquireNotify(context.Background(), c, Always(), func(e Event) { events <- e },
-			WithInterval(100*time.Millisecond), WithJitter(0), withClock(clk, nil))
-		done <- result{l, err}
-	}()
-	require.Equal(t, 100*time.Millisecond, clk.waitSet(t))
-	clk.Advance(100 * time.Millisecond)
-	clk.step(t)
-	clk.waitSet(t)
-	b.set(nil, nil)
-	r := <-done
-	require.NoError(t, r.err)
-	require.NoError(t, r.l.Release())
+	for _, opt := range []string{"poll.WithImmediateStart()", "poll.WithBackoff(1, 2)", "poll.WithPolicy(nil)",
+		"poll.OnBusy(nil)", "poll.OnError(nil)", "poll.OnFree(nil)"} {
+		out, err := build(opt)
+		require.Error(t, err, "%s compiled", opt)
+		require.Contains(t, out, opt[len("poll."):], "the compiler names the option")
+	}
+	out, err := build("poll.WithInterval(1), poll.WithJitter(0), poll.WithLockOptions()")
+	require.NoError(t, err, "%s", out)
+}
 
-	close(events)
-	var got []Event
-	for e := range events {
-		got = append(got, e)
-	}
-	require.Len(t, got, 3)
-	for i, e := range got {
-		assert.Equal(t, i+1, e.Attempt)
-		assert.Equal(t, time.Duration(i)*100*time.Millisecond, e.Busy)
-		assert.Equal(t, e.Now.Add(100*time.Millisecond), e.Next)
-		assert.Equal(t, 42, e.Holder.PID)
-	}
+func TestAcquireNotifyLooksOncePerInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &fakeBackend{}
+		b.set(&lock.Holder{PID: 42, Host: localHost(), Purpose: "installing X", Since: time.Now(), Token: 9}, nil)
+		c, err := lock.New("poll-fake", lock.WithBackend(b))
+		require.NoError(t, err)
+		var got []Event
+		go func() {
+			time.Sleep(250 * time.Millisecond) // looks at 0, 100ms and 200ms
+			b.set(nil, nil)
+		}()
+		l, err := AcquireNotify(context.Background(), c, Always(), func(e Event) { got = append(got, e) },
+			WithInterval(100*time.Millisecond), WithJitter(0))
+		require.NoError(t, err)
+		require.NoError(t, l.Release())
+
+		require.Len(t, got, 3)
+		for i, e := range got {
+			assert.Equal(t, i+1, e.Attempt)
+			assert.Equal(t, time.Duration(i)*100*time.Millisecond, e.Busy)
+			assert.Equal(t, e.Now.Add(100*time.Millisecond), e.Next)
+			assert.Equal(t, 42, e.Holder.PID)
+		}
+	})
 }
 
 func TestAcquireNotifyFree(t *testing.T) {
@@ -416,22 +429,21 @@ func TestPollerCancelStopsWithinIntervalNoLeak(t *testing.T) {
 // notification the user takes 10 s to dismiss is not followed by the
 // next at once.
 func TestPollerWaitsAfterSlowCallback(t *testing.T) {
-	clk := newFakeClock()
-	b := &fakeBackend{}
-	b.set(&lock.Holder{PID: 42, Host: localHost(), Purpose: "installing X", Since: clk.Now(), Token: 9}, nil)
-	var nows []time.Time
-	p := fakePoller(t, b, clk, nil, WithInterval(time.Second), WithJitter(0), WithPolicy(Always()),
-		OnBusy(func(e Event) {
-			nows = append(nows, e.Now)
-			if len(nows) == 1 {
-				clk.Advance(10 * time.Second) // the user takes 10 s to dismiss it
-			}
-		}))
-	stop := start(t, p)
-	clk.step(t) // first look; its callback takes 10 s
-	clk.step(t) // the wait after it
-	clk.waitSet(t)
-	require.ErrorIs(t, stop(), context.Canceled)
-	require.Len(t, nows, 2)
-	assert.Equal(t, 11*time.Second, nows[1].Sub(nows[0]))
+	synctest.Test(t, func(t *testing.T) {
+		b := &fakeBackend{}
+		b.set(&lock.Holder{PID: 42, Host: localHost(), Purpose: "installing X", Since: time.Now(), Token: 9}, nil)
+		var nows []time.Time
+		p := fakePoller(t, b, nil, WithInterval(time.Second), WithJitter(0), WithPolicy(Always()),
+			OnBusy(func(e Event) {
+				nows = append(nows, e.Now)
+				if len(nows) == 1 {
+					time.Sleep(10 * time.Second) // the user takes 10 s to dismiss it
+				}
+			}))
+		stop := start(t, p)
+		time.Sleep(12500 * time.Millisecond) // looks at 1s and, 1s after the callback, 12s
+		require.ErrorIs(t, stop(), context.Canceled)
+		require.Len(t, nows, 2)
+		assert.Equal(t, 11*time.Second, nows[1].Sub(nows[0]))
+	})
 }

@@ -22,18 +22,18 @@ func serverCheck(s string, timeout time.Duration) (logon.Check, error) {
 	if i := strings.Index(s, "://"); i >= 0 {
 		switch strings.ToLower(s[:i]) {
 		case "http", "https":
-			return logon.HTTP(s, logon.WithTimeout(timeout)), nil
+			return logon.HTTP(s, logon.WithTimeout(timeout))
 		}
 		return nil, fmt.Errorf("%q: only http:// and https:// URLs are checked", s)
 	}
 	if !filepath.IsAbs(s) && !strings.ContainsAny(s, `/\`) {
 		if _, port, err := net.SplitHostPort(s); err == nil {
 			if _, err := strconv.ParseUint(port, 10, 16); err == nil {
-				return logon.TCP(s, logon.WithTimeout(timeout)), nil
+				return logon.TCP(s, logon.WithTimeout(timeout))
 			}
 		}
 	}
-	return logon.Path(s, logon.WithTimeout(timeout)), nil
+	return logon.Path(s, logon.WithTimeout(timeout))
 }
 
 // checkList builds the failover list of the -check values. Nothing is

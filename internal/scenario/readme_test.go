@@ -30,11 +30,16 @@ func setup() (*lock.Coordinator, *logon.List, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	servers, err := logon.NewList([]logon.Server{
-		{Name: "http://logon1", Check: logon.HTTP("http://logon1/health", logon.WithTimeout(2*time.Second))},
-		{Name: "http://logon2", Check: logon.HTTP("http://logon2/health", logon.WithTimeout(2*time.Second))},
-	})
-	return c, servers, err
+	var servers []logon.Server
+	for _, url := range []string{"http://logon1", "http://logon2"} {
+		check, err := logon.HTTP(url+"/health", logon.WithTimeout(2*time.Second))
+		if err != nil {
+			return nil, nil, err // a bad URL or option, reported at startup
+		}
+		servers = append(servers, logon.Server{Name: url, Check: check})
+	}
+	list, err := logon.NewList(servers)
+	return c, list, err
 }
 
 // README snippet end
@@ -125,8 +130,8 @@ func TestReadmeSnippetsRun(t *testing.T) {
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer ok.Close()
 	servers, err := logon.NewList([]logon.Server{
-		{Name: dead.URL, Check: logon.HTTP(dead.URL)},
-		{Name: ok.URL, Check: logon.HTTP(ok.URL)},
+		{Name: dead.URL, Check: mustCheck(logon.HTTP(dead.URL))},
+		{Name: ok.URL, Check: mustCheck(logon.HTTP(ok.URL))},
 	})
 	require.NoError(t, err)
 	c, err := lock.New("pcm-install", lock.WithDir(proctest.TempDir(t)), lock.WithPurpose("querying"))
@@ -155,4 +160,12 @@ func TestReadmeSnippetsRun(t *testing.T) {
 		assert.Equal(t, "pcm-install", c.Name())
 		assert.NotNil(t, l)
 	}
+}
+
+// mustCheck returns c, panicking when its constructor failed.
+func mustCheck(c logon.Check, err error) logon.Check {
+	if err != nil {
+		panic(err)
+	}
+	return c
 }

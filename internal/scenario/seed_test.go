@@ -28,7 +28,11 @@ func TestMain(m *testing.M) {
 // installerRole: args dir url purpose. Validates the logon server first
 // (HTTP, 2 s timeout), locks second, then waits for "release".
 func installerRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
-	check := logon.HTTP(args[1], logon.WithTimeout(2*time.Second))
+	check, err := logon.HTTP(args[1], logon.WithTimeout(2*time.Second))
+	if err != nil {
+		out.Println("error", err)
+		return 1
+	}
 	c, err := lock.New("pcm-install", lock.WithDir(args[0]), lock.WithPurpose(args[2]), lock.WithPrecondition(check))
 	if err != nil {
 		out.Println("error", err)
@@ -104,7 +108,11 @@ func TestValidateFirstLockSecond(t *testing.T) {
 // legacyRole: args dir url. The 1990s ordering: lock first, then
 // validate the logon server while holding the lock.
 func legacyRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
-	check := logon.HTTP(args[1], logon.WithTimeout(2*time.Second))
+	check, err := logon.HTTP(args[1], logon.WithTimeout(2*time.Second))
+	if err != nil {
+		out.Println("error", err)
+		return 1
+	}
 	c, err := lock.New("pcm-install", lock.WithDir(args[0]), lock.WithPurpose("querying "+args[1]))
 	if err != nil {
 		out.Println("error", err)

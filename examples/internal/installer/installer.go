@@ -107,15 +107,21 @@ func New(cfg Config, out *report.Printer) (*Installer, error) {
 	var servers []logon.Server
 	for _, u := range cfg.Servers {
 		u = strings.TrimRight(u, "/")
-		check := logon.HTTP(u+"/health", logon.WithTimeout(cfg.CheckTimeout))
+		check, err := logon.HTTP(u+"/health", logon.WithTimeout(cfg.CheckTimeout))
+		if err != nil {
+			return nil, err
+		}
 		servers = append(servers, logon.Server{Name: u, Check: check})
 	}
 	for _, d := range cfg.Shares {
-		check := logon.Path(d, logon.WithMarker(instr.CatalogFile), logon.WithTimeout(cfg.CheckTimeout))
+		check, err := logon.Path(d, logon.WithMarker(instr.CatalogFile), logon.WithTimeout(cfg.CheckTimeout))
+		if err != nil {
+			return nil, err
+		}
 		servers = append(servers, logon.Server{Name: d, Check: check})
 	}
-	// NewList reports a misconfigured server (a bad URL or share path)
-	// here, before anything is locked or probed. No caching: the installer
+	// A misconfigured server (a bad URL or share path) was reported
+	// above, before anything is locked or probed. No caching: the installer
 	// validates once per run, and a cached success could be stale by the
 	// time it is used.
 	list, err := logon.NewList(servers, logon.WithSuccessTTL(0), logon.WithFailureTTL(0))
