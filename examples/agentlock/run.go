@@ -219,19 +219,20 @@ func (cfg *runConfig) acquire(f *flags, c *lock.Coordinator, sig *relay, opts []
 	if s := sig.received(); s != nil {
 		return nil, signalStatus(s)
 	}
-	// A wait that timed out matches *BusyError too (it carries the last
-	// holder seen), so the deadline is told apart first.
+	// A failed precondition and a wait that timed out may both carry a
+	// deadline, and the timed-out wait matches *BusyError too (it
+	// carries the last holder seen): tell them apart in this order.
 	var busy *lock.BusyError
 	switch {
+	case errors.Is(err, lock.ErrPrecondition):
+		fmt.Fprintf(f.e.stderr, "agentlock %s: no valid logon server, %s not locked: %v\n", f.cmd, cfg.name, err)
+		return nil, cfg.noServer
 	case errors.Is(err, context.DeadlineExceeded):
 		fmt.Fprintf(f.e.stderr, "agentlock %s: timed out after %v waiting for %s, %s\n", f.cmd, cfg.wait, cfg.name, holderNow(c))
 		return nil, cfg.conflict
 	case errors.As(err, &busy):
 		fmt.Fprintf(f.e.stderr, "agentlock %s: %s is held by %s\n", f.cmd, cfg.name, describe(busy.Holder, time.Now()))
 		return nil, cfg.conflict
-	case errors.Is(err, lock.ErrPrecondition):
-		fmt.Fprintf(f.e.stderr, "agentlock %s: no valid logon server, %s not locked: %v\n", f.cmd, cfg.name, err)
-		return nil, cfg.noServer
 	}
 	return nil, f.fail(cfg.failed, err)
 }
