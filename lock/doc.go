@@ -123,12 +123,23 @@
 // The files of a lock are opened once per process and kept open for
 // the life of the process.
 //
-// On Windows the lock directory must be owned by SYSTEM, the
-// Administrators group or the caller, and must not be a reparse point
-// (symbolic link or junction); the default directory is created with a
-// DACL that lets SYSTEM and Administrators do anything and
-// authenticated users create, read and write files but not delete
-// them. Under Wine, which does not complete overlapped LockFileEx
+// On Windows the lock directory must not be a reparse point (symbolic
+// link or junction), and its DACL is checked as Unix checks modes: no
+// user but SYSTEM, Administrators and the caller may delete files in it
+// (FILE_DELETE_CHILD), delete or rename it, change its DACL or owner,
+// or be passed DELETE, WRITE_DAC or WRITE_OWNER on the files created in
+// it (the creator of a file, CREATOR OWNER, excepted); and it must be
+// owned by one of those three, or carry an OWNER RIGHTS entry, which
+// takes away the owner's implicit right to change the DACL. The default
+// directory is created with a DACL that lets SYSTEM and Administrators
+// do anything, lets authenticated users create files and read and write
+// them but neither delete them, change their attributes nor link to
+// them, and limits owners the same way through OWNER RIGHTS; so a
+// LocalSystem service and a desktop program can both use it whichever
+// of them created it, and neither can lock the other out. Lock and
+// holder files are opened without FILE_SHARE_DELETE: as every process
+// keeps them open, nobody can rename or delete them while anyone uses
+// the lock. Under Wine, which does not complete overlapped LockFileEx
 // waits, a waiter instead sleeps on a named event that releasers set
 // (through the shared page's waiters flag, as on Linux) and on the
 // holder's process handle, with a 100 ms fallback.

@@ -25,13 +25,20 @@ var errWouldBlock error = windows.ERROR_LOCK_VIOLATION
 //   - Authenticated Users, on the directory itself: list, traverse, read
 //     attributes and create files (0x1200ab), but neither delete other
 //     users' files (no FILE_DELETE_CHILD) nor create subdirectories;
-//   - Authenticated Users, on files created in it (inherit only): read
-//     and write (FILE_GENERIC_READ|FILE_GENERIC_WRITE, 0x12019f), no
-//     DELETE.
+//   - Authenticated Users, on files created in it (inherit only): read,
+//     write and append data (FILE_GENERIC_READ|FILE_WRITE_DATA|
+//     FILE_APPEND_DATA, 0x12008f), but neither DELETE nor
+//     FILE_WRITE_ATTRIBUTES, which would let anyone set a file read-only
+//     or make a hard link to it (both of which lock everyone out);
+//   - OWNER RIGHTS, the same on the directory and on its files: without
+//     this entry the owner of an object may always change its DACL, so
+//     whoever created the directory or a file in it could grant itself
+//     the right to delete or replace it.
 //
 // So a service and any logged-on user share the lock and holder files,
-// and nobody but SYSTEM and Administrators can delete or replace them.
-const dirSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200ab;;;AU)(A;OIIO;0x12019f;;;AU)"
+// whichever of them creates the directory or a file first, and nobody
+// but SYSTEM and Administrators can delete or replace them.
+const dirSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200ab;;;AU)(A;OIIO;0x12008f;;;AU)(A;;0x1200ab;;;OW)(A;OIIO;0x12008f;;;OW)"
 
 // defaultDir is %ProgramData%\agentlock, created on first use with
 // dirSDDL. ProgramData is the machine-wide directory that services and
@@ -62,8 +69,8 @@ func defaultDir() (string, error) {
 }
 
 // checkDir checks that dir is a directory (not a symbolic link,
-// junction or other reparse point) owned by a trusted owner (see
-// trustedOwner): anyone else could swap lock files in it. The rule is
+// junction or other reparse point) in which no untrusted user can
+// delete, rename or replace lock files (see checkSecurity). The rule is
 // the same for the default directory, which a user could otherwise
 // create in ProgramData before the service does.
 func checkDir(dir string, isDefault bool) error {
@@ -88,7 +95,7 @@ func checkDir(dir string, isDefault bool) error {
 	case fi.FileAttributes&windows.FILE_ATTRIBUTE_DIRECTORY == 0:
 		err = fmt.Errorf("lock directory is not a directory: %w", windows.ERROR_DIRECTORY)
 	default:
-		err = checkOwner(h, windows.SE_FILE_OBJECT, "lock directory")
+		err = checkSecurity(h, windows.SE_FILE_OBJECT, "lock directory", true)
 	}
 	if err != nil {
 		return &fs.PathError{Op: "lock", Path: dir, Err: err}
@@ -96,69 +103,19 @@ func checkDir(dir string, isDefault bool) error {
 	return nil
 }
 
-// checkOwner returns an error matching ErrUnsafePath unless the object
-// behind h is owned by a trusted owner.
-func checkOwner(h windows.Handle, typ windows.SE_OBJECT_TYPE, what string) error {
-	sd, err := windows.GetSecurityInfo(h, typ, windows.OWNER_SECURITY_INFORMATION)
-	if err != nil {
-		return fmt.Errorf("reading the owner of the %s: %w", what, err)
-	}
-	owner, _, err := sd.Owner()
-	if err != nil || owner == nil {
-		return fmt.Errorf("%w: the %s has no owner", ErrUnsafePath, what)
-	}
-	if !trustedOwner(owner) {
-		return fmt.Errorf("%w: the %s is owned by %s, which is neither SYSTEM, Administrators nor the caller", ErrUnsafePath, what, owner)
-	}
-	return nil
-}
-
-// trustedOwner reports whether sid may own the lock directory or a
-// named mutex: LocalSystem, the Administrators group (the owner of
-// what an elevated administrator creates), the user this process runs
-// as, or the default owner of what this process creates (its token's
-// owner, which Windows only lets be the user or a group the user may
-// assign as owner, such as Administrators).
-func trustedOwner(sid *windows.SID) bool {
-	if sid.IsWellKnown(windows.WinLocalSystemSid) || sid.IsWellKnown(windows.WinBuiltinAdministratorsSid) {
-		return true
-	}
-	tok := windows.GetCurrentProcessToken()
-	if u, err := tok.GetTokenUser(); err == nil && sid.Equals(u.User.Sid) {
-		return true
-	}
-	if o, err := tokenOwner(tok); err == nil && sid.Equals(o) {
-		return true
-	}
-	return false
-}
-
-// tokenOwner returns the default owner of objects created with tok.
-func tokenOwner(tok windows.Token) (*windows.SID, error) {
-	n := uint32(128)
-	for {
-		b := make([]byte, n)
-		err := windows.GetTokenInformation(tok, windows.TokenOwner, &b[0], n, &n)
-		if err == windows.ERROR_INSUFFICIENT_BUFFER {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		// TOKEN_OWNER is a single pointer to a SID inside b.
-		sid := *(**windows.SID)(unsafe.Pointer(&b[0]))
-		return sid.Copy()
-	}
-}
-
 // openFile opens (and with create, creates) a lock or holder file
 // without following symbolic links or junctions, with a handle that
 // child processes do not inherit, and checks that it is a regular file
-// with a single link. Files are shared for reading, writing and
-// deletion (so that nothing else is blocked by an open handle) and are
-// opened for overlapped I/O, which waitLockFile needs. A file created
-// here gets the permissions its directory passes on (see dirSDDL for
-// the default directory).
+// with a single link. The file is opened for overlapped I/O, which
+// waitLockFile needs. A file created here gets the permissions its
+// directory passes on (see dirSDDL for the default directory).
+//
+// Other processes may read and write the file while it is open, but not
+// delete or rename it (no FILE_SHARE_DELETE): since every process keeps
+// its lock and holder files open for its life, nobody can move a lock
+// file away from under its holder and lock a new one at the path. The
+// access asked for is only what the lock and the page need (no
+// FILE_WRITE_ATTRIBUTES, which dirSDDL does not grant).
 //
 // Like on Unix, an existing file is opened first and a missing one is
 // created exclusively, so two processes creating it at once both end up
@@ -168,13 +125,13 @@ func openFile(path string, create bool) (*os.File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	access := uint32(windows.GENERIC_READ)
+	access := uint32(windows.FILE_GENERIC_READ)
 	if create {
-		access |= windows.GENERIC_WRITE
+		access |= windows.FILE_WRITE_DATA | windows.FILE_APPEND_DATA
 	}
 	open := func(disposition uint32) (windows.Handle, error) {
 		return windows.CreateFile(p, access,
-			windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE,
+			windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE,
 			nil, // not inheritable
 			disposition,
 			windows.FILE_ATTRIBUTE_NORMAL|windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_OVERLAPPED, 0)
@@ -185,6 +142,9 @@ func openFile(path string, create bool) (*os.File, error) {
 		if err == windows.ERROR_FILE_EXISTS || err == windows.ERROR_ALREADY_EXISTS {
 			h, err = open(windows.OPEN_EXISTING)
 		}
+	}
+	if err == windows.ERROR_ACCESS_DENIED {
+		err = classifyDenied(p, err)
 	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
@@ -212,6 +172,25 @@ func openFile(path string, create bool) (*os.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(h), path), nil
+}
+
+// classifyDenied tells why opening p was denied: CreateFile reports a
+// directory (or a reparse point to one) at the path as
+// ERROR_ACCESS_DENIED too. It looks at the path's attributes, which
+// needs no access to the object itself, and returns an error matching
+// ErrUnsafePath for a directory or reparse point, else err.
+func classifyDenied(p *uint16, err error) error {
+	var fa windows.Win32FileAttributeData
+	if windows.GetFileAttributesEx(p, windows.GetFileExInfoStandard, (*byte)(unsafe.Pointer(&fa))) != nil {
+		return err
+	}
+	switch {
+	case fa.FileAttributes&windows.FILE_ATTRIBUTE_REPARSE_POINT != 0:
+		return fmt.Errorf("%w: is a symbolic link or reparse point", ErrUnsafePath)
+	case fa.FileAttributes&windows.FILE_ATTRIBUTE_DIRECTORY != 0:
+		return fmt.Errorf("%w: is a directory", ErrUnsafePath)
+	}
+	return err
 }
 
 // The byte range locked in the lock file: all of it, as

@@ -1,0 +1,162 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/windows"
+
+	"github.com/agentlock/agentlock/locktest/proctest"
+)
+
+// TestHeldLockFilesCannotMove: while a process has a lock's files open
+// (which it does for its life), nobody can rename or delete them, so
+// nobody can lock a new file at the path beside the holder.
+func TestHeldLockFilesCannotMove(t *testing.T) {
+	dir := proctest.TempDir(t)
+	c, err := New("moved", WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	for _, name := range []string{"moved.lock", "moved.holder"} {
+		p := filepath.Join(dir, name)
+		if err := os.Rename(p, p+".away"); err == nil {
+			t.Errorf("renamed %s while it was held", name)
+		}
+		if err := os.Remove(p); err == nil {
+			t.Errorf("deleted %s while it was held", name)
+		}
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s is gone: %v", name, err)
+		}
+	}
+}
+
+// TestDirectoryAtLockPath: a directory planted at NAME.lock or
+// NAME.holder is an unsafe path, not a permission error.
+func TestDirectoryAtLockPath(t *testing.T) {
+	for _, name := range []string{"dir.lock", "dir.holder"} {
+		dir := proctest.TempDir(t)
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		c, err := New("dir", WithDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.TryAcquire(context.Background())
+		if !errors.Is(err, ErrUnsafePath) {
+			t.Errorf("%s is a directory: TryAcquire = %v, want ErrUnsafePath", name, err)
+		}
+	}
+}
+
+// TestWorldWritableDirRefused: a directory in which everyone may delete
+// files is refused, as Unix refuses a world-writable directory without
+// the sticky bit. Wine derives a DACL from the Unix mode and ignores the
+// sticky bit, so Z:\tmp (the host's /tmp, mode 1777) grants Everyone
+// FILE_DELETE_CHILD there.
+func TestWorldWritableDirRefused(t *testing.T) {
+	if !underWine() {
+		t.Skip(`needs Wine's Z:\tmp; on Windows TestDirSecurityRule covers the rule`)
+	}
+	if _, err := os.Stat(`Z:\tmp`); err != nil {
+		t.Skip(`no Z:\tmp: `, err)
+	}
+	_, err := New("x", WithDir(`Z:\tmp`))
+	if !errors.Is(err, ErrUnsafePath) {
+		t.Fatalf(`New in Z:\tmp = %v, want ErrUnsafePath`, err)
+	}
+}
+
+// TestDirSecurityRule checks the directory and mutex rule on security
+// descriptors that Windows (or Wine's advapi32) builds from SDDL: in
+// particular that a directory made by this package is accepted whoever
+// created it, which is what lets a service use the default directory a
+// desktop program created, and the other way round.
+func TestDirSecurityRule(t *testing.T) {
+	const other = "S-1-5-21-1-2-3-1001" // a second account
+	trusted := func(sid *windows.SID) bool {
+		return sid.IsWellKnown(windows.WinLocalSystemSid) || sid.IsWellKnown(windows.WinBuiltinAdministratorsSid)
+	}
+	for _, tc := range []struct {
+		name, sddl string
+		dir, ok    bool
+	}{
+		{"ours, created by SYSTEM", "O:SY" + dirSDDL, true, true},
+		{"ours, created by another user", "O:" + other + dirSDDL, true, true},
+		{"ours without OWNER RIGHTS, created by another user", "O:" + other + "D:P(A;OICI;FA;;;SY)(A;;0x1200ab;;;AU)(A;OIIO;0x12008f;;;AU)", true, false},
+		{"OWNER RIGHTS may change the DACL", "O:" + other + "D:P(A;OICI;FA;;;SY)(A;;0x1600ab;;;OW)", true, false},
+		{"everyone may delete files", "O:SYD:P(A;OICI;FA;;;SY)(A;;0x1200ab;;;WD)(A;;0x40;;;WD)", true, false},
+		{"users may delete each other's files", "O:SYD:P(A;OICI;FA;;;SY)(A;OIIO;0x10000;;;AU)", true, false},
+		{"users may rename the directory", "O:SYD:P(A;OICI;FA;;;SY)(A;;0x10000;;;AU)", true, false},
+		{"creators may delete their own files", "O:SYD:P(A;OICI;FA;;;SY)(A;OIIO;FA;;;CO)(A;;0x1200ab;;;AU)", true, true},
+		{"a denial is no danger", "O:SYD:P(D;OICI;FA;;;WD)(A;OICI;FA;;;SY)", true, true},
+		{"our mutex, created by another user", "O:" + other + mutexSDDL, false, true},
+		{"a mutex whose creator may re-permission it", "O:" + other + "D:(A;;0x1f0001;;;SY)(A;;0x120001;;;AU)", false, false},
+		{"a mutex anyone may re-permission", "O:SYD:(A;;0x1f0001;;;SY)(A;;0x40000;;;WD)", false, false},
+	} {
+		sd, err := windows.SecurityDescriptorFromString(tc.sddl)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		err = sdProblem(sd, "object", tc.dir, trusted)
+		if tc.ok && err != nil {
+			t.Errorf("%s: refused: %v", tc.name, err)
+		}
+		if !tc.ok && !errors.Is(err, ErrUnsafePath) {
+			t.Errorf("%s: %v, want ErrUnsafePath", tc.name, err)
+		}
+	}
+
+	// A NULL DACL (everyone may do anything; not expressible in SDDL
+	// under Wine).
+	sd, err := windows.NewSecurityDescriptor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := windows.CreateWellKnownSid(windows.WinLocalSystemSid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sd.SetOwner(sys, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := sd.SetDACL(nil, true, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := sdProblem(sd, "object", true, trusted); !errors.Is(err, ErrUnsafePath) {
+		t.Errorf("NULL DACL: %v, want ErrUnsafePath", err)
+	}
+}
+
+// TestDefaultDirACL: the default directory this package creates carries
+// dirSDDL, and files created in it inherit neither DELETE nor
+// FILE_WRITE_ATTRIBUTES for other users. Wine neither stores nor
+// enforces DACLs on files.
+func TestDefaultDirACL(t *testing.T) {
+	skipOnWine(t, "Wine ignores the security attributes of CreateDirectory and does not store DACLs")
+	dir, err := defaultDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkDir(dir, true); err != nil {
+		t.Fatal(err)
+	}
+	sd, err := windows.GetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("default directory %s: %s", dir, sd)
+	if err := sdProblem(sd, "directory", true, func(*windows.SID) bool { return false }); err == nil {
+		t.Log("the directory's DACL grants nobody dangerous rights")
+	}
+}
