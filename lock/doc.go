@@ -45,7 +45,9 @@
 // Linux through an inotify watch for the dying process's close of the
 // lock file (within a millisecond or two; within 10 ms for a wait that
 // began less than 10 ms before), on Windows through the kernel's own
-// queue, on macOS and the BSDs, whose kqueue does not report closes,
+// queue, on macOS and FreeBSD through the kqueue notes that report the
+// dead holder's unlock (NOTE_FUNLOCK) or close (NOTE_CLOSE_WRITE), and
+// on NetBSD, OpenBSD and DragonFly, whose kqueue reports neither,
 // within the 50 ms fallback interval. The next Lease then reports
 // Abandoned, because what the lock guarded may be half-written.
 //
@@ -106,10 +108,26 @@
 // unprivileged desktop program calling New with the same name contend
 // on the same lock:
 //
-//	OS              default directory        lock         wait for release (death)
-//	Linux           /run/lock                flock(2)     futex in the holder page (inotify close)
-//	macOS, BSDs     /var/tmp                 flock(2)     kqueue on the lock file (50 ms timer)
-//	Windows         %ProgramData%\agentlock  LockFileEx   overlapped LockFileEx (kernel queue)
+//	OS                 default directory        lock         wait for release (death)
+//	Linux              /run/lock                flock(2)     futex in the holder page (inotify close)
+//	macOS              /var/tmp                 flock(2)     kqueue: NOTE_FUNLOCK (NOTE_FUNLOCK)
+//	FreeBSD            /var/tmp                 flock(2)     kqueue: write (NOTE_CLOSE_WRITE)
+//	NetBSD, DragonFly  /var/tmp                 flock(2)     kqueue: write (50 ms timer)
+//	OpenBSD            none: WithDir required   flock(2)     kqueue: write (50 ms timer)
+//	Windows            %ProgramData%\agentlock  LockFileEx   overlapped LockFileEx (kernel queue)
+//	Solaris, illumos,  none                     none         New fails: errors.ErrUnsupported
+//	AIX, others
+//
+// On macOS and the BSDs the kqueue watch of a waiter is a help, not a
+// requirement: where it cannot be set up (or the kernel refuses the
+// close notes) the waiter polls at the 50 ms interval. On OpenBSD
+// /var/tmp is a link to /tmp, where daily(8) deletes files nobody has
+// read for a week, and no other directory is root-owned, sticky and
+// left alone, so New without WithDir fails with an error matching
+// errors.ErrUnsupported. Solaris, illumos and AIX have only fcntl
+// locks, which a process loses when it closes any descriptor of the
+// file; the file and named-mutex backends fail there at New with an
+// error matching errors.ErrUnsupported.
 //
 // On Unix the default directory must be owned by root (on Windows see
 // below); if it is not, New fails rather than use another location.
