@@ -226,62 +226,149 @@ func putEvent(e windows.Handle) {
 // A lockOp is one LockFileEx request on the overlapped handle of a lock
 // file.
 type lockOp struct {
-	ol  *windows.Overlapped
-	ev  windows.Handle
-	pin runtime.Pinner
+	h      windows.Handle // the file's handle, read once
+	ol     *windows.Overlapped
+	ev     windows.Handle
+	pin    runtime.Pinner
+	leaked bool // the kernel may still own ol: never reuse it
 }
 
 // startLock starts LockFileEx. The OVERLAPPED is pinned (the kernel
 // writes it when the request completes, possibly after startLock
 // returns) and its event has the low bit set, so that the completion is
-// not also queued to the runtime's I/O completion port, with which
-// os.NewFile associates an overlapped handle. It returns a nil op only
-// if it could not start the request.
+// not also queued to the runtime's I/O completion port.
+//
+// The calling goroutine is locked to its OS thread until done: the
+// handle is not associated with the runtime's completion port (the
+// first os.File.Fd detaches it, and the event's low bit keeps
+// completions off the port anyway), so Windows queues the pending
+// request to the issuing thread and cancels it if that thread exits,
+// which the runtime does to a thread whose locked goroutine exits.
+//
+// It returns a nil op only if it could not start the request.
 func startLock(f *os.File, flags uint32) (*lockOp, error) {
 	ev, err := getEvent()
 	if err != nil {
 		return nil, os.NewSyscallError("CreateEvent", err)
 	}
-	op := &lockOp{ol: new(windows.Overlapped), ev: ev}
+	return startLockEvent(windows.Handle(f.Fd()), flags, ev)
+}
+
+// startLockHandle is startLock for a handle.
+func startLockHandle(h windows.Handle, flags uint32) (*lockOp, error) {
+	ev, err := getEvent()
+	if err != nil {
+		return nil, os.NewSyscallError("CreateEvent", err)
+	}
+	return startLockEvent(h, flags, ev)
+}
+
+func startLockEvent(h windows.Handle, flags uint32, ev windows.Handle) (*lockOp, error) {
+	runtime.LockOSThread()
+	op := &lockOp{h: h, ol: new(windows.Overlapped), ev: ev}
 	op.pin.Pin(op.ol)
 	op.ol.HEvent = ev | 1
-	err = windows.LockFileEx(windows.Handle(f.Fd()), flags, 0, lockLow, lockHigh, op.ol)
+	err := windows.LockFileEx(op.h, flags, 0, lockLow, lockHigh, op.ol)
 	return op, err
 }
 
-// result waits for the request to complete and returns its outcome.
-func (op *lockOp) result(f *os.File) error {
-	// Wait on the event ourselves: GetOverlappedResult would wait on
-	// the file handle, which Go may have told not to be signalled.
+// wait waits for a pending request to complete, or for cancel to be set
+// (then it returns ctx.Err()). A request that did not complete is
+// withdrawn before wait returns, and if it was granted meanwhile it is
+// released, so an error always means the lock is not held.
+func (op *lockOp) wait(ctx context.Context, cancel windows.Handle) error {
+	r, werr := windows.WaitForMultipleObjects([]windows.Handle{op.ev, cancel}, false, windows.INFINITE)
+	if r == windows.WAIT_OBJECT_0 {
+		return op.outcome()
+	}
+	if err := op.withdraw(); err != nil {
+		return err
+	}
+	if r != windows.WAIT_OBJECT_0+1 {
+		return os.NewSyscallError("WaitForMultipleObjects", werr)
+	}
+	return ctx.Err()
+}
+
+// withdraw cancels a pending request and waits until the kernel has
+// finished with it; a request granted just before the cancellation took
+// effect is released. If the wait itself fails, the OVERLAPPED and its
+// event are never reused (the kernel may still write them).
+func (op *lockOp) withdraw() error {
+	windows.CancelIoEx(op.h, op.ol)
 	if _, err := windows.WaitForSingleObject(op.ev, windows.INFINITE); err != nil {
+		op.leak()
 		return os.NewSyscallError("WaitForSingleObject", err)
 	}
+	if op.outcome() == nil {
+		unlockHandle(op.h)
+	}
+	return nil
+}
+
+// outcome returns the result of a completed request.
+func (op *lockOp) outcome() error {
 	var n uint32
-	return windows.GetOverlappedResult(windows.Handle(f.Fd()), op.ol, &n, false)
+	return windows.GetOverlappedResult(op.h, op.ol, &n, false)
+}
+
+// leakedOps keeps the lockOps whose OVERLAPPED the kernel may still own
+// reachable and pinned for the life of the process.
+var leakedOps struct {
+	sync.Mutex
+	ops []*lockOp
+}
+
+func (op *lockOp) leak() {
+	op.leaked = true
+	leakedOps.Lock()
+	leakedOps.ops = append(leakedOps.ops, op)
+	leakedOps.Unlock()
 }
 
 func (op *lockOp) done() {
-	op.pin.Unpin()
-	putEvent(op.ev)
+	if !op.leaked {
+		op.pin.Unpin()
+		putEvent(op.ev)
+	}
+	runtime.UnlockOSThread()
 }
 
 func tryLockFile(f *os.File) error {
+	return tryLockFileContext(context.Background(), f)
+}
+
+// tryLockFileContext is tryLockFile for a caller with a context. A
+// request that must not wait completes at once on a local disk, but on
+// a network share the server answers it, which may take as long as the
+// server is unresponsive: then the request is withdrawn when ctx ends.
+func tryLockFileContext(ctx context.Context, f *os.File) error {
 	op, err := startLock(f, windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY)
 	if op == nil {
 		return err
 	}
 	defer op.done()
-	if err == windows.ERROR_IO_PENDING {
-		// A request that must not wait completes at once in practice;
-		// if the system still pends it, wait for its answer.
-		err = op.result(f)
+	if err != windows.ERROR_IO_PENDING {
+		return err
 	}
-	return err
+	cancel, stop, err := cancelEvent(ctx)
+	if err != nil {
+		if werr := op.withdraw(); werr != nil {
+			return werr
+		}
+		return err
+	}
+	defer stop()
+	return op.wait(ctx, cancel)
 }
 
 func unlockFile(f *os.File) error {
+	return unlockHandle(windows.Handle(f.Fd()))
+}
+
+func unlockHandle(h windows.Handle) error {
 	ol := new(windows.Overlapped)
-	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, lockLow, lockHigh, ol)
+	return windows.UnlockFileEx(h, 0, lockLow, lockHigh, ol)
 }
 
 // wakeWaiters wakes one process sleeping in the Wine wait of
@@ -338,33 +425,16 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	if err != windows.ERROR_IO_PENDING {
 		return err // granted at once (nil), or failed
 	}
-	cancel, done, err := cancelEvent(ctx)
+	cancel, stop, err := cancelEvent(ctx)
 	if err != nil {
 		// The request is pending: take it back before failing.
-		windows.CancelIoEx(windows.Handle(f.Fd()), op.ol)
-		if op.result(f) == nil {
-			unlockFile(f)
+		if werr := op.withdraw(); werr != nil {
+			return werr
 		}
 		return err
 	}
-	defer done()
-
-	r, werr := windows.WaitForMultipleObjects([]windows.Handle{op.ev, cancel}, false, windows.INFINITE)
-	if r == windows.WAIT_OBJECT_0 {
-		var n uint32
-		return windows.GetOverlappedResult(windows.Handle(f.Fd()), op.ol, &n, false)
-	}
-	// Cancelled (or the wait failed): withdraw the request, and wait
-	// until the kernel has finished with it either way.
-	windows.CancelIoEx(windows.Handle(f.Fd()), op.ol)
-	if op.result(f) == nil {
-		// Granted just before the cancellation took effect.
-		unlockFile(f)
-	}
-	if r != windows.WAIT_OBJECT_0+1 {
-		return os.NewSyscallError("WaitForMultipleObjects", werr)
-	}
-	return ctx.Err()
+	defer stop()
+	return op.wait(ctx, cancel)
 }
 
 // wineFallbackWait bounds each sleep in wineWaitLockFile: a safety net
