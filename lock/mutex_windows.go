@@ -38,6 +38,14 @@ func newMutexBackend(c *mutexConfig) (Backend, error) {
 			return nil, os.NewSyscallError("ProcessIdToSessionId", err)
 		}
 		b.local = uint64(s)
+		// Session 0 (services, scheduled tasks, SSH sessions) has no
+		// namespace of its own: its Local\ is the global namespace, so
+		// its "local" mutex is the global one, and it must publish to
+		// the global holder file, or Holder would miss its leases and
+		// tokens would follow two sequences.
+		if s == 0 {
+			b.scope = ScopeGlobal
+		}
 	}
 	return b, nil
 }

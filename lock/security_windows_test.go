@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/windows"
 
@@ -158,5 +159,53 @@ func TestDefaultDirACL(t *testing.T) {
 	t.Logf("default directory %s: %s", dir, sd)
 	if err := sdProblem(sd, "directory", true, func(*windows.SID) bool { return false }); err == nil {
 		t.Log("the directory's DACL grants nobody dangerous rights")
+	}
+}
+
+// TestSessionZeroLocalIsGlobal: in session 0, whose Local\ namespace is
+// the global one, a ScopeLocal lease is seen by ScopeGlobal users: the
+// same mutex, the same holder record, one sequence of tokens.
+func TestSessionZeroLocalIsGlobal(t *testing.T) {
+	var s uint32
+	if err := windows.ProcessIdToSessionId(windows.GetCurrentProcessId(), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s != 0 {
+		t.Skipf("runs in session 0 only (a service, a scheduled task, an SSH session); this is session %d", s)
+	}
+	dir := proctest.TempDir(t)
+	name := "s0-" + time.Now().Format("150405.000000")
+	coord := func(scope MutexScope) *Coordinator {
+		b, err := NewNamedMutexBackend(WithMutexDir(dir), WithScope(scope))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := New(name, WithBackend(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	local, global := coord(ScopeLocal), coord(ScopeGlobal)
+	ctx := context.Background()
+	l, err := local.Acquire(ctx, WithPurpose("local"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := global.Holder(ctx)
+	if err != nil || h.Purpose != "local" {
+		t.Errorf("ScopeGlobal's Holder while ScopeLocal holds: %+v, %v", h, err)
+	}
+	tok := l.Token()
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := global.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Release()
+	if g.Token() <= tok {
+		t.Errorf("token after the local lease %d, want more than %d", g.Token(), tok)
 	}
 }
