@@ -157,16 +157,35 @@
 // of them created it, and neither can lock the other out. Lock and
 // holder files are opened without FILE_SHARE_DELETE: as every process
 // keeps them open, nobody can rename or delete them while anyone uses
-// the lock. Under Wine, which does not complete overlapped LockFileEx
-// waits, a waiter instead sleeps on a named event that releasers set
-// (through the shared page's waiters flag, as on Linux) and on the
-// holder's process handle, with a 100 ms fallback.
+// the lock.
+//
+// The service accounts LocalSystem, LocalService, NetworkService and
+// virtual accounts (NT SERVICE\NAME) are all authenticated users, so
+// each shares the default directory, and the named mutexes, with
+// desktop programs whichever of them starts first. A default directory
+// or mutex that someone created with another DACL is refused
+// (ErrUnsafePath) until an administrator removes it.
+//
+// A waiting goroutine stays locked to the OS thread that issued its
+// overlapped LockFileEx until the request completes or is withdrawn,
+// since Windows cancels a pending request whose thread exits. A
+// holder's process is dead once its handle is signalled, whatever its
+// exit code (a process may exit with 259, STILL_ACTIVE); a process this
+// one may not open (a service's, seen from a desktop program) is looked
+// up in the system's process list, which gives its creation time
+// without opening it, so a reused pid is told apart there too. Under
+// Wine, which does not complete overlapped LockFileEx waits, a waiter
+// instead sleeps on a named event that releasers set (through the
+// shared page's waiters flag, as on Linux) and on the holder's process
+// handle, with a 100 ms fallback.
 //
 // # The named-mutex backend
 //
 // NewNamedMutexBackend, used through WithBackend, locks a Windows
 // kernel mutex (Global\agentlock.NAME by default, Local\agentlock.NAME
-// with WithScope(ScopeLocal)) and publishes records in a holder file as
+// with WithScope(ScopeLocal), which in session 0, whose Local\
+// namespace is the global one, is Global\agentlock.NAME too) and
+// publishes records in a holder file as
 // the file backend does, so records, tokens, Abandoned, cancellation
 // and Holder behave the same. On other systems it is a documented
 // equivalent, a flock(2) on _mutex.NAME.lock in the lock directory,
