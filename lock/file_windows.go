@@ -52,20 +52,28 @@ func defaultDir() (string, error) {
 		return "", &fs.PathError{Op: "lock", Path: `%ProgramData%`, Err: fmt.Errorf("cannot find the ProgramData folder: %v", err)}
 	}
 	dir := filepath.Join(pd, "agentlock")
+	if err := makeSharedDir(dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// makeSharedDir creates dir with dirSDDL, unless it exists.
+func makeSharedDir(dir string) error {
 	sd, err := windows.SecurityDescriptorFromString(dirSDDL)
 	if err != nil {
-		return "", &fs.PathError{Op: "lock", Path: dir, Err: err}
+		return &fs.PathError{Op: "lock", Path: dir, Err: err}
 	}
 	sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
 	sa.Length = uint32(unsafe.Sizeof(*sa))
 	p, err := windows.UTF16PtrFromString(dir)
 	if err != nil {
-		return "", &fs.PathError{Op: "lock", Path: dir, Err: err}
+		return &fs.PathError{Op: "lock", Path: dir, Err: err}
 	}
 	if err := windows.CreateDirectory(p, sa); err != nil && err != windows.ERROR_ALREADY_EXISTS {
-		return "", &fs.PathError{Op: "mkdir", Path: dir, Err: err}
+		return &fs.PathError{Op: "mkdir", Path: dir, Err: err}
 	}
-	return dir, nil
+	return nil
 }
 
 // checkDir checks that dir is a directory (not a symbolic link,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -152,13 +153,17 @@ func TestDefaultDirACL(t *testing.T) {
 	if err := checkDir(dir, true); err != nil {
 		t.Fatal(err)
 	}
-	sd, err := windows.GetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	sd, err := windows.GetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("default directory %s: %s", dir, sd)
-	if err := sdProblem(sd, "directory", true, func(*windows.SID) bool { return false }); err == nil {
-		t.Log("the directory's DACL grants nobody dangerous rights")
+	// Safe for any user of the machine, not only for its creator.
+	sysOrAdmins := func(sid *windows.SID) bool {
+		return sid.IsWellKnown(windows.WinLocalSystemSid) || sid.IsWellKnown(windows.WinBuiltinAdministratorsSid)
+	}
+	if err := sdProblem(sd, "directory", true, sysOrAdmins); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -208,4 +213,65 @@ func TestSessionZeroLocalIsGlobal(t *testing.T) {
 	if g.Token() <= tok {
 		t.Errorf("token after the local lease %d, want more than %d", g.Token(), tok)
 	}
+}
+
+// TestDirCreatedByAnotherAccount: a directory made as the default one
+// is, but owned by another account (here LocalService, as if a service
+// running as LocalService, or a desktop program, had created it first),
+// is accepted, and the lock works in it. Setting another owner takes
+// SeRestorePrivilege (an elevated administrator); Wine stores no
+// owners.
+func TestDirCreatedByAnotherAccount(t *testing.T) {
+	skipOnWine(t, "Wine does not store owners or DACLs of files")
+	dir := filepath.Join(proctest.TempDir(t), "shared")
+	if err := makeSharedDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := windows.CreateWellKnownSid(windows.WinLocalServiceSid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := enablePrivilege("SeRestorePrivilege"); err != nil {
+		t.Skipf("cannot give the directory another owner: %v", err)
+	}
+	if err := windows.SetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION, ls, nil, nil, nil); err != nil {
+		t.Skipf("cannot give the directory another owner: %v", err)
+	}
+	if err := checkDir(dir, true); err != nil {
+		t.Fatalf("a shared directory created by LocalService is refused: %v", err)
+	}
+	c, err := New("ordering", WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+}
+
+func enablePrivilege(name string) error {
+	runtime.LockOSThread() // for GetLastError below
+	defer runtime.UnlockOSThread()
+	var luid windows.LUID
+	if err := windows.LookupPrivilegeValue(nil, windows.StringToUTF16Ptr(name), &luid); err != nil {
+		return err
+	}
+	var tok windows.Token
+	if err := windows.OpenProcessToken(windows.CurrentProcess(), windows.TOKEN_ADJUST_PRIVILEGES|windows.TOKEN_QUERY, &tok); err != nil {
+		return err
+	}
+	defer tok.Close()
+	tp := windows.Tokenprivileges{PrivilegeCount: 1}
+	tp.Privileges[0] = windows.LUIDAndAttributes{Luid: luid, Attributes: windows.SE_PRIVILEGE_ENABLED}
+	if err := windows.AdjustTokenPrivileges(tok, false, &tp, 0, nil, nil); err != nil {
+		return err
+	}
+	// AdjustTokenPrivileges succeeds without the privilege, and says so
+	// only through the last error.
+	if e := windows.GetLastError(); e == windows.ERROR_NOT_ALL_ASSIGNED {
+		return e
+	}
+	return nil
 }
