@@ -140,10 +140,10 @@ func TestDirSecurityRule(t *testing.T) {
 	}
 }
 
-// TestDefaultDirACL: the default directory this package creates carries
-// dirSDDL, and files created in it inherit neither DELETE nor
-// FILE_WRITE_ATTRIBUTES for other users. Wine neither stores nor
-// enforces DACLs on files.
+// TestDefaultDirACL: the default directory passes the directory rule
+// for every user of the machine (SYSTEM and Administrators trusted,
+// nobody else), not only for the user who created it. Wine neither
+// stores nor enforces DACLs on files.
 func TestDefaultDirACL(t *testing.T) {
 	skipOnWine(t, "Wine ignores the security attributes of CreateDirectory and does not store DACLs")
 	dir, err := defaultDir()
