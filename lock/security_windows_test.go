@@ -275,3 +275,44 @@ func enablePrivilege(name string) error {
 	}
 	return nil
 }
+
+// TestLockFileAtPath: the identity check after locking tells the file
+// at the path from a file that was moved away and replaced.
+func TestLockFileAtPath(t *testing.T) {
+	dir := proctest.TempDir(t)
+	p := filepath.Join(dir, "id.lock")
+	f, err := openFile(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lockFileAtPath(f, p) {
+		t.Fatal("the file just opened is not the file at its path")
+	}
+	f.Close()
+
+	// A file opened with FILE_SHARE_DELETE (by someone else than this
+	// package) can be moved away, and another put in its place.
+	u, _ := windows.UTF16PtrFromString(p)
+	h, err := windows.CreateFile(u, windows.GENERIC_READ, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE,
+		nil, windows.OPEN_EXISTING, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := os.NewFile(uintptr(h), p)
+	defer g.Close()
+	if err := os.Rename(p, p+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if lockFileAtPath(g, p) {
+		t.Error("a file moved away is taken for the file now at its path")
+	}
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if lockFileAtPath(g, p) {
+		t.Error("a file moved away is taken for a missing path")
+	}
+}
