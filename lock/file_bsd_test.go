@@ -38,15 +38,14 @@ func TestBSDWaitWithoutKqueueWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Remove(f.Name())
+	f.Close() // so the kqueue cannot watch it
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	w, err := newKqWait(ctx, f)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("newKqWait with a watch that cannot be registered: %v", err)
 	}
 	defer w.close()
-	f.Close()
-	watchLockFile(w.kq, f) // fails: the descriptor is closed
 	start := time.Now()
 	for ctx.Err() == nil {
 		if _, err := w.sleep(ctx, fallbackWait); err != nil {
