@@ -182,35 +182,6 @@ func openFile(path string, create bool) (*os.File, error) {
 	return os.NewFile(uintptr(h), path), nil
 }
 
-// lockFileAtPath reports whether the open file f is still the file at
-// path (same volume and file index), without following a reparse point
-// at path: the identity check made after locking. Lock and holder files
-// are opened without FILE_SHARE_DELETE, so the path cannot change while
-// this process has f open; the check is for a file that another
-// program opened first, with FILE_SHARE_DELETE, and moved.
-func lockFileAtPath(f *os.File, path string) bool {
-	var a, b windows.ByHandleFileInformation
-	if windows.GetFileInformationByHandle(windows.Handle(f.Fd()), &a) != nil {
-		return false
-	}
-	p, err := windows.UTF16PtrFromString(path)
-	if err != nil {
-		return false
-	}
-	// No access is asked for: that conflicts with no share mode.
-	h, err := windows.CreateFile(p, 0, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE,
-		nil, windows.OPEN_EXISTING, windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
-	if err != nil {
-		return false
-	}
-	defer windows.CloseHandle(h)
-	if windows.GetFileInformationByHandle(h, &b) != nil {
-		return false
-	}
-	return a.VolumeSerialNumber == b.VolumeSerialNumber &&
-		a.FileIndexHigh == b.FileIndexHigh && a.FileIndexLow == b.FileIndexLow
-}
-
 // classifyDenied tells why opening p was denied: CreateFile reports a
 // directory (or a reparse point to one) at the path as
 // ERROR_ACCESS_DENIED too. It looks at the path's attributes, which
