@@ -163,8 +163,10 @@
 // virtual accounts (NT SERVICE\NAME) are all authenticated users, so
 // each shares the default directory, and the named mutexes, with
 // desktop programs whichever of them starts first. A default directory
-// or mutex that someone created with another DACL is refused
-// (ErrUnsafePath) until an administrator removes it.
+// or mutex that fails the rule above (for instance one that another user
+// created without the OWNER RIGHTS entry, as versions of this package
+// before it did) is refused (ErrUnsafePath) until an administrator
+// removes it.
 //
 // A waiting goroutine stays locked to the OS thread that issued its
 // overlapped LockFileEx until the request completes or is withdrawn,
