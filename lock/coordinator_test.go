@@ -273,6 +273,9 @@ func TestTokensSurviveLostState(t *testing.T) {
 	ch, tok1 := holdIn(t, dir, "tokens", "a")
 	ch.Send("release")
 	ch.Expect("released", time.Minute)
+	// On Windows nobody can delete a file that a process has open.
+	ch.Send("exit")
+	require.NoError(t, ch.Wait(time.Minute))
 	require.NoError(t, os.Remove(filepath.Join(dir, "tokens.holder")))
 	ch2, tok2 := holdIn(t, dir, "tokens", "b")
 	assert.Greater(t, tok2, tok1)

@@ -53,7 +53,9 @@
 // Linux through an inotify watch for the dying process's close of the
 // lock file (within a millisecond or two; within 10 ms for a wait that
 // began less than 10 ms before), on Windows through the kernel's own
-// queue, on macOS and the BSDs, whose kqueue does not report closes,
+// queue, on macOS and FreeBSD through the kqueue notes that report the
+// dead holder's unlock (NOTE_FUNLOCK) or close (NOTE_CLOSE_WRITE), and
+// on NetBSD, OpenBSD and DragonFly, whose kqueue reports neither,
 // within the 50 ms fallback interval. The next Lease then reports
 // Abandoned, because what the lock guarded may be half-written. Only
 // that one Lease does, whichever program holds it: a program that
@@ -120,10 +122,26 @@
 // unprivileged desktop program calling New with the same name contend
 // on the same lock:
 //
-//	OS              default directory        lock         wait for release (death)
-//	Linux           /run/lock                flock(2)     futex in the holder page (inotify close)
-//	macOS, BSDs     /var/tmp                 flock(2)     kqueue on the lock file (50 ms timer)
-//	Windows         %ProgramData%\agentlock  LockFileEx   overlapped LockFileEx (kernel queue)
+//	OS                 default directory        lock         wait for release (death)
+//	Linux              /run/lock                flock(2)     futex in the holder page (inotify close)
+//	macOS              /var/tmp                 flock(2)     kqueue: NOTE_FUNLOCK (NOTE_FUNLOCK)
+//	FreeBSD            /var/tmp                 flock(2)     kqueue: write (NOTE_CLOSE_WRITE)
+//	NetBSD, DragonFly  /var/tmp                 flock(2)     kqueue: write (50 ms timer)
+//	OpenBSD            none: WithDir required   flock(2)     kqueue: write (50 ms timer)
+//	Windows            %ProgramData%\agentlock  LockFileEx   overlapped LockFileEx (kernel queue)
+//	Solaris, illumos,  none                     none         New fails: errors.ErrUnsupported
+//	AIX, others
+//
+// On macOS and the BSDs the kqueue watch of a waiter is a help, not a
+// requirement: where it cannot be set up (or the kernel refuses the
+// close notes) the waiter polls at the 50 ms interval. On OpenBSD
+// /var/tmp is a link to /tmp, where daily(8) deletes files nobody has
+// read for a week, and no other directory is root-owned, sticky and
+// left alone, so New without WithDir fails with an error matching
+// errors.ErrUnsupported. Solaris, illumos and AIX have only fcntl
+// locks, which a process loses when it closes any descriptor of the
+// file; the file and named-mutex backends fail there at New with an
+// error matching errors.ErrUnsupported.
 //
 // On Unix the default directory must be owned by root (on Windows see
 // below); if it is not, New fails rather than use another location.
@@ -136,21 +154,53 @@
 // The files of a lock are opened once per process and kept open for
 // the life of the process.
 //
-// On Windows the lock directory must be owned by SYSTEM, the
-// Administrators group or the caller, and must not be a reparse point
-// (symbolic link or junction); the default directory is created with a
-// DACL that lets SYSTEM and Administrators do anything and
-// authenticated users create, read and write files but not delete
-// them. Under Wine, which does not complete overlapped LockFileEx
-// waits, a waiter instead sleeps on a named event that releasers set
-// (through the shared page's waiters flag, as on Linux) and on the
-// holder's process handle, with a 100 ms fallback.
+// On Windows the lock directory must not be a reparse point (symbolic
+// link or junction), and its DACL is checked as Unix checks modes: no
+// user but SYSTEM, Administrators and the caller may delete files in it
+// (FILE_DELETE_CHILD), delete or rename it, change its DACL or owner,
+// or be passed DELETE, WRITE_DAC or WRITE_OWNER on the files created in
+// it (the creator of a file, CREATOR OWNER, excepted); and it must be
+// owned by one of those three, or carry an OWNER RIGHTS entry, which
+// takes away the owner's implicit right to change the DACL. The default
+// directory is created with a DACL that lets SYSTEM and Administrators
+// do anything, lets authenticated users create files and read and write
+// them but neither delete them, change their attributes nor link to
+// them, and limits owners the same way through OWNER RIGHTS; so a
+// LocalSystem service and a desktop program can both use it whichever
+// of them created it, and neither can lock the other out. Lock and
+// holder files are opened without FILE_SHARE_DELETE: as every process
+// keeps them open, nobody can rename or delete them while anyone uses
+// the lock.
+//
+// The service accounts LocalSystem, LocalService, NetworkService and
+// virtual accounts (NT SERVICE\NAME) are all authenticated users, so
+// each shares the default directory, and the named mutexes, with
+// desktop programs whichever of them starts first. A default directory
+// or mutex that fails the rule above (for instance one that another user
+// created without the OWNER RIGHTS entry, as versions of this package
+// before it did) is refused (ErrUnsafePath) until an administrator
+// removes it.
+//
+// A waiting goroutine stays locked to the OS thread that issued its
+// overlapped LockFileEx until the request completes or is withdrawn,
+// since Windows cancels a pending request whose thread exits. A
+// holder's process is dead once its handle is signalled, whatever its
+// exit code (a process may exit with 259, STILL_ACTIVE); a process this
+// one may not open (a service's, seen from a desktop program) is looked
+// up in the system's process list, which gives its creation time
+// without opening it, so a reused pid is told apart there too. Under
+// Wine, which does not complete overlapped LockFileEx waits, a waiter
+// instead sleeps on a named event that releasers set (through the
+// shared page's waiters flag, as on Linux) and on the holder's process
+// handle, with a 100 ms fallback.
 //
 // # The named-mutex backend
 //
 // NewNamedMutexBackend, used through WithBackend, locks a Windows
 // kernel mutex (Global\agentlock.NAME by default, Local\agentlock.NAME
-// with WithScope(ScopeLocal)) and publishes records in a holder file as
+// with WithScope(ScopeLocal), which in session 0, whose Local\
+// namespace is the global one, is Global\agentlock.NAME too) and
+// publishes records in a holder file as
 // the file backend does, so records, tokens, Abandoned, cancellation
 // and Holder behave the same. On other systems it is a documented
 // equivalent, a flock(2) on _mutex.NAME.lock in the lock directory,

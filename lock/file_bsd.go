@@ -4,7 +4,11 @@ package lock
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -12,76 +16,55 @@ import (
 	"github.com/agentlock/agentlock/internal/record"
 )
 
-// defaultDir is /var/tmp: root-owned and sticky on macOS and the BSDs,
-// so every user may create lock files there and none may remove
-// another's, and unlike /tmp it is not emptied at boot or by periodic
-// cleaners of /tmp.
+// defaultDir is /var/tmp: root-owned and sticky on macOS, FreeBSD,
+// NetBSD and DragonFly, so every user may create lock files there and
+// none may remove another's, and unlike /tmp it is not emptied at boot
+// or by the periodic cleaners of /tmp.
+//
+// OpenBSD has no such directory: its /var/tmp is a symbolic link to
+// /tmp, and daily(8) deletes files in /tmp that nobody has read for a
+// week, which a lock file never is, so a lock there could be deleted
+// under its holder. There the caller names the directory (WithDir).
 func defaultDir() (string, error) {
+	if runtime.GOOS == "openbsd" {
+		return "", &fs.PathError{Op: "lock", Path: "/var/tmp", Err: fmt.Errorf(
+			"OpenBSD has no root-owned sticky directory that daily(8) leaves alone; name one with WithDir: %w", errors.ErrUnsupported)}
+	}
 	return "/var/tmp", nil
 }
 
-// fallbackWait bounds each sleep in waitLockFile. kqueue reports writes
-// to the lock file (a release) but, unlike inotify, not the close that
-// a dying holder makes, so a crashed holder is noticed within this
-// interval.
+// fallbackWait bounds each sleep in waitLockFile: the safety net for a
+// release or death that the kqueue does not report (a holder's death on
+// NetBSD, OpenBSD and DragonFly, whose kqueue reports no closes).
 const fallbackWait = 50 * time.Millisecond
 
 // waitLockFile blocks until f is locked or ctx is done. See the Linux
-// version for the design; here a kqueue watches the lock file for the
-// releaser's one-byte write, and a pipe registered in the same kqueue
-// carries cancellation.
+// version for the design; here a kqueue watches the lock file and a
+// pipe registered in the same kqueue carries cancellation. The watch
+// reports the releaser's one-byte write (see wakeWaiters) and, where
+// the system offers it, the unlock or close that a dying holder's exit
+// makes (see deathNotes): on macOS NOTE_FUNLOCK, posted after every
+// flock unlock including the implicit one at close; on FreeBSD
+// NOTE_CLOSE and NOTE_CLOSE_WRITE. If the kqueue or the watch cannot be
+// set up, the wait goes on at fallbackWait rather than fail.
 func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
-	kq, err := unix.Kqueue()
+	w, err := newKqWait(ctx, f)
 	if err != nil {
-		return os.NewSyscallError("kqueue", err)
+		return err
 	}
-	defer unix.Close(kq)
-	unix.CloseOnExec(kq)
-	var p [2]int
-	if err := unix.Pipe(p[:]); err != nil {
-		return os.NewSyscallError("pipe", err)
-	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
-	unix.CloseOnExec(p[0])
-	unix.CloseOnExec(p[1])
-
-	var changes [2]unix.Kevent_t
-	unix.SetKevent(&changes[0], int(f.Fd()), unix.EVFILT_VNODE, unix.EV_ADD|unix.EV_CLEAR)
-	changes[0].Fflags = unix.NOTE_WRITE | unix.NOTE_EXTEND | unix.NOTE_ATTRIB
-	unix.SetKevent(&changes[1], p[0], unix.EVFILT_READ, unix.EV_ADD)
-	if _, err := unix.Kevent(kq, changes[:], nil, nil); err != nil {
-		return os.NewSyscallError("kevent", err)
-	}
-	// The pipe is closed (deferred above, so after this) only once the
-	// AfterFunc can no longer write to it: a write to a closed, and
-	// perhaps reused, descriptor could land in someone else's file.
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		unix.Write(p[1], []byte{0})
-		close(fired)
-	})
-	defer func() {
-		if !stop() {
-			<-fired
-		}
-	}()
-
-	var events [4]unix.Kevent_t
+	defer w.close()
 	delay := fallbackWait
 	for {
 		if done, err := attempt(ctx, f, page); done {
 			return err
 		}
-		ts := unix.NsecToTimespec(int64(delay))
-		n, err := unix.Kevent(kq, nil, events[:], &ts)
-		switch {
-		case err == unix.EINTR:
-		case err != nil:
-			return os.NewSyscallError("kevent", err)
-		case n > 0:
+		woke, err := w.sleep(ctx, delay)
+		if err != nil {
+			return err
+		}
+		if woke {
 			delay = time.Millisecond
-		default:
+		} else {
 			delay = min(2*delay, fallbackWait)
 		}
 		if err := ctx.Err(); err != nil {
@@ -90,10 +73,112 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	}
 }
 
+// A kqWait is the kqueue of one waitLockFile, with its cancellation
+// pipe; kq is -1 if there is none, and the wait then sleeps on a timer.
+type kqWait struct {
+	kq   int
+	r, w *os.File // the pipe
+	stop func()   // stops the AfterFunc, and waits for a running one
+}
+
+func newKqWait(ctx context.Context, f *os.File) (*kqWait, error) {
+	w := &kqWait{kq: -1}
+	// A kqueue is not inherited across fork, so it cannot leak into a
+	// child; os.Pipe is close-on-exec atomically (pipe2) or under
+	// syscall.ForkLock where pipe2 is missing (macOS).
+	kq, err := unix.Kqueue()
+	if err != nil {
+		return w, nil
+	}
+	unix.CloseOnExec(kq)
+	r, pw, err := os.Pipe()
+	if err != nil {
+		unix.Close(kq)
+		return w, nil
+	}
+	var pipe [1]unix.Kevent_t
+	unix.SetKevent(&pipe[0], int(r.Fd()), unix.EVFILT_READ, unix.EV_ADD)
+	if _, err := unix.Kevent(kq, pipe[:], nil, nil); err != nil {
+		unix.Close(kq)
+		r.Close()
+		pw.Close()
+		return w, nil
+	}
+	w.kq, w.r, w.w = kq, r, pw
+	watchLockFile(kq, f)
+	// The pipe is closed (in close, so after stop) only once the
+	// AfterFunc can no longer write to it.
+	fired := make(chan struct{})
+	stopFn := context.AfterFunc(ctx, func() {
+		pw.Write([]byte{0})
+		close(fired)
+	})
+	w.stop = func() {
+		if !stopFn() {
+			<-fired
+		}
+	}
+	return w, nil
+}
+
+// watchLockFile registers the lock file in kq, with the death notes if
+// the system accepts them (an older kernel may refuse unknown flags),
+// else without. A watch that cannot be registered at all leaves the
+// wait to its timer.
+func watchLockFile(kq int, f *os.File) {
+	for _, extra := range []uint32{deathNotes, 0} {
+		var ev [1]unix.Kevent_t
+		unix.SetKevent(&ev[0], int(f.Fd()), unix.EVFILT_VNODE, unix.EV_ADD|unix.EV_CLEAR)
+		ev[0].Fflags = unix.NOTE_WRITE | unix.NOTE_EXTEND | unix.NOTE_ATTRIB | extra
+		if _, err := unix.Kevent(kq, ev[:], nil, nil); err == nil {
+			return
+		}
+		if extra == 0 {
+			return
+		}
+	}
+}
+
+// sleep waits for an event on the kqueue (or, without one, for ctx) for
+// at most d, and reports whether something woke it before d was up.
+func (w *kqWait) sleep(ctx context.Context, d time.Duration) (bool, error) {
+	if w.kq < 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return true, nil
+		case <-t.C:
+			return false, nil
+		}
+	}
+	var events [4]unix.Kevent_t
+	ts := unix.NsecToTimespec(int64(d))
+	n, err := unix.Kevent(w.kq, nil, events[:], &ts)
+	switch {
+	case err == unix.EINTR:
+		return false, nil
+	case err != nil:
+		return false, os.NewSyscallError("kevent", err)
+	}
+	return n > 0, nil
+}
+
+func (w *kqWait) close() {
+	if w.kq < 0 {
+		return
+	}
+	w.stop()
+	unix.Close(w.kq)
+	w.r.Close()
+	w.w.Close()
+}
+
 // wakeWaiters makes the event that processes sleeping in waitLockFile
 // watch for: a one-byte write to the lock file (its content means
 // nothing). The file may be open read-only (see openFile); the sleepers
-// then wake at their fallback interval.
+// then wake at their fallback interval, or at once on macOS, where the
+// unlock itself is reported (NOTE_FUNLOCK).
 func wakeWaiters(f *os.File, page *record.Page) bool {
 	unix.Pwrite(int(f.Fd()), []byte{0}, 0)
 	return true

@@ -1,42 +1,49 @@
-//go:build !unix && !windows
+//go:build !darwin && !dragonfly && !freebsd && !linux && !netbsd && !openbsd && !windows
 
 package lock
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 
 	"github.com/agentlock/agentlock/internal/record"
 )
 
-// The file backend needs file locks and shared memory, which this
-// platform does not offer through Go's syscall packages: every
-// operation fails with an error matching errors.ErrUnsupported.
+// The file backend needs flock(2) (or LockFileEx) and shared memory.
+// Solaris, illumos and AIX have only fcntl record locks, which a process
+// loses when it closes any descriptor of the file, and js, wasip1 and
+// plan9 have no file locks at all: on these systems New, NewFileBackend
+// and OpenGuarded fail with an error matching errors.ErrUnsupported, and
+// nothing is created.
 
 var errWouldBlock = errors.New("would block")
 
+var errNoFileLocks = fmt.Errorf("lock: no flock(2) on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+
 func defaultDir() (string, error) {
-	return "", &fs.PathError{Op: "lock", Path: "", Err: errors.ErrUnsupported}
+	return "", &fs.PathError{Op: "lock", Path: "", Err: errNoFileLocks}
 }
 
 func checkDir(dir string, isDefault bool) error {
-	return &fs.PathError{Op: "lock", Path: dir, Err: errors.ErrUnsupported}
+	return &fs.PathError{Op: "lock", Path: dir, Err: errNoFileLocks}
 }
 
 func openFile(path string, create bool) (*os.File, error) {
-	return nil, &fs.PathError{Op: "open", Path: path, Err: errors.ErrUnsupported}
+	return nil, &fs.PathError{Op: "open", Path: path, Err: errNoFileLocks}
 }
 
-func tryLockFile(f *os.File) error { return errors.ErrUnsupported }
+func tryLockFile(f *os.File) error { return errNoFileLocks }
 
-func unlockFile(f *os.File) error { return errors.ErrUnsupported }
+func unlockFile(f *os.File) error { return errNoFileLocks }
 
 func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
-	return errors.ErrUnsupported
+	return errNoFileLocks
 }
 
 func wakeWaiters(f *os.File, page *record.Page) bool { return true }
 
-func mapPage(f *os.File, writable bool) ([]byte, error) { return nil, errors.ErrUnsupported }
+func mapPage(f *os.File, writable bool) ([]byte, error) { return nil, errNoFileLocks }

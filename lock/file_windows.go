@@ -25,13 +25,20 @@ var errWouldBlock error = windows.ERROR_LOCK_VIOLATION
 //   - Authenticated Users, on the directory itself: list, traverse, read
 //     attributes and create files (0x1200ab), but neither delete other
 //     users' files (no FILE_DELETE_CHILD) nor create subdirectories;
-//   - Authenticated Users, on files created in it (inherit only): read
-//     and write (FILE_GENERIC_READ|FILE_GENERIC_WRITE, 0x12019f), no
-//     DELETE.
+//   - Authenticated Users, on files created in it (inherit only): read,
+//     write and append data (FILE_GENERIC_READ|FILE_WRITE_DATA|
+//     FILE_APPEND_DATA, 0x12008f), but neither DELETE nor
+//     FILE_WRITE_ATTRIBUTES, which would let anyone set a file read-only
+//     or make a hard link to it (both of which lock everyone out);
+//   - OWNER RIGHTS, the same on the directory and on its files: without
+//     this entry the owner of an object may always change its DACL, so
+//     whoever created the directory or a file in it could grant itself
+//     the right to delete or replace it.
 //
 // So a service and any logged-on user share the lock and holder files,
-// and nobody but SYSTEM and Administrators can delete or replace them.
-const dirSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200ab;;;AU)(A;OIIO;0x12019f;;;AU)"
+// whichever of them creates the directory or a file first, and nobody
+// but SYSTEM and Administrators can delete or replace them.
+const dirSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200ab;;;AU)(A;OIIO;0x12008f;;;AU)(A;;0x1200ab;;;OW)(A;OIIO;0x12008f;;;OW)"
 
 // defaultDir is %ProgramData%\agentlock, created on first use with
 // dirSDDL. ProgramData is the machine-wide directory that services and
@@ -45,25 +52,33 @@ func defaultDir() (string, error) {
 		return "", &fs.PathError{Op: "lock", Path: `%ProgramData%`, Err: fmt.Errorf("cannot find the ProgramData folder: %v", err)}
 	}
 	dir := filepath.Join(pd, "agentlock")
+	if err := makeSharedDir(dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// makeSharedDir creates dir with dirSDDL, unless it exists.
+func makeSharedDir(dir string) error {
 	sd, err := windows.SecurityDescriptorFromString(dirSDDL)
 	if err != nil {
-		return "", &fs.PathError{Op: "lock", Path: dir, Err: err}
+		return &fs.PathError{Op: "lock", Path: dir, Err: err}
 	}
 	sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
 	sa.Length = uint32(unsafe.Sizeof(*sa))
 	p, err := windows.UTF16PtrFromString(dir)
 	if err != nil {
-		return "", &fs.PathError{Op: "lock", Path: dir, Err: err}
+		return &fs.PathError{Op: "lock", Path: dir, Err: err}
 	}
 	if err := windows.CreateDirectory(p, sa); err != nil && err != windows.ERROR_ALREADY_EXISTS {
-		return "", &fs.PathError{Op: "mkdir", Path: dir, Err: err}
+		return &fs.PathError{Op: "mkdir", Path: dir, Err: err}
 	}
-	return dir, nil
+	return nil
 }
 
 // checkDir checks that dir is a directory (not a symbolic link,
-// junction or other reparse point) owned by a trusted owner (see
-// trustedOwner): anyone else could swap lock files in it. The rule is
+// junction or other reparse point) in which no untrusted user can
+// delete, rename or replace lock files (see checkSecurity). The rule is
 // the same for the default directory, which a user could otherwise
 // create in ProgramData before the service does.
 func checkDir(dir string, isDefault bool) error {
@@ -88,7 +103,7 @@ func checkDir(dir string, isDefault bool) error {
 	case fi.FileAttributes&windows.FILE_ATTRIBUTE_DIRECTORY == 0:
 		err = fmt.Errorf("lock directory is not a directory: %w", windows.ERROR_DIRECTORY)
 	default:
-		err = checkOwner(h, windows.SE_FILE_OBJECT, "lock directory")
+		err = checkSecurity(h, windows.SE_FILE_OBJECT, "lock directory", true)
 	}
 	if err != nil {
 		return &fs.PathError{Op: "lock", Path: dir, Err: err}
@@ -96,69 +111,19 @@ func checkDir(dir string, isDefault bool) error {
 	return nil
 }
 
-// checkOwner returns an error matching ErrUnsafePath unless the object
-// behind h is owned by a trusted owner.
-func checkOwner(h windows.Handle, typ windows.SE_OBJECT_TYPE, what string) error {
-	sd, err := windows.GetSecurityInfo(h, typ, windows.OWNER_SECURITY_INFORMATION)
-	if err != nil {
-		return fmt.Errorf("reading the owner of the %s: %w", what, err)
-	}
-	owner, _, err := sd.Owner()
-	if err != nil || owner == nil {
-		return fmt.Errorf("%w: the %s has no owner", ErrUnsafePath, what)
-	}
-	if !trustedOwner(owner) {
-		return fmt.Errorf("%w: the %s is owned by %s, which is neither SYSTEM, Administrators nor the caller", ErrUnsafePath, what, owner)
-	}
-	return nil
-}
-
-// trustedOwner reports whether sid may own the lock directory or a
-// named mutex: LocalSystem, the Administrators group (the owner of
-// what an elevated administrator creates), the user this process runs
-// as, or the default owner of what this process creates (its token's
-// owner, which Windows only lets be the user or a group the user may
-// assign as owner, such as Administrators).
-func trustedOwner(sid *windows.SID) bool {
-	if sid.IsWellKnown(windows.WinLocalSystemSid) || sid.IsWellKnown(windows.WinBuiltinAdministratorsSid) {
-		return true
-	}
-	tok := windows.GetCurrentProcessToken()
-	if u, err := tok.GetTokenUser(); err == nil && sid.Equals(u.User.Sid) {
-		return true
-	}
-	if o, err := tokenOwner(tok); err == nil && sid.Equals(o) {
-		return true
-	}
-	return false
-}
-
-// tokenOwner returns the default owner of objects created with tok.
-func tokenOwner(tok windows.Token) (*windows.SID, error) {
-	n := uint32(128)
-	for {
-		b := make([]byte, n)
-		err := windows.GetTokenInformation(tok, windows.TokenOwner, &b[0], n, &n)
-		if err == windows.ERROR_INSUFFICIENT_BUFFER {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		// TOKEN_OWNER is a single pointer to a SID inside b.
-		sid := *(**windows.SID)(unsafe.Pointer(&b[0]))
-		return sid.Copy()
-	}
-}
-
 // openFile opens (and with create, creates) a lock or holder file
 // without following symbolic links or junctions, with a handle that
 // child processes do not inherit, and checks that it is a regular file
-// with a single link. Files are shared for reading, writing and
-// deletion (so that nothing else is blocked by an open handle) and are
-// opened for overlapped I/O, which waitLockFile needs. A file created
-// here gets the permissions its directory passes on (see dirSDDL for
-// the default directory).
+// with a single link. The file is opened for overlapped I/O, which
+// waitLockFile needs. A file created here gets the permissions its
+// directory passes on (see dirSDDL for the default directory).
+//
+// Other processes may read and write the file while it is open, but not
+// delete or rename it (no FILE_SHARE_DELETE): since every process keeps
+// its lock and holder files open for its life, nobody can move a lock
+// file away from under its holder and lock a new one at the path. The
+// access asked for is only what the lock and the page need (no
+// FILE_WRITE_ATTRIBUTES, which dirSDDL does not grant).
 //
 // Like on Unix, an existing file is opened first and a missing one is
 // created exclusively, so two processes creating it at once both end up
@@ -168,13 +133,13 @@ func openFile(path string, create bool) (*os.File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	access := uint32(windows.GENERIC_READ)
+	access := uint32(windows.FILE_GENERIC_READ)
 	if create {
-		access |= windows.GENERIC_WRITE
+		access |= windows.FILE_WRITE_DATA | windows.FILE_APPEND_DATA
 	}
 	open := func(disposition uint32) (windows.Handle, error) {
 		return windows.CreateFile(p, access,
-			windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE,
+			windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE,
 			nil, // not inheritable
 			disposition,
 			windows.FILE_ATTRIBUTE_NORMAL|windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_OVERLAPPED, 0)
@@ -185,6 +150,9 @@ func openFile(path string, create bool) (*os.File, error) {
 		if err == windows.ERROR_FILE_EXISTS || err == windows.ERROR_ALREADY_EXISTS {
 			h, err = open(windows.OPEN_EXISTING)
 		}
+	}
+	if err == windows.ERROR_ACCESS_DENIED {
+		err = classifyDenied(p, err)
 	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
@@ -212,6 +180,25 @@ func openFile(path string, create bool) (*os.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(h), path), nil
+}
+
+// classifyDenied tells why opening p was denied: CreateFile reports a
+// directory (or a reparse point to one) at the path as
+// ERROR_ACCESS_DENIED too. It looks at the path's attributes, which
+// needs no access to the object itself, and returns an error matching
+// ErrUnsafePath for a directory or reparse point, else err.
+func classifyDenied(p *uint16, err error) error {
+	var fa windows.Win32FileAttributeData
+	if windows.GetFileAttributesEx(p, windows.GetFileExInfoStandard, (*byte)(unsafe.Pointer(&fa))) != nil {
+		return err
+	}
+	switch {
+	case fa.FileAttributes&windows.FILE_ATTRIBUTE_REPARSE_POINT != 0:
+		return fmt.Errorf("%w: is a symbolic link or reparse point", ErrUnsafePath)
+	case fa.FileAttributes&windows.FILE_ATTRIBUTE_DIRECTORY != 0:
+		return fmt.Errorf("%w: is a directory", ErrUnsafePath)
+	}
+	return err
 }
 
 // The byte range locked in the lock file: all of it, as
@@ -247,62 +234,149 @@ func putEvent(e windows.Handle) {
 // A lockOp is one LockFileEx request on the overlapped handle of a lock
 // file.
 type lockOp struct {
-	ol  *windows.Overlapped
-	ev  windows.Handle
-	pin runtime.Pinner
+	h      windows.Handle // the file's handle, read once
+	ol     *windows.Overlapped
+	ev     windows.Handle
+	pin    runtime.Pinner
+	leaked bool // the kernel may still own ol: never reuse it
 }
 
 // startLock starts LockFileEx. The OVERLAPPED is pinned (the kernel
 // writes it when the request completes, possibly after startLock
 // returns) and its event has the low bit set, so that the completion is
-// not also queued to the runtime's I/O completion port, with which
-// os.NewFile associates an overlapped handle. It returns a nil op only
-// if it could not start the request.
+// not also queued to the runtime's I/O completion port.
+//
+// The calling goroutine is locked to its OS thread until done: the
+// handle is not associated with the runtime's completion port (the
+// first os.File.Fd detaches it, and the event's low bit keeps
+// completions off the port anyway), so Windows queues the pending
+// request to the issuing thread and cancels it if that thread exits,
+// which the runtime does to a thread whose locked goroutine exits.
+//
+// It returns a nil op only if it could not start the request.
 func startLock(f *os.File, flags uint32) (*lockOp, error) {
 	ev, err := getEvent()
 	if err != nil {
 		return nil, os.NewSyscallError("CreateEvent", err)
 	}
-	op := &lockOp{ol: new(windows.Overlapped), ev: ev}
+	return startLockEvent(windows.Handle(f.Fd()), flags, ev)
+}
+
+// startLockHandle is startLock for a handle.
+func startLockHandle(h windows.Handle, flags uint32) (*lockOp, error) {
+	ev, err := getEvent()
+	if err != nil {
+		return nil, os.NewSyscallError("CreateEvent", err)
+	}
+	return startLockEvent(h, flags, ev)
+}
+
+func startLockEvent(h windows.Handle, flags uint32, ev windows.Handle) (*lockOp, error) {
+	runtime.LockOSThread()
+	op := &lockOp{h: h, ol: new(windows.Overlapped), ev: ev}
 	op.pin.Pin(op.ol)
 	op.ol.HEvent = ev | 1
-	err = windows.LockFileEx(windows.Handle(f.Fd()), flags, 0, lockLow, lockHigh, op.ol)
+	err := windows.LockFileEx(op.h, flags, 0, lockLow, lockHigh, op.ol)
 	return op, err
 }
 
-// result waits for the request to complete and returns its outcome.
-func (op *lockOp) result(f *os.File) error {
-	// Wait on the event ourselves: GetOverlappedResult would wait on
-	// the file handle, which Go may have told not to be signalled.
+// wait waits for a pending request to complete, or for cancel to be set
+// (then it returns ctx.Err()). A request that did not complete is
+// withdrawn before wait returns, and if it was granted meanwhile it is
+// released, so an error always means the lock is not held.
+func (op *lockOp) wait(ctx context.Context, cancel windows.Handle) error {
+	r, werr := windows.WaitForMultipleObjects([]windows.Handle{op.ev, cancel}, false, windows.INFINITE)
+	if r == windows.WAIT_OBJECT_0 {
+		return op.outcome()
+	}
+	if err := op.withdraw(); err != nil {
+		return err
+	}
+	if r != windows.WAIT_OBJECT_0+1 {
+		return os.NewSyscallError("WaitForMultipleObjects", werr)
+	}
+	return ctx.Err()
+}
+
+// withdraw cancels a pending request and waits until the kernel has
+// finished with it; a request granted just before the cancellation took
+// effect is released. If the wait itself fails, the OVERLAPPED and its
+// event are never reused (the kernel may still write them).
+func (op *lockOp) withdraw() error {
+	windows.CancelIoEx(op.h, op.ol)
 	if _, err := windows.WaitForSingleObject(op.ev, windows.INFINITE); err != nil {
+		op.leak()
 		return os.NewSyscallError("WaitForSingleObject", err)
 	}
+	if op.outcome() == nil {
+		unlockHandle(op.h)
+	}
+	return nil
+}
+
+// outcome returns the result of a completed request.
+func (op *lockOp) outcome() error {
 	var n uint32
-	return windows.GetOverlappedResult(windows.Handle(f.Fd()), op.ol, &n, false)
+	return windows.GetOverlappedResult(op.h, op.ol, &n, false)
+}
+
+// leakedOps keeps the lockOps whose OVERLAPPED the kernel may still own
+// reachable and pinned for the life of the process.
+var leakedOps struct {
+	sync.Mutex
+	ops []*lockOp
+}
+
+func (op *lockOp) leak() {
+	op.leaked = true
+	leakedOps.Lock()
+	leakedOps.ops = append(leakedOps.ops, op)
+	leakedOps.Unlock()
 }
 
 func (op *lockOp) done() {
-	op.pin.Unpin()
-	putEvent(op.ev)
+	if !op.leaked {
+		op.pin.Unpin()
+		putEvent(op.ev)
+	}
+	runtime.UnlockOSThread()
 }
 
 func tryLockFile(f *os.File) error {
+	return tryLockFileContext(context.Background(), f)
+}
+
+// tryLockFileContext is tryLockFile for a caller with a context. A
+// request that must not wait completes at once on a local disk, but on
+// a network share the server answers it, which may take as long as the
+// server is unresponsive: then the request is withdrawn when ctx ends.
+func tryLockFileContext(ctx context.Context, f *os.File) error {
 	op, err := startLock(f, windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY)
 	if op == nil {
 		return err
 	}
 	defer op.done()
-	if err == windows.ERROR_IO_PENDING {
-		// A request that must not wait completes at once in practice;
-		// if the system still pends it, wait for its answer.
-		err = op.result(f)
+	if err != windows.ERROR_IO_PENDING {
+		return err
 	}
-	return err
+	cancel, stop, err := cancelEvent(ctx)
+	if err != nil {
+		if werr := op.withdraw(); werr != nil {
+			return werr
+		}
+		return err
+	}
+	defer stop()
+	return op.wait(ctx, cancel)
 }
 
 func unlockFile(f *os.File) error {
+	return unlockHandle(windows.Handle(f.Fd()))
+}
+
+func unlockHandle(h windows.Handle) error {
 	ol := new(windows.Overlapped)
-	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, lockLow, lockHigh, ol)
+	return windows.UnlockFileEx(h, 0, lockLow, lockHigh, ol)
 }
 
 // wakeWaiters wakes one process sleeping in the Wine wait of
@@ -359,33 +433,16 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	if err != windows.ERROR_IO_PENDING {
 		return err // granted at once (nil), or failed
 	}
-	cancel, done, err := cancelEvent(ctx)
+	cancel, stop, err := cancelEvent(ctx)
 	if err != nil {
 		// The request is pending: take it back before failing.
-		windows.CancelIoEx(windows.Handle(f.Fd()), op.ol)
-		if op.result(f) == nil {
-			unlockFile(f)
+		if werr := op.withdraw(); werr != nil {
+			return werr
 		}
 		return err
 	}
-	defer done()
-
-	r, werr := windows.WaitForMultipleObjects([]windows.Handle{op.ev, cancel}, false, windows.INFINITE)
-	if r == windows.WAIT_OBJECT_0 {
-		var n uint32
-		return windows.GetOverlappedResult(windows.Handle(f.Fd()), op.ol, &n, false)
-	}
-	// Cancelled (or the wait failed): withdraw the request, and wait
-	// until the kernel has finished with it either way.
-	windows.CancelIoEx(windows.Handle(f.Fd()), op.ol)
-	if op.result(f) == nil {
-		// Granted just before the cancellation took effect.
-		unlockFile(f)
-	}
-	if r != windows.WAIT_OBJECT_0+1 {
-		return os.NewSyscallError("WaitForMultipleObjects", werr)
-	}
-	return ctx.Err()
+	defer stop()
+	return op.wait(ctx, cancel)
 }
 
 // wineFallbackWait bounds each sleep in wineWaitLockFile: a safety net

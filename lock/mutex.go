@@ -43,7 +43,9 @@ const (
 
 	// ScopeLocal is the namespace of one logon session (Local\ on
 	// Windows; one user on other systems): programs of other sessions
-	// do not see the mutex.
+	// do not see the mutex. In Windows session 0 (services, scheduled
+	// tasks, SSH sessions), whose Local\ namespace is the global one,
+	// ScopeLocal is ScopeGlobal.
 	ScopeLocal
 )
 

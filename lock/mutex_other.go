@@ -1,13 +1,11 @@
-//go:build !unix && !windows
+//go:build !darwin && !dragonfly && !freebsd && !linux && !netbsd && !openbsd && !windows
 
 package lock
-
-import "errors"
 
 const localPrefix = "u"
 
 // newMutexBackend fails: this platform has neither named mutexes nor
-// file locks.
+// file locks (see file_other.go).
 func newMutexBackend(c *mutexConfig) (Backend, error) {
-	return nil, errors.ErrUnsupported
+	return nil, errNoFileLocks
 }

@@ -21,9 +21,11 @@ const localPrefix = "s"
 // (MUTEX_ALL_ACCESS); authenticated users may wait for it, release it
 // and read its security descriptor (SYNCHRONIZE|MUTEX_MODIFY_STATE|
 // READ_CONTROL), which is all that using it takes, but may neither
-// change its permissions nor take its ownership. So a desktop program
-// can share the mutex of a service.
-const mutexSDDL = "D:(A;;0x1f0001;;;SY)(A;;0x1f0001;;;BA)(A;;0x120001;;;AU)"
+// change its permissions nor take its ownership. The OWNER RIGHTS entry
+// gives the creator no more than that, so whichever of a service and a
+// desktop program creates the mutex, the other can use it and the
+// creator cannot lock the other out by changing its DACL.
+const mutexSDDL = "D:(A;;0x1f0001;;;SY)(A;;0x1f0001;;;BA)(A;;0x120001;;;AU)(A;;0x120001;;;OW)"
 
 // mutexAccess is the access this package asks for.
 const mutexAccess = windows.SYNCHRONIZE | windows.MUTEX_MODIFY_STATE | windows.READ_CONTROL
@@ -36,6 +38,14 @@ func newMutexBackend(c *mutexConfig) (Backend, error) {
 			return nil, os.NewSyscallError("ProcessIdToSessionId", err)
 		}
 		b.local = uint64(s)
+		// Session 0 (services, scheduled tasks, SSH sessions) has no
+		// namespace of its own: its Local\ is the global namespace, so
+		// its "local" mutex is the global one, and it must publish to
+		// the global holder file, or Holder would miss its leases and
+		// tokens would follow two sequences.
+		if s == 0 {
+			b.scope = ScopeGlobal
+		}
 	}
 	return b, nil
 }
@@ -77,10 +87,11 @@ func (b *mutexBackend) mutex(name string) *namedMutex {
 }
 
 // open creates or opens the mutex if that has not been done yet. A
-// mutex that already existed must have a trusted owner (see
-// trustedOwner), else someone could have planted it to keep everyone
-// waiting; and an object of another type with the name is refused for
-// the same reason.
+// mutex that already existed must pass checkSecurity (a trusted owner,
+// or an OWNER RIGHTS entry that keeps its owner from re-permissioning
+// it), else someone could have planted it to keep everyone waiting; and
+// an object of another type with the name is refused for the same
+// reason.
 func (m *namedMutex) open() (windows.Handle, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -112,7 +123,7 @@ func (m *namedMutex) open() (windows.Handle, error) {
 		return 0, &MutexError{Object: m.object, Err: err}
 	}
 	if existed {
-		if err := checkOwner(h, windows.SE_KERNEL_OBJECT, "mutex"); err != nil {
+		if err := checkSecurity(h, windows.SE_KERNEL_OBJECT, "mutex", false); err != nil {
 			windows.CloseHandle(h)
 			return 0, &MutexError{Object: m.object, Err: err}
 		}

@@ -1,4 +1,4 @@
-//go:build unix
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
 
 // Command lockbench measures agentlock's file backend across processes
 // against the raw flock(2) system call and github.com/gofrs/flock, in

@@ -2,7 +2,7 @@
 
 package proc
 
-// On the BSDs and other Unix systems the start stamp is not read: a
+// On the BSDs, Solaris, illumos and AIX the start stamp is not read: a
 // reused pid of a dead holder is reported as alive. The lock itself is
 // unaffected (only the kernel decides ownership); only Holder's answer
 // in that rare case is too cautious.
