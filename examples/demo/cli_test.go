@@ -52,7 +52,7 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	_, stdout, _ := runProg(t, dir, "demo", "-h")
-	assert.Contains(t, stdout, "the\n     next program to take the lock gets a lease marked Abandoned", "demo -h says who sees Abandoned")
+	assert.Contains(t, stdout, "the restarted installer takes the lock first, so its lease is marked\n     Abandoned", "demo -h says who sees Abandoned")
 	assert.Contains(t, stdout, "-mode order")
 	assert.NotContains(t, stdout, "-legacy")
 	assert.NotContains(t, stdout, "-compare")
