@@ -384,31 +384,22 @@ func (b *Backend) attempt(ctx context.Context, s *session, req lock.Request, que
 	h := req.Holder
 	h.Since = time.Now()
 
-	// One round trip when the lock is free: if the queue is empty, join
-	// it (and so take the lock), read the state key for Abandoned and
-	// mark the lock held by us. Otherwise TryAcquire reads the holder
-	// (and writes nothing), and Acquire joins the queue and reads the
-	// key it has to wait for: the newest one before ours.
-	free := clientv3.Compare(clientv3.CreateRevision(queue), "=", 0).WithPrefix()
-	put := clientv3.OpPut(key, encodeRecord(h), clientv3.WithLease(lease))
-	then := []clientv3.Op{put, clientv3.OpGet(state), clientv3.OpPut(state, stateHeld+key)}
-	var els []clientv3.Op
-	if req.Wait {
-		els = []clientv3.Op{clientv3.OpGet(queue, clientv3.WithLastCreate()...), put}
-	} else {
-		els = []clientv3.Op{clientv3.OpGet(queue, clientv3.WithFirstCreate()...)}
-	}
-	resp, err := b.client.Txn(ctx).If(free).Then(then...).Else(els...).Commit()
+	unfenced, join := joinTxn(queue, state, key, lease, encodeRecord(h), req.Wait)
+	out, err := b.client.Txn(ctx).If(unfenced...).Then(join).Commit()
 	if err != nil {
 		// The transaction may have been applied all the same.
-		b.cleanup(s, key, state)
+		b.cleanup(s, key, state, true)
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			b.invalidate(s)
 			return nil, true, err
 		}
 		return nil, false, err
 	}
-	rev := resp.Header.Revision // our key's create revision, if we wrote it
+	if !out.Succeeded { // a new key cannot be fenced
+		return nil, false, fmt.Errorf("queue key %s fenced before it was written", key)
+	}
+	resp := out.Responses[0].GetResponseTxn()
+	rev := out.Header.Revision // our key's create revision, if we wrote it
 	if resp.Succeeded {
 		h.Token = uint64(rev)
 		return b.granted(req.Name, s, key, state, rev, h, resp.Responses[1].GetResponseRange().Kvs, false)
@@ -423,7 +414,7 @@ func (b *Backend) attempt(ctx context.Context, s *session, req lock.Request, que
 
 	last, err := b.waitTurn(ctx, s, queue, rev, pred, rev)
 	if err != nil {
-		b.cleanup(s, key, state)
+		b.cleanup(s, key, state, false)
 		if errors.Is(err, errSessionDone) {
 			return nil, true, err
 		}
@@ -439,24 +430,47 @@ func (b *Backend) attempt(ctx context.Context, s *session, req lock.Request, que
 	// mark the lock held by us in the same transaction.
 	h.Since = time.Now()
 	mine := clientv3.Compare(clientv3.CreateRevision(key), "=", rev)
-	resp, err = b.client.Txn(ctx).If(mine).Then(
+	mark, err := b.client.Txn(ctx).If(mine).Then(
 		clientv3.OpGet(state),
 		clientv3.OpPut(state, stateHeld+key),
 		clientv3.OpPut(key, encodeRecord(h), clientv3.WithLease(lease)),
 	).Commit()
 	if err != nil {
-		b.cleanup(s, key, state)
+		b.cleanup(s, key, state, false)
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			b.invalidate(s)
 			return nil, true, err
 		}
 		return nil, false, err
 	}
-	if !resp.Succeeded {
+	if !mark.Succeeded {
 		return nil, true, fmt.Errorf("%w while waiting", ErrLost)
 	}
 	h.Token = uint64(rev)
-	return b.granted(req.Name, s, key, state, rev, h, resp.Responses[0].GetResponseRange().Kvs, foreignLost)
+	return b.granted(req.Name, s, key, state, rev, h, mark.Responses[0].GetResponseRange().Kvs, foreignLost)
+}
+
+// joinTxn returns the transaction that joins the queue with key, in
+// one round trip when the lock is free: if the queue is empty, join it
+// (and so take the lock), read the state key for Abandoned and mark the
+// lock held by us. Otherwise TryAcquire (wait false) reads the holder
+// and writes nothing, and Acquire joins the queue and reads the key it
+// has to wait for: the newest one before ours. All of it is done only
+// if the key was not fenced: if the join gets no answer, the cleanup
+// fences the key as it removes it, so that the join, if it is applied
+// later still, does nothing (see fenceKey).
+func joinTxn(queue, state, key string, lease clientv3.LeaseID, record string, wait bool) ([]clientv3.Cmp, clientv3.Op) {
+	free := clientv3.Compare(clientv3.CreateRevision(queue), "=", 0).WithPrefix()
+	put := clientv3.OpPut(key, record, clientv3.WithLease(lease))
+	then := []clientv3.Op{put, clientv3.OpGet(state), clientv3.OpPut(state, stateHeld+key)}
+	var els []clientv3.Op
+	if wait {
+		els = []clientv3.Op{clientv3.OpGet(queue, clientv3.WithLastCreate()...), put}
+	} else {
+		els = []clientv3.Op{clientv3.OpGet(queue, clientv3.WithFirstCreate()...)}
+	}
+	unfenced := clientv3.Compare(clientv3.CreateRevision(fenceKey(state, key)), "=", 0)
+	return []clientv3.Cmp{unfenced}, clientv3.OpTxn([]clientv3.Cmp{free}, then, els)
 }
 
 // testHookGranted, if set (by tests), is called after a transaction
@@ -480,7 +494,7 @@ func (b *Backend) granted(name string, s *session, key, state string, rev int64,
 	}
 	select {
 	case <-s.Done():
-		b.cleanup(s, key, state)
+		b.cleanup(s, key, state, false)
 		return nil, true, fmt.Errorf("%w: the session ended as the lock was granted", ErrLost)
 	default:
 	}
@@ -559,8 +573,10 @@ const cleanupGrace = 20 * time.Millisecond
 // cleanup removes our queue key after a failed or cancelled
 // acquisition, in the background (the caller's context may be done):
 // see retryRemove. It waits for the removal at most cleanupGrace.
-func (b *Backend) cleanup(s *session, key, state string) {
-	done := b.removeLater(s, key, state)
+// fence says the transaction that wrote the key got no answer, so that
+// it may still be applied: the removal then fences the key.
+func (b *Backend) cleanup(s *session, key, state string, fence bool) {
+	done := b.removeLater(s, key, state, fence)
 	t := time.NewTimer(cleanupGrace)
 	defer t.Stop()
 	select {
@@ -571,13 +587,13 @@ func (b *Backend) cleanup(s *session, key, state string) {
 
 // removeLater starts retryRemove and returns a channel closed when it
 // ends.
-func (b *Backend) removeLater(s *session, key, state string) <-chan struct{} {
+func (b *Backend) removeLater(s *session, key, state string, fence bool) <-chan struct{} {
 	done := make(chan struct{})
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		defer close(done)
-		b.retryRemove(s, key, state)
+		b.retryRemove(s, key, state, fence)
 	}()
 	return done
 }
@@ -588,14 +604,14 @@ func (b *Backend) removeLater(s *session, key, state string) <-chan struct{} {
 // ends (which removes the key with the lease) or the Backend is
 // closed. A key left in the queue would otherwise hold the lock, or
 // block everyone behind it, for as long as the session lives.
-func (b *Backend) retryRemove(s *session, key, state string) {
+func (b *Backend) retryRemove(s *session, key, state string, fence bool) {
 	delay := 50 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(b.ctx, b.opTimeout)
-		err := b.remove(ctx, key, state)
+		err := b.remove(ctx, s, key, state, fence)
 		cancel()
-		if err == nil {
-			return
+		if err == nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return // (without the lease, the key is gone)
 		}
 		t := time.NewTimer(delay)
 		select {
@@ -610,14 +626,20 @@ func (b *Backend) retryRemove(s *session, key, state string) {
 	}
 }
 
-func (b *Backend) remove(ctx context.Context, key, state string) error {
+// remove deletes key, marks the lock released if it was marked held by
+// key, and with fence writes key's fence (see fenceKey).
+func (b *Backend) remove(ctx context.Context, s *session, key, state string, fence bool) error {
 	// Deleting key unconditionally is safe: queue keys are never
 	// reused (lease id and a sequence number), so this key cannot be
 	// a later acquisition's (etcd issue 22082).
+	ops := []clientv3.Op{clientv3.OpDelete(key)}
+	if fence {
+		ops = append(ops, clientv3.OpPut(fenceKey(state, key), "", clientv3.WithLease(s.Lease())))
+	}
 	_, err := b.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.Value(state), "=", stateHeld+key)).
-		Then(clientv3.OpDelete(key), clientv3.OpPut(state, stateReleased+key)).
-		Else(clientv3.OpDelete(key)).
+		Then(append(ops, clientv3.OpPut(state, stateReleased+key))...).
+		Else(ops...).
 		Commit()
 	return err
 }
@@ -817,13 +839,13 @@ func (g *grant) Release() error {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			b.removeLater(g.s, g.key, g.state)
+			b.removeLater(g.s, g.key, g.state, false)
 			if cerr := ctx.Err(); !errors.Is(err, cerr) {
 				err = fmt.Errorf("%w (after: %v)", cerr, err)
 			}
 			return fmt.Errorf("etcdlock %s: Release: %w (retrying in the background)", g.name, err)
 		}
-		if err = b.remove(ctx, g.key, g.state); err == nil {
+		if err = b.remove(ctx, g.s, g.key, g.state, false); err == nil {
 			return nil
 		}
 	}

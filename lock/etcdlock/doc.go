@@ -86,6 +86,7 @@
 //
 //	agentlock/pcm-install                                             state: "held <queue key>" or "released <queue key>", no lease
 //	agentlock/pcm-install/<lease id, 16 hex digits>-<sequence, hex>   queue keys, with the session lease
+//	agentlock/pcm-install!<lease id>-<sequence>                       fences (rare; see "Joins whose answer was lost"), with the session lease
 //
 // Only queue keys live under PREFIX NAME "/", the prefix that
 // concurrency.Mutex queues under: every key there is a holder or a
@@ -203,16 +204,16 @@
 //   - Other resources: pass Lease.Token along and have the resource
 //     refuse tokens lower than the highest it has seen.
 //
-// # Known problem
+// # Joins whose answer was lost
 //
 // When the transaction that joins a lock's queue fails with an
 // ambiguous error (its answer was lost: a timeout, a lost connection),
-// the backend removes the queue key it may have written. If the join
-// was in fact applied, but only after that removal (it was still in
-// flight, or retried by the client, when the removal landed), the queue
-// key stays, with the session lease. Nothing of this process waits on
-// it, yet it keeps the lock held, or blocks every waiter behind it, for
-// as long as the session lives: until the process exits or Closes the
-// Backend (or is cut off for a TTL). Holder shows it as held by this
-// process; deleting the key (etcdctl del) frees the lock.
+// it may still be applied later: it was in flight, or is retried by
+// the client, when the cleanup that removes its key lands. The join
+// therefore writes its key only if the key's fence (PREFIX NAME "!"
+// and the queue key's base name) does not exist, and that cleanup
+// writes the fence, with the session lease, as it deletes the key. A
+// late join then does nothing, instead of leaving a key that would
+// hold the lock for as long as the session lives. Fences go with the
+// session.
 package etcdlock

@@ -32,6 +32,18 @@ func (b *Backend) queueKey(queue string, lease clientv3.LeaseID) string {
 	return fmt.Sprintf("%s%016x-%x", queue, int64(lease), b.seq.Add(1))
 }
 
+// fenceKey returns the fence of the queue key key: PREFIX NAME "!" and
+// the queue key's base name, under no queue prefix (names have neither
+// "!" nor "/"). The transaction that joins the queue writes key only if
+// its fence does not exist. When that transaction gets no answer (a
+// timeout, a lost connection), it may still be applied later, after
+// the cleanup that removed key: so the cleanup writes the fence too,
+// with the session lease, and the late join then does nothing. Without
+// it, the key would hold the lock for as long as the session lives.
+func fenceKey(state, key string) string {
+	return state + "!" + strings.TrimPrefix(key, state+"/")
+}
+
 // ours reports whether kv, a key of the queue, is an agentlock queue
 // key: its name is a lease id in 16 hex digits, "-" and a hex number,
 // and that lease is the key's. Anything else (a concurrency.Mutex's

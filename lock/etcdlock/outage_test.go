@@ -213,3 +213,17 @@ func leaseOf(t *testing.T, prefix, name string) clientv3.LeaseID {
 	require.NotEmpty(t, resp.Kvs, "no holder of %s", name)
 	return clientv3.LeaseID(resp.Kvs[0].Lease)
 }
+
+// TestLateJoin: a join of the queue applied after the cleanup of its
+// key (its answer was lost, and it was still in flight when the
+// cleanup landed) leaves no key that would hold the lock for as long
+// as the session lives.
+func TestLateJoin(t *testing.T) {
+	b, prefix := newBackend(t)
+	ctx := context.Background()
+	require.NoError(t, b.LateJoin(ctx, "late"))
+	assert.Empty(t, queueKeys(t, prefix, "late"), "the late join put its key back")
+	l, err := coordinator(t, newBackendAt(t, prefix), "late").TryAcquire(ctx)
+	require.NoError(t, err)
+	require.NoError(t, l.Release())
+}
