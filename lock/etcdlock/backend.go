@@ -95,9 +95,10 @@ func WithTTL(ttl time.Duration) Option {
 	}}
 }
 
-// WithOpTimeout bounds the calls to etcd that have no caller's context:
-// Release, SetPurpose, and the removal of a queue key after a
-// cancelled or failed Acquire (default DefaultOpTimeout, 5s).
+// WithOpTimeout bounds the calls that have no caller's context:
+// Release, SetPurpose and Close each return within it in total, and
+// each attempt of a background cleanup is bounded by it (default
+// DefaultOpTimeout, 5s).
 func WithOpTimeout(d time.Duration) Option {
 	return Option{name: "WithOpTimeout", apply: func(b *Backend) error {
 		if d <= 0 {
