@@ -348,10 +348,14 @@ func (b *Backend) revokeLater(id clientv3.LeaseID) {
 // Acquire implements lock.Backend.
 func (b *Backend) Acquire(ctx context.Context, req lock.Request) (lock.Grant, error) {
 	queue, state := b.keys(req.Name)
+	op := "Acquire"
+	if !req.Wait {
+		op = "TryAcquire"
+	}
 	for {
 		s, err := b.session(ctx)
 		if err != nil {
-			return nil, b.wrap(ctx, req.Name, "Acquire", err)
+			return nil, b.wrap(ctx, req.Name, op, err)
 		}
 		g, retry, err := b.attempt(ctx, s, req, queue, state)
 		if retry && ctx.Err() == nil {
@@ -362,7 +366,7 @@ func (b *Backend) Acquire(ctx context.Context, req lock.Request) (lock.Grant, er
 			if errors.As(err, &be) {
 				return nil, err
 			}
-			return nil, b.wrap(ctx, req.Name, "Acquire", err)
+			return nil, b.wrap(ctx, req.Name, op, err)
 		}
 		return g, nil
 	}
