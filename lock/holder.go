@@ -20,6 +20,11 @@ type Holder struct {
 	Since   time.Time // when the holder took the lock
 	Token   uint64    // the holder's fencing token
 
+	// Foreign reports a holder that is not an agentlock process (a
+	// distributed backend's lock taken by another tool); only Token
+	// and Purpose may be known.
+	Foreign bool
+
 	// ProcessStart and BootID identify the holder's process beyond its
 	// pid, so that a record left by a process that died (whose pid may
 	// since have been given to another process) is never reported as

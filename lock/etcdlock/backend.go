@@ -95,9 +95,10 @@ func WithTTL(ttl time.Duration) Option {
 	}}
 }
 
-// WithOpTimeout bounds the calls to etcd that have no caller's context:
-// Release, SetPurpose, and the removal of a queue key after a
-// cancelled or failed Acquire (default DefaultOpTimeout, 5s).
+// WithOpTimeout bounds the calls that have no caller's context:
+// Release, SetPurpose and Close each return within it in total, and
+// each attempt of a background cleanup is bounded by it (default
+// DefaultOpTimeout, 5s).
 func WithOpTimeout(d time.Duration) Option {
 	return Option{name: "WithOpTimeout", apply: func(b *Backend) error {
 		if d <= 0 {
@@ -144,6 +145,10 @@ func New(client *clientv3.Client, opts ...Option) (*Backend, error) {
 // still held through b is lost (its Lease.Lost closes) and becomes
 // free at once, and every queue key of b is removed. Acquisitions
 // after Close fail with ErrClosed. Close does not close the client.
+//
+// Close returns within WithOpTimeout, and stops the background
+// cleanups: if etcd cannot be reached, the lease expires after its TTL
+// instead, and the keys with it.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -156,16 +161,17 @@ func (b *Backend) Close() error {
 	b.mu.Unlock()
 	var err error
 	if s != nil {
-		err = s.Close()
+		s.Orphan()
+		ctx, cancel := context.WithTimeout(context.Background(), b.opTimeout)
+		_, err = b.client.Revoke(ctx, s.Lease())
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("etcdlock: Close: revoking the session lease: %w", err)
+		}
 	}
 	b.cancel()
 	b.wg.Wait()
 	return err
-}
-
-// keys returns the queue prefix and the state key of the lock name.
-func (b *Backend) keys(name string) (queue, state string) {
-	return b.prefix + name + "/q/", b.prefix + name + "/state"
 }
 
 // session returns the backend's live session, granting a new lease if
@@ -333,7 +339,7 @@ func (b *Backend) revokeLater(id clientv3.LeaseID) {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), b.opTimeout)
+		ctx, cancel := context.WithTimeout(b.ctx, b.opTimeout)
 		defer cancel()
 		b.client.Revoke(ctx, id) // if it fails, the lease expires
 	}()
@@ -342,10 +348,14 @@ func (b *Backend) revokeLater(id clientv3.LeaseID) {
 // Acquire implements lock.Backend.
 func (b *Backend) Acquire(ctx context.Context, req lock.Request) (lock.Grant, error) {
 	queue, state := b.keys(req.Name)
+	op := "Acquire"
+	if !req.Wait {
+		op = "TryAcquire"
+	}
 	for {
 		s, err := b.session(ctx)
 		if err != nil {
-			return nil, b.wrap(ctx, req.Name, "Acquire", err)
+			return nil, b.wrap(ctx, req.Name, op, err)
 		}
 		g, retry, err := b.attempt(ctx, s, req, queue, state)
 		if retry && ctx.Err() == nil {
@@ -356,7 +366,7 @@ func (b *Backend) Acquire(ctx context.Context, req lock.Request) (lock.Grant, er
 			if errors.As(err, &be) {
 				return nil, err
 			}
-			return nil, b.wrap(ctx, req.Name, "Acquire", err)
+			return nil, b.wrap(ctx, req.Name, op, err)
 		}
 		return g, nil
 	}
@@ -375,61 +385,49 @@ func (b *Backend) wrap(ctx context.Context, name, op string, err error) error {
 // was lost on the way and the caller should start over with a new one.
 func (b *Backend) attempt(ctx context.Context, s *session, req lock.Request, queue, state string) (g *grant, retry bool, err error) {
 	lease := s.Lease()
-	key := fmt.Sprintf("%s%016x-%x", queue, int64(lease), b.seq.Add(1))
+	key := b.queueKey(queue, lease)
 	h := req.Holder
 	h.Since = time.Now()
 
-	// One round trip when the lock is free: if the queue is empty, join
-	// it (and so take the lock), read the state key for Abandoned and
-	// mark the lock held by us. Otherwise TryAcquire reads the holder
-	// (and writes nothing), and Acquire joins the queue and reads the
-	// key it has to wait for: the newest one before ours.
-	free := clientv3.Compare(clientv3.CreateRevision(queue), "=", 0).WithPrefix()
-	put := clientv3.OpPut(key, encodeRecord(h), clientv3.WithLease(lease))
-	then := []clientv3.Op{put, clientv3.OpGet(state), clientv3.OpPut(state, stateHeld+key)}
-	var els []clientv3.Op
-	if req.Wait {
-		els = []clientv3.Op{clientv3.OpGet(queue, clientv3.WithLastCreate()...), put}
-	} else {
-		els = []clientv3.Op{clientv3.OpGet(queue, clientv3.WithFirstCreate()...)}
-	}
-	resp, err := b.client.Txn(ctx).If(free).Then(then...).Else(els...).Commit()
+	unfenced, join := joinTxn(queue, state, key, lease, encodeRecord(h), req.Wait)
+	out, err := b.client.Txn(ctx).If(unfenced...).Then(join).Commit()
 	if err != nil {
 		// The transaction may have been applied all the same.
-		b.cleanup(ctx, s, key, state)
+		b.cleanup(s, key, state, true)
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			b.invalidate(s)
 			return nil, true, err
 		}
 		return nil, false, err
 	}
-	rev := resp.Header.Revision // our key's create revision, if we wrote it
+	if !out.Succeeded { // a new key cannot be fenced
+		return nil, false, fmt.Errorf("queue key %s fenced before it was written", key)
+	}
+	resp := out.Responses[0].GetResponseTxn()
+	rev := out.Header.Revision // our key's create revision, if we wrote it
 	if resp.Succeeded {
 		h.Token = uint64(rev)
-		return b.granted(ctx, req.Name, s, key, state, rev, h, resp.Responses[1].GetResponseRange().Kvs)
+		return b.granted(req.Name, s, key, state, rev, h, resp.Responses[1].GetResponseRange().Kvs, false)
 	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
+	var pred *mvccpb.KeyValue // the holder (TryAcquire), or the key to wait for
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		pred = kvs[0]
+	}
 	if !req.Wait {
-		be := &lock.BusyError{Name: req.Name}
-		if len(kvs) > 0 {
-			if hh, err := decodeRecord(kvs[0].Value, kvs[0].CreateRevision); err == nil {
-				be.Holder = hh
-			}
-		}
-		return nil, false, be
+		return nil, false, busy(req.Name, queue, pred)
 	}
 
-	pred := ""
-	if len(kvs) > 0 {
-		pred = string(kvs[0].Key)
-	}
-	if err := b.waitTurn(ctx, s, queue, rev, pred, rev); err != nil {
-		b.cleanup(ctx, s, key, state)
+	last, err := b.waitTurn(ctx, s, queue, rev, pred, rev)
+	if err != nil {
+		b.cleanup(s, key, state, false)
 		if errors.Is(err, errSessionDone) {
 			return nil, true, err
 		}
 		return nil, false, err
 	}
+	// The state key records only agentlock holders: if the holder
+	// before us was foreign, whether it unlocked is told by its lease.
+	foreignLost := last != nil && !ours(queue, last) && b.foreignAbandoned(ctx, last)
 
 	// Our turn. Check that our key is still ours (etcd issue 11456:
 	// the wait can end because our own lease expired and took our key
@@ -437,24 +435,47 @@ func (b *Backend) attempt(ctx context.Context, s *session, req lock.Request, que
 	// mark the lock held by us in the same transaction.
 	h.Since = time.Now()
 	mine := clientv3.Compare(clientv3.CreateRevision(key), "=", rev)
-	resp, err = b.client.Txn(ctx).If(mine).Then(
+	mark, err := b.client.Txn(ctx).If(mine).Then(
 		clientv3.OpGet(state),
 		clientv3.OpPut(state, stateHeld+key),
 		clientv3.OpPut(key, encodeRecord(h), clientv3.WithLease(lease)),
 	).Commit()
 	if err != nil {
-		b.cleanup(ctx, s, key, state)
+		b.cleanup(s, key, state, false)
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			b.invalidate(s)
 			return nil, true, err
 		}
 		return nil, false, err
 	}
-	if !resp.Succeeded {
+	if !mark.Succeeded {
 		return nil, true, fmt.Errorf("%w while waiting", ErrLost)
 	}
 	h.Token = uint64(rev)
-	return b.granted(ctx, req.Name, s, key, state, rev, h, resp.Responses[0].GetResponseRange().Kvs)
+	return b.granted(req.Name, s, key, state, rev, h, mark.Responses[0].GetResponseRange().Kvs, foreignLost)
+}
+
+// joinTxn returns the transaction that joins the queue with key, in
+// one round trip when the lock is free: if the queue is empty, join it
+// (and so take the lock), read the state key for Abandoned and mark the
+// lock held by us. Otherwise TryAcquire (wait false) reads the holder
+// and writes nothing, and Acquire joins the queue and reads the key it
+// has to wait for: the newest one before ours. All of it is done only
+// if the key was not fenced: if the join gets no answer, the cleanup
+// fences the key as it removes it, so that the join, if it is applied
+// later still, does nothing (see fenceKey).
+func joinTxn(queue, state, key string, lease clientv3.LeaseID, record string, wait bool) ([]clientv3.Cmp, clientv3.Op) {
+	free := clientv3.Compare(clientv3.CreateRevision(queue), "=", 0).WithPrefix()
+	put := clientv3.OpPut(key, record, clientv3.WithLease(lease))
+	then := []clientv3.Op{put, clientv3.OpGet(state), clientv3.OpPut(state, stateHeld+key)}
+	var els []clientv3.Op
+	if wait {
+		els = []clientv3.Op{clientv3.OpGet(queue, clientv3.WithLastCreate()...), put}
+	} else {
+		els = []clientv3.Op{clientv3.OpGet(queue, clientv3.WithFirstCreate()...)}
+	}
+	unfenced := clientv3.Compare(clientv3.CreateRevision(fenceKey(state, key)), "=", 0)
+	return []clientv3.Cmp{unfenced}, clientv3.OpTxn([]clientv3.Cmp{free}, then, els)
 }
 
 // testHookGranted, if set (by tests), is called after a transaction
@@ -469,41 +490,44 @@ var testDropKeepAlives atomic.Bool
 // succeeded on session s, unless s ended meanwhile (etcd issue 11456
 // again: the transaction can succeed just before the lease expires, or
 // the session can end for another reason while its answer travels). A
-// lock must not be granted on a dead session: the key is removed (with
-// a context that is not ctx) and the caller starts over with a new one.
-func (b *Backend) granted(ctx context.Context, name string, s *session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue) (*grant, bool, error) {
+// lock must not be granted on a dead session: the key is removed (see
+// cleanup) and the caller starts over with a new one. foreignLost says
+// the previous holder was foreign and lost its session.
+func (b *Backend) granted(name string, s *session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue, foreignLost bool) (*grant, bool, error) {
 	if hook := testHookGranted; hook != nil {
 		hook(s)
 	}
 	select {
 	case <-s.Done():
-		b.cleanup(ctx, s, key, state)
+		b.cleanup(s, key, state, false)
 		return nil, true, fmt.Errorf("%w: the session ended as the lock was granted", ErrLost)
 	default:
 	}
-	return b.newGrant(name, s, key, state, rev, h, prevState), false, nil
+	return b.newGrant(name, s, key, state, rev, h, prevState, foreignLost), false, nil
 }
 
 var errSessionDone = errors.New("session ended while waiting")
 
 // waitTurn waits until no key of the queue was created before myRev.
-// pred, if not empty, is the newest such key, as seen at revision rev.
-func (b *Backend) waitTurn(ctx context.Context, s *session, queue string, myRev int64, pred string, rev int64) error {
+// pred, if not nil, is the newest such key, as seen at revision rev.
+// It returns the last key it waited for (nil if none): the holder
+// before us, unless that one left while older keys were still there.
+func (b *Backend) waitTurn(ctx context.Context, s *session, queue string, myRev int64, pred *mvccpb.KeyValue, rev int64) (last *mvccpb.KeyValue, err error) {
 	for {
-		if pred == "" {
+		if pred == nil {
 			resp, err := b.client.Get(ctx, queue, append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(myRev-1))...)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if len(resp.Kvs) == 0 {
-				return nil
+				return last, nil
 			}
-			pred, rev = string(resp.Kvs[0].Key), resp.Header.Revision
+			pred, rev = resp.Kvs[0], resp.Header.Revision
 		}
-		if err := b.waitDelete(ctx, s, pred, rev); err != nil {
-			return err
+		if err := b.waitDelete(ctx, s, string(pred.Key), rev); err != nil {
+			return nil, err
 		}
-		pred = ""
+		last, pred = pred, nil
 	}
 }
 
@@ -545,61 +569,94 @@ func (b *Backend) waitDelete(ctx context.Context, s *session, key string, rev in
 	}
 }
 
-// cleanup removes our queue key after a failed or cancelled Acquire,
-// with a context of its own (ctx may be the cancelled one). If the
-// lock had been marked held by us (the marking transaction was applied
-// but its answer lost), it is marked released. If etcd cannot be
-// reached, the removal is retried in the background until it succeeds
-// or the session ends (which removes the key anyway): a key left in
-// the queue would otherwise hold the lock for as long as this process
-// keeps the session alive. It reports whether the first, synchronous
-// removal succeeded.
-func (b *Backend) cleanup(ctx context.Context, s *session, key, state string) bool {
-	if b.remove(context.WithoutCancel(ctx), key, state) == nil {
-		return true
+// cleanupGrace is how long a failed or cancelled acquisition waits for
+// the removal of its queue key before it returns and leaves the removal
+// to the background: long enough for a healthy cluster, short enough
+// that a call whose context is done returns at once.
+const cleanupGrace = 20 * time.Millisecond
+
+// cleanup removes our queue key after a failed or cancelled
+// acquisition, in the background (the caller's context may be done):
+// see retryRemove. It waits for the removal at most cleanupGrace.
+// fence says the transaction that wrote the key got no answer, so that
+// it may still be applied: the removal then fences the key.
+func (b *Backend) cleanup(s *session, key, state string, fence bool) {
+	done := b.removeLater(s, key, state, fence)
+	t := time.NewTimer(cleanupGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
 	}
+}
+
+// removeLater starts retryRemove and returns a channel closed when it
+// ends.
+func (b *Backend) removeLater(s *session, key, state string, fence bool) <-chan struct{} {
+	done := make(chan struct{})
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		delay := 50 * time.Millisecond
-		for {
-			select {
-			case <-s.Done():
-				return
-			case <-b.ctx.Done():
-				return
-			case <-time.After(delay):
-			}
-			if b.remove(b.ctx, key, state) == nil {
-				return
-			}
-			delay = min(2*delay, time.Second)
-		}
+		defer close(done)
+		b.retryRemove(s, key, state, fence)
 	}()
-	return false
+	return done
 }
 
-func (b *Backend) remove(ctx context.Context, key, state string) error {
-	ctx, cancel := context.WithTimeout(ctx, b.opTimeout)
-	defer cancel()
+// retryRemove removes key (and marks the lock released if it was
+// marked held by key: the marking transaction may have been applied
+// with its answer lost), trying again until it succeeds, the session
+// ends (which removes the key with the lease) or the Backend is
+// closed. A key left in the queue would otherwise hold the lock, or
+// block everyone behind it, for as long as the session lives.
+func (b *Backend) retryRemove(s *session, key, state string, fence bool) {
+	delay := 50 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, b.opTimeout)
+		err := b.remove(ctx, s, key, state, fence)
+		cancel()
+		if err == nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return // (without the lease, the key is gone)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-s.Done():
+		case <-b.ctx.Done():
+		case <-t.C:
+			delay = min(2*delay, time.Second)
+			continue
+		}
+		t.Stop()
+		return
+	}
+}
+
+// remove deletes key, marks the lock released if it was marked held by
+// key, and with fence writes key's fence (see fenceKey).
+func (b *Backend) remove(ctx context.Context, s *session, key, state string, fence bool) error {
 	// Deleting key unconditionally is safe: queue keys are never
 	// reused (lease id and a sequence number), so this key cannot be
 	// a later acquisition's (etcd issue 22082).
+	ops := []clientv3.Op{clientv3.OpDelete(key)}
+	if fence {
+		ops = append(ops, clientv3.OpPut(fenceKey(state, key), "", clientv3.WithLease(s.Lease())))
+	}
 	_, err := b.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.Value(state), "=", stateHeld+key)).
-		Then(clientv3.OpDelete(key), clientv3.OpPut(state, stateReleased+key)).
-		Else(clientv3.OpDelete(key)).
+		Then(append(ops, clientv3.OpPut(state, stateReleased+key))...).
+		Else(ops...).
 		Commit()
 	return err
 }
 
-func (b *Backend) newGrant(name string, s *session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue) *grant {
+func (b *Backend) newGrant(name string, s *session, key, state string, rev int64, h lock.Holder, prevState []*mvccpb.KeyValue, foreignLost bool) *grant {
 	var prev []byte
 	if len(prevState) > 0 {
 		prev = prevState[0].Value
 	}
-	g := &grant{b: b, name: name, s: s, key: key, state: state, rev: rev, h: h, abandoned: previousAbandoned(prev),
-		pid: h.PID, host: h.Host, since: h.Since}
+	g := &grant{b: b, name: name, s: s, key: key, state: state, rev: rev, h: h,
+		abandoned: foreignLost || previousAbandoned(prev),
+		pid:       h.PID, host: h.Host, since: h.Since, setSem: make(chan struct{}, 1)}
 	b.mu.Lock()
 	b.grants[h.Token] = g
 	b.mu.Unlock()
@@ -607,7 +664,10 @@ func (b *Backend) newGrant(name string, s *session, key, state string, rev int64
 }
 
 // Holder implements lock.Backend. It reads the queue key with the
-// lowest create revision (the holder's) and never writes.
+// lowest create revision (the holder's) and never writes. A holder
+// that is not agentlock (a concurrency.Mutex, `etcdctl lock`) is
+// reported with Foreign set, its key's create revision as Token, and
+// its key and lease in Purpose.
 func (b *Backend) Holder(ctx context.Context, name string) (lock.Holder, error) {
 	queue, _ := b.keys(name)
 	resp, err := b.client.Get(ctx, queue, clientv3.WithFirstCreate()...)
@@ -617,10 +677,9 @@ func (b *Backend) Holder(ctx context.Context, name string) (lock.Holder, error) 
 	if len(resp.Kvs) == 0 {
 		return lock.Holder{}, fmt.Errorf("etcdlock %s: %w", name, lock.ErrNotHeld)
 	}
-	kv := resp.Kvs[0]
-	h, err := decodeRecord(kv.Value, kv.CreateRevision)
+	h, err := holderOf(queue, resp.Kvs[0])
 	if err != nil {
-		return lock.Holder{}, fmt.Errorf("etcdlock %s: key %s: %w", name, kv.Key, err)
+		return lock.Holder{}, fmt.Errorf("etcdlock %s: %w", name, err)
 	}
 	return h, nil
 }
@@ -685,9 +744,9 @@ type grant struct {
 	host      string    // ...
 	since     time.Time // ...
 
-	setMu sync.Mutex // serializes SetPurpose, held across its RPC
-	mu    sync.Mutex // guards h, never held across an RPC
-	h     lock.Holder
+	setSem chan struct{} // serializes SetPurpose, held across its RPC
+	mu     sync.Mutex    // guards h, never held across an RPC
+	h      lock.Holder
 }
 
 func (g *grant) Holder() lock.Holder {
@@ -700,13 +759,23 @@ func (g *grant) Abandoned() bool { return g.abandoned }
 
 func (g *grant) Lost() <-chan struct{} { return g.s.Done() }
 
+// SetPurpose rewrites the record of the queue key if it still exists
+// with its revision. It returns within WithOpTimeout, and with ErrLost
+// at once if the session is known to be lost.
 func (g *grant) SetPurpose(purpose string) error {
-	g.setMu.Lock()
-	defer g.setMu.Unlock()
-	h := g.Holder()
-	h.Purpose = purpose
+	if g.lost() {
+		return fmt.Errorf("etcdlock %s: SetPurpose: %w", g.name, ErrLost)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.b.opTimeout)
 	defer cancel()
+	select {
+	case g.setSem <- struct{}{}:
+		defer func() { <-g.setSem }()
+	case <-ctx.Done():
+		return fmt.Errorf("etcdlock %s: SetPurpose: %w (waiting for another SetPurpose)", g.name, ctx.Err())
+	}
+	h := g.Holder()
+	h.Purpose = purpose
 	resp, err := g.b.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(g.key), "=", g.rev)).
 		Then(clientv3.OpPut(g.key, encodeRecord(h), clientv3.WithLease(g.s.Lease()))).
@@ -723,11 +792,25 @@ func (g *grant) SetPurpose(purpose string) error {
 	return nil
 }
 
+// lost reports whether g's session is known to be lost (Lost is
+// closed): etcd deletes, or is about to delete, its key with the lease.
+func (g *grant) lost() bool {
+	select {
+	case <-g.s.Done():
+		return true
+	default:
+		return false
+	}
+}
+
 // Release deletes the queue key and marks the lock released, in one
 // transaction that compares the key's create revision, so a retried
 // or late Release can never delete a later acquisition's key (etcd
 // issue 22082). It returns an error matching ErrLost if the lock had
-// been lost before.
+// been lost before, at once, without a round trip, if Lost is closed.
+// It returns within WithOpTimeout: if etcd does not answer by then, it
+// returns the error and the removal goes on in the background (see
+// retryRemove).
 func (g *grant) Release() error {
 	b := g.b
 	b.mu.Lock()
@@ -735,6 +818,9 @@ func (g *grant) Release() error {
 		delete(b.grants, uint64(g.rev))
 	}
 	b.mu.Unlock()
+	if g.lost() {
+		return fmt.Errorf("etcdlock %s: Release: %w", g.name, ErrLost)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.opTimeout)
 	defer cancel()
 	resp, err := b.client.Txn(ctx).
@@ -743,16 +829,29 @@ func (g *grant) Release() error {
 		Then(clientv3.OpDelete(g.key), clientv3.OpPut(g.state, stateReleased+g.key)).
 		Else(clientv3.OpDelete(g.key)).
 		Commit()
-	if err != nil {
-		// Try again, and keep trying: else the key would hold the lock
-		// for as long as the session lives.
-		if b.cleanup(ctx, g.s, g.key, g.state) {
+	if err == nil {
+		if !resp.Succeeded {
+			return fmt.Errorf("etcdlock %s: Release: %w", g.name, ErrLost)
+		}
+		return nil
+	}
+	// The transaction may have been applied with its answer lost, so
+	// a retry cannot tell a lost lock from our own deletion: it only
+	// removes, within the same time budget, and then in the background.
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			b.removeLater(g.s, g.key, g.state, false)
+			if cerr := ctx.Err(); !errors.Is(err, cerr) {
+				err = fmt.Errorf("%w (after: %v)", cerr, err)
+			}
+			return fmt.Errorf("etcdlock %s: Release: %w (retrying in the background)", g.name, err)
+		}
+		if err = b.remove(ctx, g.s, g.key, g.state, false); err == nil {
 			return nil
 		}
-		return fmt.Errorf("etcdlock %s: Release: %w (retrying in the background)", g.name, err)
 	}
-	if !resp.Succeeded {
-		return fmt.Errorf("etcdlock %s: Release: %w", g.name, ErrLost)
-	}
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,12 +25,16 @@ func coordinator(t *testing.T, b *etcdlock.Backend, name string, opts ...lock.Op
 	return c
 }
 
+// queuePrefix is the prefix of the queue keys of the lock name: the
+// prefix that concurrency.NewMutex(session, prefix+name) uses.
+func queuePrefix(prefix, name string) string { return prefix + name + "/" }
+
 // queueKeys lists the queue keys of name, oldest first.
 func queueKeys(t *testing.T, prefix, name string) []string {
 	t.Helper()
 	cli, err := client()
 	require.NoError(t, err)
-	resp, err := cli.Get(context.Background(), prefix+name+"/q/", clientv3.WithPrefix(),
+	resp, err := cli.Get(context.Background(), queuePrefix(prefix, name), clientv3.WithPrefix(),
 		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
 	require.NoError(t, err)
 	var keys []string
@@ -98,9 +103,14 @@ func TestRecord(t *testing.T) {
 	assert.True(t, h.Since.Equal(l.Holder().Since))
 	require.NoError(t, l.Release())
 
-	// A foreign key in the queue: the lock is held by it, and its
-	// record is corrupt.
-	_, err = cli.Put(ctx, prefix+"rec/q/foreign", "not a record")
+	// An agentlock queue key (lease id, "-", a number; with that
+	// lease) whose value is not a record: the lock is held by it, and
+	// its record is corrupt.
+	g, err := cli.Grant(ctx, 60)
+	require.NoError(t, err)
+	defer cli.Revoke(ctx, g.ID)
+	bad := fmt.Sprintf("%s%016x-1", queuePrefix(prefix, "rec"), int64(g.ID))
+	_, err = cli.Put(ctx, bad, "not a record", clientv3.WithLease(g.ID))
 	require.NoError(t, err)
 	_, err = c.Holder(ctx)
 	assert.ErrorIs(t, err, lock.ErrCorrupt)
@@ -108,6 +118,21 @@ func TestRecord(t *testing.T) {
 	var be *lock.BusyError
 	require.ErrorAs(t, err, &be)
 	assert.Zero(t, be.Holder.PID)
+	assert.False(t, be.Holder.Foreign)
+	_, err = cli.Delete(ctx, bad)
+	require.NoError(t, err)
+
+	// Any other key in the queue is a foreign holder (here one
+	// without a lease, written by hand).
+	_, err = cli.Put(ctx, queuePrefix(prefix, "rec")+"by-hand", "")
+	require.NoError(t, err)
+	h, err = c.Holder(ctx)
+	require.NoError(t, err)
+	assert.True(t, h.Foreign)
+	assert.Contains(t, h.Purpose, "by-hand")
+	_, err = c.TryAcquire(ctx)
+	require.ErrorAs(t, err, &be)
+	assert.True(t, be.Holder.Foreign)
 }
 
 // TestBusyWritesNothing: TryAcquire on a held lock and Holder leave
@@ -146,7 +171,9 @@ func TestCancelRemovesQueueKey(t *testing.T) {
 		_, err := w.Acquire(ctx)
 		cancel()
 		require.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.Len(t, queueKeys(t, prefix, "cancel"), 1, "after a wait cancelled at %v", d)
+		// The removal runs in the background once the call returned.
+		assert.Eventually(t, func() bool { return len(queueKeys(t, prefix, "cancel")) == 1 },
+			long, 5*time.Millisecond, "after a wait cancelled at %v", d)
 	}
 	require.NoError(t, l.Release())
 	assert.Empty(t, queueKeys(t, prefix, "cancel"))

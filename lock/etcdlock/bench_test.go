@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/v3/concurrency"
+
 	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/locktest/proctest"
 )
@@ -139,4 +141,92 @@ func BenchmarkHandoff(b *testing.B) {
 func waitQueued(b *testing.B, _ *lock.Coordinator) {
 	b.Helper()
 	time.Sleep(2 * time.Millisecond)
+}
+
+// BenchmarkHandoffMutex: as BenchmarkHandoff, between an agentlock
+// holder and a concurrency.Mutex (what `etcdctl lock` runs) waiting on
+// the same lock, and back. The Mutex is given 150ms to queue: it
+// watches from a revision the server has already reached, and such a
+// watch only starts to report after the server's catch-up loop (every
+// 100ms) has run; until then a Mutex waiter, whoever holds the lock,
+// hears of a release late.
+func BenchmarkHandoffMutex(b *testing.B) {
+	cli, err := client()
+	if err != nil {
+		b.Fatal(err)
+	}
+	prefix := prefixFor(proctest.TempDir(b))
+	c, err := lock.New("mutex", lock.WithBackend(newBackendAt(b, prefix)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := concurrency.NewSession(cli)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	m := concurrency.NewMutex(s, prefix+"mutex")
+	ctx := context.Background()
+	for _, dir := range []string{"to-mutex", "from-mutex"} {
+		b.Run(dir, func(b *testing.B) {
+			var lat []time.Duration
+			for i := 0; i < b.N; i++ {
+				var d time.Duration
+				var err error
+				if dir == "to-mutex" {
+					d, err = handoffToMutex(ctx, c, m)
+				} else {
+					d, err = handoffFromMutex(ctx, c, m)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, d)
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+		})
+	}
+}
+
+func handoffToMutex(ctx context.Context, c *lock.Coordinator, m *concurrency.Mutex) (time.Duration, error) {
+	l, err := c.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	locked := make(chan error, 1)
+	go func() { locked <- m.Lock(ctx) }()
+	time.Sleep(150 * time.Millisecond)
+	start := time.Now()
+	if err := l.Release(); err != nil {
+		return 0, err
+	}
+	if err := <-locked; err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	return d, m.Unlock(ctx)
+}
+
+func handoffFromMutex(ctx context.Context, c *lock.Coordinator, m *concurrency.Mutex) (time.Duration, error) {
+	if err := m.Lock(ctx); err != nil {
+		return 0, err
+	}
+	got := make(chan error, 1)
+	var l *lock.Lease
+	go func() {
+		var err error
+		l, err = c.Acquire(ctx)
+		got <- err
+	}()
+	time.Sleep(150 * time.Millisecond)
+	start := time.Now()
+	if err := m.Unlock(ctx); err != nil {
+		return 0, err
+	}
+	if err := <-got; err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	return d, l.Release()
 }

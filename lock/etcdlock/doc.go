@@ -23,12 +23,15 @@
 //   - A Backend keeps one session: an etcd lease kept alive in the
 //     background, with a TTL (WithTTL, default 10s). It is granted by the
 //     first acquisition and granted again after it expired.
-//   - Every acquisition creates a queue key under
-//     PREFIX NAME "/q/" with the session's lease. The key with the lowest
-//     create revision holds the lock; the others wait, each watching the
-//     deletion of the key created just before its own (no thundering
-//     herd). The queue key is never reused: its name is the lease id and
-//     a per-Backend sequence number.
+//   - Every acquisition creates a queue key under PREFIX NAME "/" with
+//     the session's lease. The key with the lowest create revision holds
+//     the lock; the others wait, each watching the deletion of the key
+//     created just before its own (no thundering herd). The queue key is
+//     never reused: its name is the lease id and a per-Backend sequence
+//     number. This is the prefix and the rule of etcd's
+//     concurrency.Mutex, so `etcdctl lock PREFIX+NAME` (which runs
+//     concurrency.NewMutex(session, PREFIX+NAME)) and agentlock exclude
+//     each other (see "Sharing a lock with etcdctl lock").
 //   - The token (Lease.Token) is the queue key's create revision: etcd's
 //     cluster-wide revision, which strictly increases with every write,
 //     so tokens of one lock strictly increase with every acquisition.
@@ -44,16 +47,31 @@
 //     whose granting transaction succeeded but whose session has ended
 //     by the time the answer arrives also removes its key and starts
 //     over.
-//   - A cancelled or failed Acquire removes its queue key with a context
-//     of its own, not the cancelled one. If etcd cannot be reached it
-//     keeps trying in the background until it succeeds or the session
-//     ends (which removes the key).
+//   - A cancelled or failed Acquire removes its queue key in the
+//     background, with a context of its own, not the cancelled one: the
+//     call waits for it at most 20ms, so that it returns within its
+//     deadline plus that whatever the cluster does. If etcd cannot be
+//     reached the removal is retried until it succeeds, the session ends
+//     (which removes the key with the lease) or the Backend is closed.
 //   - TryAcquire on a held lock writes no key: one transaction joins
 //     the queue only if it is empty, and otherwise reads the holder.
 //     (A Backend's first acquisition, a TryAcquire that finds the lock
 //     held included, grants its session lease, kept alive until Close.)
 //   - Holder never contends: it reads the queue key with the lowest
 //     create revision and writes nothing.
+//
+// # Deadlines
+//
+// Every call returns within its bound plus a few milliseconds, whatever
+// the cluster does (unreachable, partitioned, without a leader):
+// Acquire, TryAcquire, Holder and Put within their context's deadline,
+// Lease.Release, Lease.SetPurpose and Backend.Close, which have no
+// context, within WithOpTimeout in total. Release and SetPurpose of a
+// lease whose Lost channel is closed return ErrLost at once, without a
+// round trip: etcd deletes the key with the lease. A Release that gets
+// no answer in time returns its error and leaves the removal of the key
+// to the background retry above. Close stops the background retries;
+// keys they had not removed go when the lease expires.
 //
 // A lock that is free takes one round trip to acquire and one to
 // release; a handoff to a waiter takes a watch event and two round
@@ -62,11 +80,21 @@
 // # Keys and the holder record
 //
 // The prefix (WithPrefix) must end in "/", so that two prefixes never
-// share keys. With the default prefix "agentlock/" the lock
-// "pcm-install" uses:
+// share keys (nor should one prefix be another's plus a lock name and
+// "/"). With the default prefix "agentlock/" the lock "pcm-install"
+// uses:
 //
-//	agentlock/pcm-install/q/<lease id, 16 hex digits>-<sequence, hex>   queue keys, with the session lease
-//	agentlock/pcm-install/state                                         "held <queue key>" or "released <queue key>", no lease
+//	agentlock/pcm-install                                             state: "held <queue key>" or "released <queue key>", no lease
+//	agentlock/pcm-install/<lease id, 16 hex digits>-<sequence, hex>   queue keys, with the session lease
+//	agentlock/pcm-install!<lease id>-<sequence>                       fences (rare; see "Joins whose answer was lost"), with the session lease
+//
+// Only queue keys live under PREFIX NAME "/", the prefix that
+// concurrency.Mutex queues under: every key there is a holder or a
+// waiter, so neither agentlock nor a Mutex ever waits on a key that
+// is not. The state key, which outlives sessions, is PREFIX NAME
+// itself, which is under no lock's queue prefix (lock names contain no
+// "/"). There is no key for the last token: tokens are create
+// revisions, which increase anyway.
 //
 // The value of a queue key is the holder record, one JSON object:
 //
@@ -96,6 +124,37 @@
 // state key (a lock never taken) or "released ..." is a clean handoff;
 // any other value cannot rule abandonment out and counts as abandoned.
 // Waiters that gave up never wrote "held", so they do not matter.
+//
+// A foreign holder (below) writes no state. When an agentlock waiter
+// gets the lock after waiting for a foreign holder, it asks etcd for
+// that holder's lease: if the lease is gone, the holder's session ended
+// while it held the lock (its process died, or was cut off), and the
+// lock counts as abandoned; if it still exists, the holder unlocked.
+// (A holder that unlocks and ends its session at once can be counted as
+// abandoned: the safe side.) A foreign holder whose session expired
+// while no agentlock process waited behind it leaves no trace: the
+// next agentlock holder's Abandoned then reports on the last agentlock
+// holder only.
+//
+// # Sharing a lock with etcdctl lock
+//
+// `etcdctl lock PREFIX+NAME` and concurrency.NewMutex(session,
+// PREFIX+NAME) queue under the same prefix as agentlock's lock NAME,
+// by the same rule, so they exclude each other both ways, and each
+// hands the lock to the other when it lets go. With the default
+// prefix:
+//
+//	etcdctl lock agentlock/pcm-install ./maintenance.sh
+//
+// An agentlock caller behind such a holder is told so: TryAcquire's
+// *lock.BusyError and Holder give a lock.Holder with Foreign set, the
+// key's create revision as Token, and the key and its lease in
+// Purpose; the BusyError is wrapped in an error whose message says the
+// same. A queue key that is not of
+// agentlock's form (lease id, "-", sequence, with that lease) is
+// foreign; one of that form whose value is not a record is ErrCorrupt.
+// A key there without a lease (one written by hand) holds the lock
+// until someone deletes it.
 //
 // # Lost locks and fencing
 //
@@ -145,16 +204,16 @@
 //   - Other resources: pass Lease.Token along and have the resource
 //     refuse tokens lower than the highest it has seen.
 //
-// # Known problem
+// # Joins whose answer was lost
 //
 // When the transaction that joins a lock's queue fails with an
 // ambiguous error (its answer was lost: a timeout, a lost connection),
-// the backend removes the queue key it may have written. If the join
-// was in fact applied, but only after that removal (it was still in
-// flight, or retried by the client, when the removal landed), the queue
-// key stays, with the session lease. Nothing of this process waits on
-// it, yet it keeps the lock held, or blocks every waiter behind it, for
-// as long as the session lives: until the process exits or Closes the
-// Backend (or is cut off for a TTL). Holder shows it as held by this
-// process; deleting the key (etcdctl del) frees the lock.
+// it may still be applied later: it was in flight, or is retried by
+// the client, when the cleanup that removes its key lands. The join
+// therefore writes its key only if the key's fence (PREFIX NAME "!"
+// and the queue key's base name) does not exist, and that cleanup
+// writes the fence, with the session lease, as it deletes the key. A
+// late join then does nothing, instead of leaving a key that would
+// hold the lock for as long as the session lives. Fences go with the
+// session.
 package etcdlock

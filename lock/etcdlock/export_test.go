@@ -1,6 +1,10 @@
 package etcdlock
 
-import "github.com/agentlock/agentlock/lock"
+import (
+	"context"
+
+	"github.com/agentlock/agentlock/lock"
+)
 
 // GrantOf returns the grant behind l, so that tests can call its
 // methods as a buggy or retrying caller would.
@@ -29,4 +33,22 @@ func OnGranted(f func(endSession func())) (restore func()) {
 func DropKeepAlives() (restore func()) {
 	testDropKeepAlives.Store(true)
 	return func() { testDropKeepAlives.Store(false) }
+}
+
+// LateJoin replays what happens when the transaction by which an
+// Acquire joins the queue of name gets no answer and is applied only
+// after the cleanup that removed its key: the cleanup, then the join.
+func (b *Backend) LateJoin(ctx context.Context, name string) error {
+	s, err := b.session(ctx)
+	if err != nil {
+		return err
+	}
+	queue, state := b.keys(name)
+	key := b.queueKey(queue, s.Lease())
+	if err := b.remove(ctx, s, key, state, true); err != nil {
+		return err
+	}
+	unfenced, join := joinTxn(queue, state, key, s.Lease(), "{}", true)
+	_, err = b.client.Txn(ctx).If(unfenced...).Then(join).Commit()
+	return err
 }

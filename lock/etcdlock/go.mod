@@ -3,7 +3,7 @@ module github.com/agentlock/agentlock/lock/etcdlock
 go 1.25.0
 
 require (
-	github.com/agentlock/agentlock v0.0.0
+	github.com/agentlock/agentlock v0.1.0
 	github.com/stretchr/testify v1.12.1
 	go.etcd.io/etcd/api/v3 v3.6.14
 	go.etcd.io/etcd/client/v3 v3.6.14
