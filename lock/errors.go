@@ -42,6 +42,12 @@ var (
 	// holder record, or a guarded file that is torn, truncated or not
 	// written by this package.
 	ErrCorrupt = errors.New("corrupt data")
+
+	// ErrLost reports use of a lease whose lock was lost while it was
+	// held (Lease.Lost is closed): with the file backend, the lock file
+	// or the holder file was removed or replaced. Release still gives
+	// up what is left of the lock and returns it.
+	ErrLost = errors.New("lock lost")
 )
 
 // A BusyError is returned by TryAcquire when the lock is held.
@@ -60,6 +66,9 @@ func (e *BusyError) Error() string {
 	h := e.Holder
 	if h.PID == 0 {
 		return fmt.Sprintf("lock %s: busy", e.Name)
+	}
+	if h.Foreign {
+		return fmt.Sprintf("lock %s: busy: held by pid %d, which locked the file without this package (no record)", e.Name, h.PID)
 	}
 	if h.Purpose == "" {
 		return fmt.Sprintf("lock %s: busy: held by pid %d on %s since %s", e.Name, h.PID, h.Host, h.Since.Format("15:04:05.000"))

@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -75,9 +76,25 @@ type fileLock struct {
 	// sem is the in-process semaphore: a send takes it.
 	sem chan struct{}
 
-	mu    sync.Mutex // guards f while opening
+	mu    sync.Mutex // guards f, watched and w while opening
 	f     *os.File   // NAME.lock, nil until opened
 	ready atomic.Pointer[record.Page]
+
+	// The identity check (verify). The watch on the two files (see
+	// watchFiles) counts in events every change to either file's name
+	// or links; verified is the count at the last check that found
+	// both files at their paths (^0 before the first), so an unchanged
+	// count spares the check its system calls. Only the holder of sem
+	// uses verified.
+	watched  bool
+	w        watchState
+	events   atomic.Uint64
+	verified uint64
+
+	held      atomic.Pointer[pageGrant] // the grant while this process holds the lock
+	sleepers  atomic.Int32              // goroutines sleeping in waitLockFile
+	lastClose atomic.Int64              // when the watch last saw another process close the lock file
+	waking    atomic.Bool               // a death wake-up is under way (notify_linux.go)
 }
 
 var locks sync.Map // lock file path → *fileLock
@@ -100,8 +117,20 @@ func (b *fileBackend) register(name string) *fileLock {
 		lockPath: p,
 		hf:       holderFile{path: filepath.Join(b.dir, name+".holder")},
 		sem:      make(chan struct{}, 1),
+		verified: ^uint64(0),
 	})
 	return v.(*fileLock)
+}
+
+// byFile maps an open lock file to its lock, for the wait code, which
+// is given only the file.
+var byFile sync.Map // *os.File → *fileLock
+
+func lockOf(f *os.File) *fileLock {
+	if v, ok := byFile.Load(f); ok {
+		return v.(*fileLock)
+	}
+	return nil
 }
 
 // open opens the lock file and maps the holder page if that has not
@@ -112,19 +141,85 @@ func (l *fileLock) open() (*record.Page, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.openLocked()
+}
+
+func (l *fileLock) openLocked() (*record.Page, error) {
 	if l.f == nil {
 		f, err := openFile(l.lockPath, true)
 		if err != nil {
 			return nil, err
 		}
 		l.f = f
+		byFile.Store(f, l)
 	}
 	p, err := l.hf.open()
-	if err == nil {
-		l.ready.Store(p)
+	if err != nil {
+		return nil, err
 	}
-	return p, err
+	if !l.watched {
+		// Without a watch every acquisition checks the files' identity
+		// with system calls, and a held lock cannot tell it was lost.
+		l.watched = watchFiles(l) == nil
+	}
+	l.ready.Store(p)
+	return p, nil
 }
+
+// reopen closes the lock file (if lock) and the holder file (if
+// holder), which are no longer the files at their paths, and opens
+// what is there now. The caller holds sem and does not hold the lock
+// on a file it closes.
+func (l *fileLock) reopen(lock, holder bool) (*record.Page, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ready.Store(nil)
+	if l.watched {
+		unwatchFiles(l)
+		l.watched = false
+	}
+	if lock && l.f != nil {
+		byFile.Delete(l.f)
+		l.f.Close()
+		l.f = nil
+	}
+	if holder {
+		l.hf.forget()
+	}
+	return l.openLocked()
+}
+
+// verify reports whether the lock file and the holder file that this
+// process has open are still the files at their paths. Someone may have
+// removed or replaced them (a cleaner of old files, an administrator):
+// a lock on a file that is no longer at the path excludes nobody who
+// opens the path now. Without a change seen by the watch since the last
+// check, it makes no system call beyond asking the watch (see
+// pathsUnchanged).
+func (l *fileLock) verify() (lockOK, holderOK bool) {
+	if pathsUnchanged(l) {
+		return true, true
+	}
+	ev := l.events.Load()
+	lockOK = sameFile(l.f, l.lockPath)
+	holderOK = l.hf.f == nil || sameFile(l.hf.f, l.hf.path)
+	if lockOK && holderOK {
+		l.verified = ev
+	}
+	return lockOK, holderOK
+}
+
+// errMoved is returned by an attempt to lock (attempt, and so
+// waitLockFile) when the watch saw the lock's files change: the caller
+// checks them and, if they were replaced, opens the new ones.
+var errMoved = errors.New("lock file changed")
+
+// errNoWatch is watchFiles's error where there is no watch.
+var errNoWatch = errors.New("no watch on this platform")
+
+// maxReopens bounds how often one TryAcquire reopens files replaced
+// under it; Acquire instead goes on until its context ends.
+const maxReopens = 100
 
 // checked returns the lock of a name given to the backend from outside
 // (a Coordinator has validated it already; a direct caller may not
@@ -171,26 +266,62 @@ func (b *fileBackend) acquire(ctx context.Context, l *fileLock, req Request) (Gr
 }
 
 func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request) (*pageGrant, error) {
-	page, err := l.open()
-	if err != nil {
-		return nil, err
-	}
-	err = tryLockFile(l.f)
-	if errors.Is(err, errWouldBlock) {
-		if !req.Wait {
-			return nil, l.hf.busy(req.Name)
-		}
-		err = waitLockFile(ctx, l.f, page)
-	}
-	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+	for reopens := 0; ; reopens++ {
+		page, err := l.open()
+		if err != nil {
 			return nil, err
 		}
-		return nil, &fs.PathError{Op: "lock", Path: l.lockPath, Err: err}
-	}
+		err = tryLockFile(l.f)
+		if errors.Is(err, errWouldBlock) {
+			if !req.Wait {
+				return nil, l.hf.busy(req.Name)
+			}
+			err = waitLockFile(ctx, l.f, page)
+		}
+		locked := err == nil
+		if err != nil && err != errMoved {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return nil, err
+			}
+			if errors.Is(err, record.ErrFault) {
+				return nil, &fs.PathError{Op: "lock", Path: l.hf.path, Err: pageError(err)}
+			}
+			return nil, &fs.PathError{Op: "lock", Path: l.lockPath, Err: err}
+		}
 
-	// Locked. The previous record tells whether its holder released
-	// cleanly and what the last token was.
+		// Before publishing: are these still the files at the paths?
+		lockOK, holderOK := l.verify()
+		if locked && lockOK {
+			if !holderOK {
+				// The lock is sound; publish on the page now at the path.
+				if page, err = l.reopen(false, true); err != nil {
+					unlockFile(l.f)
+					return nil, err
+				}
+			}
+			return b.publish(l, page, req)
+		}
+		if locked {
+			unlockFile(l.f)
+		}
+		if !lockOK || !holderOK {
+			if _, err := l.reopen(!lockOK, !holderOK); err != nil {
+				return nil, err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !req.Wait && reopens >= maxReopens {
+			return nil, &fs.PathError{Op: "lock", Path: l.lockPath, Err: fmt.Errorf("%w: the file was replaced %d times while locking", ErrUnsafePath, reopens)}
+		}
+	}
+}
+
+// publish publishes the record of a lock just taken.
+func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pageGrant, error) {
+	// The previous record tells whether its holder released cleanly and
+	// what the last token was.
 	h, abandoned, err := publishAcquired(page, l.hf.path, req, false)
 	if err != nil {
 		// Without a stored token the next holder could not be sure to
@@ -198,7 +329,10 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 		unlockFile(l.f)
 		return nil, err
 	}
-	return &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l}, nil
+	g := &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l,
+		lockF: l.f, holderF: l.hf.f, watched: l.watched}
+	l.held.Store(g)
+	return g, nil
 }
 
 // attempt is one round of an event-assisted wait (waitLockFile): it
@@ -211,6 +345,9 @@ func attempt(ctx context.Context, f *os.File, page *record.Page) (done bool, err
 	// once ctx is done.
 	if err := ctx.Err(); err != nil {
 		return true, err
+	}
+	if l := lockOf(f); l != nil && l.events.Load() != l.verified {
+		return true, errMoved
 	}
 	if err := page.SetWaiting(); err != nil {
 		return true, err
@@ -227,6 +364,7 @@ func attempt(ctx context.Context, f *os.File, page *record.Page) (done bool, err
 
 // unlock releases the lock file and the in-process semaphore.
 func (l *fileLock) unlock() error {
+	l.held.Store(nil)
 	err := unlockFile(l.f)
 	// Wake processes sleeping in waitLockFile, if any said they were.
 	// A releaser that finds a woken waiter still on its way skips the

@@ -25,6 +25,13 @@ type Holder struct {
 	// unknown.
 	ProcessStart uint64
 	BootID       [16]byte
+
+	// Foreign reports a holder that locked the lock file without this
+	// package (flock(1), Python's fcntl.flock, another library), so
+	// that it published no record: only PID is known, from the
+	// operating system's lock table (Linux: /proc/locks). Elsewhere a
+	// foreign holder is not reported.
+	Foreign bool
 }
 
 func (h Holder) toRecord(st record.State) record.Record {
