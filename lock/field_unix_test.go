@@ -430,3 +430,33 @@ func TestSquatterFile(t *testing.T) {
 		})
 	}
 }
+
+// TestHolderFileRemovedWhileHeld: with the lock file intact the lock is
+// sound, so the holder keeps it (Lost stays open) and publishes its
+// record and token on the holder file now at the path; the next holder
+// gets a larger token.
+func TestHolderFileRemovedWhileHeld(t *testing.T) {
+	dir := proctest.TempDir(t)
+	a := fieldChild(t, dir, "x")
+	ta := acquired(t, a)
+	require.NoError(t, os.Remove(filepath.Join(dir, "x.holder")))
+	c := newC(t, dir, "x")
+	deadline := time.Now().Add(fieldLong)
+	for {
+		// (For a moment the new page is empty, and the holder is known
+		// only from the lock table: Foreign.)
+		h, err := c.Holder(context.Background())
+		if err == nil && !h.Foreign {
+			require.Equal(t, a.PID(), h.PID)
+			require.Equal(t, ta, h.Token)
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the holder's record did not reappear: %v", err)
+		time.Sleep(time.Millisecond)
+	}
+	noLine(t, a, 200*time.Millisecond, "the lock file is intact")
+	a.Send("release")
+	a.Expect("released", fieldLong)
+	b := fieldChild(t, dir, "x")
+	require.Greater(t, acquired(t, b), ta)
+}

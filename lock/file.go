@@ -323,6 +323,14 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pag
 	// The previous record tells whether its holder released cleanly and
 	// what the last token was.
 	h, abandoned, err := publishAcquired(page, l.hf.path, req, false)
+	if errors.Is(err, ErrCorrupt) && !sameFile(l.hf.f, l.hf.path) {
+		// A page replaced in the moment before the lock was taken (an
+		// operator's recovery from a corrupt page) that the watch has
+		// not reported yet: use the new one.
+		if page, err = l.reopen(false, true); err == nil {
+			h, abandoned, err = publishAcquired(page, l.hf.path, req, false)
+		}
+	}
 	if err != nil {
 		// Without a stored token the next holder could not be sure to
 		// get a larger one: fail closed.
@@ -369,8 +377,12 @@ func (l *fileLock) unlock() error {
 	// Wake processes sleeping in waitLockFile, if any said they were.
 	// A releaser that finds a woken waiter still on its way skips the
 	// wake-up, and then must leave the flag set for the next release.
-	if set, _ := l.hf.page.TakeWaiting(); set && !wakeWaiters(l.f, l.hf.page) {
-		l.hf.page.SetWaiting()
+	// (The page through ready: the watch may move the holder to a new
+	// holder file while it holds the lock, see pageGrant.checkLost.)
+	if page := l.ready.Load(); page != nil {
+		if set, _ := page.TakeWaiting(); set && !wakeWaiters(l.f, page) {
+			page.SetWaiting()
+		}
 	}
 	<-l.sem
 	if err != nil {

@@ -110,6 +110,7 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 			timeout = time.Millisecond
 		}
 	}
+	faults := 0
 	maxSleep := fallbackWait
 	if l == nil || !l.watched {
 		maxSleep = unwatchedWait // deaths are seen only by looking
@@ -128,13 +129,19 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 		}
 		timeout = 0
 		ts := unix.NsecToTimespec(int64(d))
-		switch err := futex(page.WakeWord(), futexWait, seq, &ts); err {
+		err = futex(page.WakeWord(), futexWait, seq, &ts)
+		if err != unix.EFAULT {
+			faults = 0
+		}
+		switch err {
 		case nil, unix.EAGAIN, unix.EINTR, unix.ETIMEDOUT:
 		case unix.EFAULT:
-			// The file shrank under the mapping.
-			if !page.Repair() {
+			// The file shrank under the mapping: restore it, unless it
+			// was not that (faults again right after).
+			if faults++; faults > 3 || !page.Repair() {
 				return record.ErrFault
 			}
+			continue
 		default:
 			return os.NewSyscallError("futex", err)
 		}

@@ -207,16 +207,18 @@ func mapPage(f *os.File, writable bool) ([]byte, error) {
 }
 
 // restorePage gives a holder file that shrank under its mapping its
-// page back (zeros: the record and token it held are lost, and
-// recovered as described at restorePage's callers). It fails if the
-// file did not shrink: the fault had another cause.
+// page back (zeros: the record and token it held are lost; see
+// holderFile.open for how they come back). A file that has its size
+// again (another process restored it first) is left as it is; if the
+// fault had another cause, the caller's retry faults again and reports
+// it.
 func restorePage(f *os.File) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return err
 	}
 	if st.Size >= record.PageSize {
-		return errors.New("holder file has its full size")
+		return nil
 	}
 	return allocatePage(f)
 }

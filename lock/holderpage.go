@@ -403,15 +403,38 @@ func (g *pageGrant) markLost() {
 	}
 }
 
-// checkLost marks the grant lost if its files are no longer at their
-// paths (called when the watch sees a change).
-func (g *pageGrant) checkLost(lockPath string) {
+// checkLost is called when the watch sees a change to l's files while
+// the grant holds the lock. If the lock file is no longer the file at
+// its path, the grant has lost the lock: another process may lock the
+// file now there. If only the holder file is, the lock is sound and its
+// holder is the one process entitled to write the page now at the
+// path: the grant moves there and publishes its record (and token)
+// again, and never publishes on the old page.
+func (g *pageGrant) checkLost(l *fileLock) {
 	if g.lockF == nil {
 		return
 	}
-	if !sameFile(g.lockF, lockPath) || !sameFile(g.holderF, g.hf.path) {
+	if !sameFile(g.lockF, l.lockPath) {
 		g.markLost()
+		return
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.released || g.lost || sameFile(g.holderF, g.hf.path) {
+		return
+	}
+	page, err := l.reopen(false, true)
+	if err != nil {
+		// No page to publish on: the grant cannot say it holds.
+		g.lost = true
+		if g.lostCh != nil {
+			close(g.lostCh)
+		}
+		return
+	}
+	g.page, g.holderF = page, l.hf.f
+	r := g.holder.toRecord(record.Held)
+	page.Store(&r)
 }
 
 // republish stores the record again, after the page was truncated
@@ -447,7 +470,7 @@ func (g *pageGrant) SetPurpose(purpose string) error {
 
 // errLost is the error of a lease used after its files were removed
 // or replaced.
-var errLost = fmt.Errorf("%w: the lock file or the holder file was removed or replaced while held", ErrLost)
+var errLost = fmt.Errorf("%w: the lock file was removed or replaced while held", ErrLost)
 
 // Release publishes the record as released, then unlocks. A lost grant
 // publishes nothing (the page may be another holder's now), unlocks,

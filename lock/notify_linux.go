@@ -187,7 +187,7 @@ func handle(t notifyTarget, mask uint32) {
 	if mask&pathMask != 0 {
 		l.events.Add(1)
 		if g := l.held.Load(); g != nil {
-			g.checkLost(l.lockPath)
+			g.checkLost(l)
 		}
 		if l.sleepers.Load() > 0 {
 			wakeSleepers(l.ready.Load())
