@@ -27,24 +27,33 @@
 // token issued before it for that name, across processes and restarts.
 // A token is the larger of the previous token plus one and the wall
 // clock in nanoseconds, so if the stored token is lost (its file
-// deleted or corrupted) tokens recover upward instead of repeating,
-// provided the clock has not been set back by more than the time since
-// the lost token was issued.
+// deleted, truncated or corrupted) tokens recover upward instead of
+// repeating, provided the clock has not been set back by more than the
+// time since the lost token was issued. Each process also remembers the
+// highest token it has issued or seen for each lock, so a stored token
+// that goes back while it runs never takes its tokens back. Tokens never
+// wrap: a stored token is trusted only on a page that carries this
+// package's header and only up to 24 hours ahead of the clock (a genuine
+// token is ahead of the clock only by how far the clock was set back);
+// beyond that the acquisition fails with an error matching ErrCorrupt
+// whose message says how to recover (stop the programs using the lock
+// and remove NAME.holder, or wait for the clock to pass the token), and
+// the lock is released again at once.
 //
 // Cancellation: Acquire returns ctx.Err() (wrapped) when ctx ends
 // first, and leaves nothing behind: no goroutine still waiting, no
-// descriptor beyond those a lock keeps for the life of the process (its
-// two files and, on Linux, one inotify descriptor), and no hold of the
-// lock afterwards, not even a brief one.
+// descriptor beyond those kept for the life of the process (see the
+// file backend), and no hold of the lock afterwards, not even a brief
+// one.
 // (On Windows an overlapped LockFileEx that the kernel grants in the same
 // instant as the cancellation is released before Acquire returns: the
 // lock is never held after Acquire has returned an error.)
 //
 // Crashes: the operating system releases a lock whose holder dies,
 // however it dies (kill -9 included), and waiters wake promptly: on
-// Linux through an inotify watch for the dying process's close of the
-// lock file (within a millisecond or two; within 10 ms for a wait that
-// began less than 10 ms before), on Windows through the kernel's own
+// Linux through the process's inotify watch for the dying process's
+// close of the lock file (within a millisecond or two), on Windows
+// through the kernel's own
 // queue, on macOS and the BSDs, whose kqueue does not report closes,
 // within the 50 ms fallback interval. The next Lease then reports
 // Abandoned, because what the lock guarded may be half-written.
@@ -120,8 +129,67 @@
 // a safety net. See waitLockFile in the platform files for the details
 // and BENCHMARKS.md for the measurements.
 //
-// The files of a lock are opened once per process and kept open for
-// the life of the process.
+// What a process keeps open: for each lock name it has used, its two
+// files (opened once, kept for the life of the process, and mapped: one
+// page); on Linux, in addition, one inotify instance for the whole
+// process, with one watch on each of those files, and one goroutine
+// that reads it. The instance is shared because the per-user limit on
+// inotify instances is small (128 by default, for all of a user's
+// programs) while watches are cheap (thousands per user): a process can
+// use thousands of names and every other program of its user keeps its
+// own watches.
+//
+// The lock directory must not be cleaned while programs use it: no tmp
+// cleaner, uninstaller or administrator should remove or replace lock
+// or holder files there (a WithDir under /tmp or /var/tmp is exposed to
+// cleaners that remove files not modified for days, which lock files
+// never are). If it is cleaned anyway, the package keeps mutual
+// exclusion among the programs that then open the new files, and says
+// so where it cannot hold:
+//
+//   - after every lock, and before it publishes a record, a process
+//     checks that the file it locked is still the file at the path (same
+//     device and inode, linked); if not, it unlocks, opens the path anew
+//     and tries again, as part of waiting (the context is honoured);
+//     on Linux the watch tells when to check, so an uncontended
+//     acquisition makes no system call for it;
+//   - a holder whose lock file is removed or replaced while it holds has
+//     lost its exclusion, since a process opening the path now locks
+//     another file: on Linux its Lease.Lost closes (within milliseconds
+//     of the change), SetPurpose and Release return errors matching
+//     ErrLost, it publishes nothing more on the holder page, and guarded
+//     files refuse its writes; elsewhere nothing tells it, and the next
+//     holder simply locks the new file;
+//   - a holder whose holder file alone is removed or replaced keeps the
+//     lock, and (on Linux, through the watch) publishes its record and
+//     token on the file now at the path; it never publishes on a page
+//     that is no longer at the path;
+//   - a holder file truncated by anyone (it is writable by every user)
+//     is given its page back by the first process that touches it, and
+//     the holder republishes its record; meanwhile Holder reports an
+//     error matching ErrCorrupt, never ErrNotHeld for a held lock, waits
+//     go on, and Release still returns nil. A fault touching a page that
+//     cannot be restored is an error matching ErrCorrupt that names the
+//     file and says SIGBUS. The page's blocks are allocated when the
+//     file is created (fallocate on Linux), so a full file system is
+//     ENOSPC at the first use of a name rather than a fault later.
+//
+// A lock or holder file that another user owns with a mode other than
+// 0666 (a planted 0600 file would let its owner lock every third user
+// out) is given mode 0666 when root or its owner opens it. A user who
+// cannot open it gets an error matching ErrUnsafePath that names its
+// owner and mode; root, its owner or an operator (chmod 0666) can fix it.
+//
+// A process that locks NAME.lock without this package (flock(1),
+// Python's fcntl.flock, another library) is excluded like any holder,
+// but publishes no record. On Linux, Holder and BusyError then report it
+// from /proc/locks: its pid, with Holder.Foreign set (for a moment after
+// a holder file is recreated, a holder of this package can show the same
+// way). Elsewhere the lock shows as busy with a zero Holder, and Holder
+// says ErrNotHeld. Such a holder does not wake waiters when it unlocks
+// without closing the file, so while the holder page has no live
+// record, waiters look again every 10 ms instead of sleeping (its exit
+// is seen at once, through the watch).
 //
 // On Windows the lock directory must be owned by SYSTEM, the
 // Administrators group or the caller, and must not be a reparse point

@@ -37,6 +37,12 @@ import (
 // per lock makes coordinators and goroutines of one process take turns,
 // so two coordinators on one name in one process exclude each other,
 // and the race detector sees the hand-off.
+//
+// The files may be removed or replaced behind the process's back. A
+// watch where the platform has one (notify_linux.go) counts such
+// changes; each acquisition checks that the files it has open are the
+// files at the paths (verify) and opens the new ones if not, and a
+// held lease whose lock file went is lost (pageGrant.Lost).
 
 // NewFileBackend returns the file backend on dir, or on the platform's
 // default directory if dir is empty. It checks the directory: it must
