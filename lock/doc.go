@@ -155,18 +155,20 @@
 //     acquisition makes no system call for it;
 //   - a holder whose lock file is removed or replaced while it holds has
 //     lost its exclusion, since a process opening the path now locks
-//     another file: on Linux its Lease.Lost closes (within milliseconds
-//     of the change), SetPurpose and Release return errors matching
-//     ErrLost, it publishes nothing more on the holder page, and guarded
-//     files refuse its writes; elsewhere nothing tells it, and the next
+//     another file: on Linux, macOS and the BSDs (an inotify or kqueue
+//     watch) its Lease.Lost closes within milliseconds of the change,
+//     SetPurpose and Release return errors matching ErrLost, it
+//     publishes nothing more on the holder page, and guarded files
+//     refuse its writes; on Windows nothing tells it, and the next
 //     holder simply locks the new file;
 //   - a holder whose holder file alone is removed or replaced keeps the
-//     lock, and (on Linux, through the watch) publishes its record and
-//     token on the file now at the path; it never publishes on a page
-//     that is no longer at the path;
+//     lock, and (where there is a watch) publishes its record and token
+//     on the file now at the path; it never publishes on a page that is
+//     no longer at the path;
 //   - a holder file truncated by anyone (it is writable by every user)
 //     is given its page back by the first process that touches it, and
-//     the holder republishes its record; meanwhile Holder reports an
+//     the holder republishes its record (on Linux at once, through the
+//     watch; elsewhere at its next SetPurpose); meanwhile Holder reports an
 //     error matching ErrCorrupt, never ErrNotHeld for a held lock, waits
 //     go on, and Release still returns nil. A fault touching a page that
 //     cannot be restored is an error matching ErrCorrupt that names the

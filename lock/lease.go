@@ -52,9 +52,10 @@ func (l *Lease) SetPurpose(purpose string) error {
 // The file backend loses a held lock only if its lock file is removed
 // or replaced (a cleaner or an administrator emptied the lock
 // directory): a process that opens the path then locks another file.
-// On Linux it closes Lost within milliseconds of that (an inotify watch
-// on the held file), and the lease's SetPurpose and Release return
-// errors matching ErrLost; on other systems Lost is nil. The
+// On Linux, macOS and the BSDs it closes Lost within milliseconds of
+// that (an inotify or kqueue watch on the held file), and the lease's
+// SetPurpose and Release return errors matching ErrLost; on Windows
+// Lost is nil. The
 // named-mutex backend returns nil: a held lock is kept until Release or
 // the end of the process.
 //
