@@ -133,7 +133,7 @@
 // files (opened once, kept for the life of the process, and mapped: one
 // page); on Linux, in addition, one inotify instance for the whole
 // process, with one watch on each of those files, and one goroutine
-// that reads it. The instance is shared because the per-user limit on
+// that reads it (on macOS and the BSDs, likewise one kqueue). The instance is shared because the per-user limit on
 // inotify instances is small (128 by default, for all of a user's
 // programs) while watches are cheap (thousands per user): a process can
 // use thousands of names and every other program of its user keeps its

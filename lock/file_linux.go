@@ -149,10 +149,11 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 }
 
 // sleepFor returns how long a sleeper may sleep: fallbackWait while the
-// page says the lock is held by a holder that publishes records,
-// foreignWait otherwise.
+// page says the lock is held by a live holder that publishes records,
+// foreignWait otherwise (the lock is held, so by someone who published
+// nothing, or whose record is a dead process's).
 func sleepFor(page *record.Page) time.Duration {
-	if st, _, err := page.Peek(); err == nil && st == record.Held {
+	if r, err := page.Load(); err == nil && r.State == record.Held && holderFromRecord(&r).alive() {
 		return fallbackWait
 	}
 	return foreignWait
