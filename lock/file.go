@@ -92,7 +92,7 @@ type fileLock struct {
 	// both files at their paths (^0 before the first), so an unchanged
 	// count spares the check its system calls. Only the holder of sem
 	// uses verified.
-	watched  bool
+	watched  atomic.Bool // written under mu
 	w        watchState
 	events   atomic.Uint64
 	verified uint64
@@ -119,12 +119,14 @@ func (b *fileBackend) register(name string) *fileLock {
 	if v, ok := locks.Load(p); ok {
 		return v.(*fileLock)
 	}
-	v, _ := locks.LoadOrStore(p, &fileLock{
+	l := &fileLock{
 		lockPath: p,
 		hf:       holderFile{path: filepath.Join(b.dir, name+".holder")},
 		sem:      make(chan struct{}, 1),
 		verified: ^uint64(0),
-	})
+	}
+	l.hf.lock = l
+	v, _ := locks.LoadOrStore(p, l)
 	return v.(*fileLock)
 }
 
@@ -163,10 +165,10 @@ func (l *fileLock) openLocked() (*record.Page, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !l.watched {
+	if !l.watched.Load() {
 		// Without a watch every acquisition checks the files' identity
 		// with system calls, and a held lock cannot tell it was lost.
-		l.watched = watchFiles(l) == nil
+		l.watched.Store(watchFiles(l) == nil)
 	}
 	l.ready.Store(p)
 	return p, nil
@@ -180,9 +182,9 @@ func (l *fileLock) reopen(lock, holder bool) (*record.Page, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ready.Store(nil)
-	if l.watched {
+	if l.watched.Load() {
 		unwatchFiles(l)
-		l.watched = false
+		l.watched.Store(false)
 	}
 	if lock && l.f != nil {
 		byFile.Delete(l.f)
@@ -344,7 +346,7 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pag
 		return nil, err
 	}
 	g := &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l,
-		lockF: l.f, holderF: l.hf.f, watched: l.watched}
+		lockF: l.f, holderF: l.hf.f, watched: l.watched.Load()}
 	l.held.Store(g)
 	return g, nil
 }

@@ -112,7 +112,7 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	}
 	faults := 0
 	maxSleep := fallbackWait
-	if l == nil || !l.watched {
+	if l == nil || !l.watched.Load() {
 		maxSleep = unwatchedWait // deaths are seen only by looking
 	}
 	for {

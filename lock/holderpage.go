@@ -28,6 +28,13 @@ type holderFile struct {
 
 	pageInfo, roInfo fs.FileInfo // the files of page and ro
 
+	// lock is the file backend's lock of this holder file (nil for the
+	// Windows named mutex): its watch tells readPage when to check that
+	// page is still at the path; pageEvents is the lock's count of
+	// events when it last was.
+	lock       *fileLock
+	pageEvents atomic.Uint64
+
 	cache   atomic.Pointer[record.Cached] // last record read by busy or holder
 	checked atomic.Pointer[checkedRecord] // liveness of the holder of a cached record (busy)
 }
@@ -62,6 +69,7 @@ func (h *holderFile) open() (*record.Page, error) {
 		return nil, err
 	}
 	h.f, h.page, h.pageInfo = f, p, fi
+	h.pageEvents.Store(^uint64(0)) // checked at first use: the watch may not be set yet
 	return h.page, nil
 }
 
@@ -87,7 +95,7 @@ func (h *holderFile) forget() {
 func (h *holderFile) readPage() (*record.Page, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.page != nil && atPath(h.pageInfo, h.path) {
+	if h.page != nil && h.pageAtPath() {
 		return h.page, nil
 	}
 	if h.ro != nil && atPath(h.roInfo, h.path) {
@@ -113,6 +121,25 @@ func (h *holderFile) readPage() (*record.Page, error) {
 // errShortPage reports a holder file shorter than its page: nobody has
 // published on it yet, or someone truncated it.
 var errShortPage = fmt.Errorf("%w: shorter than a holder page", fs.ErrNotExist)
+
+// pageAtPath reports whether the open page's file is still the file at
+// the path, with no system call if the lock's watch has seen nothing
+// since the last time it was. The caller holds h.mu.
+func (h *holderFile) pageAtPath() bool {
+	l := h.lock
+	if l == nil || !l.watched.Load() {
+		return atPath(h.pageInfo, h.path)
+	}
+	ev := l.events.Load()
+	if ev == h.pageEvents.Load() {
+		return true
+	}
+	if !atPath(h.pageInfo, h.path) {
+		return false
+	}
+	h.pageEvents.Store(ev)
+	return true
+}
 
 // atPath reports whether the file described by fi is the file at path.
 func atPath(fi fs.FileInfo, path string) bool {

@@ -86,7 +86,7 @@ func unwatchFiles(l *fileLock) {
 // files since they were last found at their paths (see the Linux
 // version for why that needs no system call).
 func pathsUnchanged(l *fileLock) bool {
-	return l.watched && l.events.Load() == l.verified
+	return l.watched.Load() && l.events.Load() == l.verified
 }
 
 func readKwatch() {

@@ -127,7 +127,7 @@ func unwatchFiles(l *fileLock) {
 // kernel (FIONREAD) would close that window at the cost of a system
 // call per acquisition, for no difference a caller could observe.
 func pathsUnchanged(l *fileLock) bool {
-	return l.watched && l.events.Load() == l.verified
+	return l.watched.Load() && l.events.Load() == l.verified
 }
 
 func readNotify() {
