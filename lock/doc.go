@@ -151,8 +151,10 @@
 //     checks that the file it locked is still the file at the path (same
 //     device and inode, linked); if not, it unlocks, opens the path anew
 //     and tries again, as part of waiting (the context is honoured);
-//     on Linux the watch tells when to check, so an uncontended
-//     acquisition makes no system call for it;
+//     on Linux, macOS and the BSDs the watch tells when to check, so an
+//     uncontended acquisition makes no system call for it; on Windows,
+//     which has no watch here, the check is made after a wait and at a
+//     process's first acquisition only;
 //   - a holder whose lock file is removed or replaced while it holds has
 //     lost its exclusion, since a process opening the path now locks
 //     another file: on Linux, macOS and the BSDs (an inotify or kqueue

@@ -202,10 +202,11 @@ func (l *fileLock) reopen(lock, holder bool) (*record.Page, error) {
 // removed or replaced them (a cleaner of old files, an administrator):
 // a lock on a file that is no longer at the path excludes nobody who
 // opens the path now. Without a change seen by the watch since the last
-// check, it makes no system call beyond asking the watch (see
-// pathsUnchanged).
-func (l *fileLock) verify() (lockOK, holderOK bool) {
-	if pathsUnchanged(l) {
+// check, it makes no system call (see pathsUnchanged). Without a watch
+// it checks after a wait, when the files may have changed while it
+// waited, and otherwise only at a process's first acquisition.
+func (l *fileLock) verify(waited bool) (lockOK, holderOK bool) {
+	if pathsUnchanged(l) && (l.watched.Load() || !waited) {
 		return true, true
 	}
 	ev := l.events.Load()
@@ -280,7 +281,8 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 			return nil, err
 		}
 		err = tryLockFile(l.f)
-		if errors.Is(err, errWouldBlock) {
+		waited := errors.Is(err, errWouldBlock)
+		if waited {
 			if !req.Wait {
 				return nil, l.hf.busy(req.Name)
 			}
@@ -298,7 +300,7 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 		}
 
 		// Before publishing: are these still the files at the paths?
-		lockOK, holderOK := l.verify()
+		lockOK, holderOK := l.verify(waited)
 		if locked && lockOK {
 			if !holderOK {
 				// The lock is sound; publish on the page now at the path.
