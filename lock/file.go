@@ -218,6 +218,21 @@ func (l *fileLock) verify(waited bool) (lockOK, holderOK bool) {
 	return lockOK, holderOK
 }
 
+// A fileID identifies a file on its file system (Unix: device and
+// inode; Windows: volume and file index).
+type fileID struct{ vol, file uint64 }
+
+// sameFile reports whether the open file f is still the file at path,
+// and linked.
+func sameFile(f *os.File, path string) bool {
+	id, ok := idOf(f)
+	if !ok {
+		return false
+	}
+	now, ok := idAt(path)
+	return ok && now == id
+}
+
 // errMoved is returned by an attempt to lock (attempt, and so
 // waitLockFile) when the watch saw the lock's files change: the caller
 // checks them and, if they were replaced, opens the new ones.
@@ -226,8 +241,9 @@ var errMoved = errors.New("lock file changed")
 // errNoWatch is watchFiles's error where there is no watch.
 var errNoWatch = errors.New("no watch on this platform")
 
-// maxReopens bounds how often one TryAcquire reopens files replaced
-// under it; Acquire instead goes on until its context ends.
+// maxReopens bounds how often one acquisition reopens files replaced
+// under it: a path that never holds still is someone attacking the lock
+// directory, and an error is better than a spin.
 const maxReopens = 100
 
 // checked returns the lock of a name given to the backend from outside
@@ -322,7 +338,7 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if !req.Wait && reopens >= maxReopens {
+		if reopens >= maxReopens {
 			return nil, &fs.PathError{Op: "lock", Path: l.lockPath, Err: fmt.Errorf("%w: the file was replaced %d times while locking", ErrUnsafePath, reopens)}
 		}
 	}

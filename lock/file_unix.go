@@ -125,23 +125,28 @@ func squatted(path string) error {
 		ErrUnsafePath, owner, st.Mode&0o7777, unix.EACCES)
 }
 
-// sameFile reports whether f is still the file at path: the same
-// device and inode (lstat: a symbolic link put in its place is not it),
-// and linked.
-func sameFile(f *os.File, path string) bool {
+// idOf returns the identity of the open file f (device and inode), ok
+// false if it has no links left (removed) or cannot be read.
+func idOf(f *os.File) (id fileID, ok bool) {
 	fi, err := f.Stat()
 	if err != nil {
-		return false
+		return fileID{}, false
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok || st.Nlink < 1 {
-		return false
+		return fileID{}, false
 	}
-	var now unix.Stat_t
-	if unix.Lstat(path, &now) != nil {
-		return false
+	return fileID{uint64(st.Dev), uint64(st.Ino)}, true
+}
+
+// idAt returns the identity of the file at path, not following a
+// symbolic link (lstat: a link put in its place is not the file).
+func idAt(path string) (id fileID, ok bool) {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil {
+		return fileID{}, false
 	}
-	return uint64(now.Dev) == uint64(st.Dev) && uint64(now.Ino) == uint64(st.Ino)
+	return fileID{uint64(st.Dev), uint64(st.Ino)}, true
 }
 
 func openRetry(path string, flags int, mode uint32) (int, error) {

@@ -26,7 +26,7 @@ type holderFile struct {
 	page *record.Page // writable mapping, nil until opened
 	ro   *record.Page // read-only view for Holder if the page is not open
 
-	pageInfo, roInfo fs.FileInfo // the files of page and ro
+	pageID, roID fileID // the files of page and ro
 
 	// lock is the file backend's lock of this holder file (nil for the
 	// Windows named mutex): its watch tells readPage when to check that
@@ -63,12 +63,8 @@ func (h *holderFile) open() (*record.Page, error) {
 	// publishes again, see the watch) and the stored token (which
 	// tokens recover from, see issueToken).
 	p.SetRepair(func() bool { return restorePage(f) == nil })
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	h.f, h.page, h.pageInfo = f, p, fi
+	id, _ := idOf(f)
+	h.f, h.page, h.pageID = f, p, id
 	h.pageEvents.Store(^uint64(0)) // checked at first use: the watch may not be set yet
 	return h.page, nil
 }
@@ -98,7 +94,7 @@ func (h *holderFile) readPage() (*record.Page, error) {
 	if h.page != nil && h.pageAtPath() {
 		return h.page, nil
 	}
-	if h.ro != nil && atPath(h.roInfo, h.path) {
+	if h.ro != nil && atPath(h.roID, h.path) {
 		return h.ro, nil
 	}
 	f, err := openFile(h.path, false)
@@ -106,15 +102,12 @@ func (h *holderFile) readPage() (*record.Page, error) {
 		return nil, err
 	}
 	defer f.Close() // the mapping outlives the descriptor
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
+	id, _ := idOf(f)
 	b, err := mapPage(f, false)
 	if err != nil {
 		return nil, err
 	}
-	h.ro, h.roInfo = record.NewPage(b), fi
+	h.ro, h.roID = record.NewPage(b), id
 	return h.ro, nil
 }
 
@@ -128,23 +121,23 @@ var errShortPage = fmt.Errorf("%w: shorter than a holder page", fs.ErrNotExist)
 func (h *holderFile) pageAtPath() bool {
 	l := h.lock
 	if l == nil || !l.watched.Load() {
-		return atPath(h.pageInfo, h.path)
+		return atPath(h.pageID, h.path)
 	}
 	ev := l.events.Load()
 	if ev == h.pageEvents.Load() {
 		return true
 	}
-	if !atPath(h.pageInfo, h.path) {
+	if !atPath(h.pageID, h.path) {
 		return false
 	}
 	h.pageEvents.Store(ev)
 	return true
 }
 
-// atPath reports whether the file described by fi is the file at path.
-func atPath(fi fs.FileInfo, path string) bool {
-	now, err := os.Lstat(path)
-	return err == nil && fi != nil && os.SameFile(fi, now)
+// atPath reports whether the file identified by id is the file at path.
+func atPath(id fileID, path string) bool {
+	now, ok := idAt(path)
+	return ok && now == id
 }
 
 // publishAcquired publishes req.Holder on page right after the lock

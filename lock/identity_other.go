@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package lock
 
@@ -7,15 +7,11 @@ import (
 	"os"
 )
 
-// sameFile reports whether f is still the file at path.
-func sameFile(f *os.File, path string) bool {
-	fi, err := f.Stat()
-	if err != nil {
-		return false
-	}
-	now, err := os.Lstat(path)
-	return err == nil && os.SameFile(fi, now)
-}
+// idOf and idAt have nothing to go by here (the file backend is not
+// supported): no file is ever the file at a path.
+func idOf(f *os.File) (id fileID, ok bool) { return fileID{}, false }
+
+func idAt(path string) (id fileID, ok bool) { return fileID{}, false }
 
 // restorePage cannot restore anything here: Windows refuses to truncate
 // a file that is mapped, so a holder page never shrinks under a mapping.
