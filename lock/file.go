@@ -291,7 +291,7 @@ func (b *fileBackend) acquire(ctx context.Context, l *fileLock, req Request) (Gr
 }
 
 func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request) (*pageGrant, error) {
-	for reopens := 0; ; reopens++ {
+	for reopens := 0; ; {
 		page, err := l.open()
 		if err != nil {
 			return nil, err
@@ -334,6 +334,7 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 			if _, err := l.reopen(!lockOK, !holderOK); err != nil {
 				return nil, err
 			}
+			reopens++
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err

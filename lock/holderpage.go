@@ -85,9 +85,10 @@ func (h *holderFile) forget() {
 // readPage returns a page to read records from without creating
 // anything: the shared one if this process has it open, otherwise a
 // read-only mapping made for the purpose (and kept). Either is used
-// only while its file is still the one at the path (one lstat): a
-// holder file removed and created anew must not leave a reader on the
-// old page.
+// only while its file is still the one at the path (checked when the
+// lock's watch has seen a change; for a read-only view, with one lstat
+// each time): a holder file removed and created anew must not leave a
+// reader on the old page.
 func (h *holderFile) readPage() (*record.Page, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
