@@ -58,7 +58,8 @@ type BusyError struct {
 	// Holder is the record the holder published. It is the zero
 	// Holder when the holder had not published one yet (a window of
 	// microseconds after it took the lock) or the record could not be
-	// read.
+	// read. On Linux, a holder that locked the file without this
+	// package is reported with only PID and Foreign set.
 	Holder Holder
 }
 
