@@ -125,7 +125,7 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 		}
 		d := timeout
 		if d == 0 {
-			d = min(sleepFor(page), maxSleep)
+			d = min(sleepFor(l, page), maxSleep)
 		}
 		timeout = 0
 		ts := unix.NsecToTimespec(int64(d))
@@ -152,8 +152,12 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 // page says the lock is held by a live holder that publishes records,
 // foreignWait otherwise (the lock is held, so by someone who published
 // nothing, or whose record is a dead process's).
-func sleepFor(page *record.Page) time.Duration {
-	if r, err := page.Load(); err == nil && r.State == record.Held && holderFromRecord(&r).alive() {
+// (Liveness is checked once per record, see aliveCached.)
+func sleepFor(l *fileLock, page *record.Page) time.Duration {
+	if l == nil {
+		return foreignWait
+	}
+	if c, err := page.LoadCached(&l.hf.cache); err == nil && c.Record.State == record.Held && l.hf.aliveCached(c) {
 		return fallbackWait
 	}
 	return foreignWait
