@@ -137,7 +137,11 @@
 // inotify instances is small (128 by default, for all of a user's
 // programs) while watches are cheap (thousands per user): a process can
 // use thousands of names and every other program of its user keeps its
-// own watches.
+// own watches. If the instance or a watch cannot be had (the user's
+// limits are exhausted by other programs), the locks concerned still
+// work: each acquisition then checks its files with two system calls,
+// Lease.Lost stays open, and a waiter sees a holder's death within
+// 50 ms instead of milliseconds.
 //
 // The lock directory must not be cleaned while programs use it: no tmp
 // cleaner, uninstaller or administrator should remove or replace lock
