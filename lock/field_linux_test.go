@@ -149,7 +149,7 @@ func TestThousandNames(t *testing.T) {
 		<-h.Done()
 	}
 	t.Logf("death noticed on the first name after %v, on the 1,000th after %v", firsts, lasts)
-	require.Less(t, slices.Max(lasts), 100*time.Millisecond, "the 1,000th name must not fall back to the safety interval")
+	require.Less(t, slices.Max(lasts), 200*time.Millisecond, "the 1,000th name must not fall back to the 250 ms safety interval")
 }
 
 // TestHolderPageOnFullFileSystem: the first use of a name on a full
