@@ -34,28 +34,37 @@
 // token issued before it for that name, across processes and restarts.
 // A token is the larger of the previous token plus one and the wall
 // clock in nanoseconds, so if the stored token is lost (its file
-// deleted or corrupted) tokens recover upward instead of repeating,
-// provided the clock has not been set back by more than the time since
-// the lost token was issued.
+// deleted, truncated or corrupted) tokens recover upward instead of
+// repeating, provided the clock has not been set back by more than the
+// time since the lost token was issued. Each process also remembers the
+// highest token it has issued or seen for each lock, so a stored token
+// that goes back while it runs never takes its tokens back. Tokens never
+// wrap: a stored token is trusted only on a page that carries this
+// package's header and only up to 24 hours ahead of the clock (a genuine
+// token is ahead of the clock only by how far the clock was set back);
+// beyond that the acquisition fails with an error matching ErrCorrupt
+// whose message says how to recover (stop the programs using the lock
+// and remove NAME.holder, or wait for the clock to pass the token), and
+// the lock is released again at once.
 //
 // Cancellation: when ctx ends first, Acquire returns an error matching
 // ctx.Err() that says how long it waited and who held the lock (a
-// *BusyError for errors.As), and leaves nothing behind: no goroutine still waiting, no
-// descriptor beyond those a lock keeps for the life of the process (its
-// two files and, on Linux, one inotify descriptor), and no hold of the
-// lock afterwards, not even a brief one.
+// *BusyError for errors.As), and leaves nothing behind: no goroutine
+// still waiting, no descriptor beyond those kept for the life of the
+// process (see the file backend), and no hold of the lock afterwards,
+// not even a brief one.
 // (On Windows an overlapped LockFileEx that the kernel grants in the same
 // instant as the cancellation is released before Acquire returns: the
 // lock is never held after Acquire has returned an error.)
 //
 // Crashes: the operating system releases a lock whose holder dies,
 // however it dies (kill -9 included), and waiters wake promptly: on
-// Linux through an inotify watch for the dying process's close of the
-// lock file (within a millisecond or two; within 10 ms for a wait that
-// began less than 10 ms before), on Windows through the kernel's own
-// queue, on macOS and FreeBSD through the kqueue notes that report the
-// dead holder's unlock (NOTE_FUNLOCK) or close (NOTE_CLOSE_WRITE), and
-// on NetBSD, OpenBSD and DragonFly, whose kqueue reports neither,
+// Linux through the process's inotify watch for the dying process's
+// close of the lock file (within a millisecond or two), on Windows
+// through the kernel's own queue, on macOS and FreeBSD through the
+// kqueue notes that report the dead holder's unlock (NOTE_FUNLOCK) or
+// close (NOTE_CLOSE_WRITE), and on NetBSD, OpenBSD and DragonFly, whose
+// kqueue reports neither,
 // within the 50 ms fallback interval. The next Lease then reports
 // Abandoned, because what the lock guarded may be half-written. Only
 // that one Lease does, whichever program holds it: a program that
@@ -151,8 +160,77 @@
 // shared holder page) or dies, with a bounded fallback interval only as
 // a safety net (the table above says how each system waits).
 //
-// The files of a lock are opened once per process and kept open for
-// the life of the process.
+// What a process keeps open: for each lock name it has used, its two
+// files (opened once, kept for the life of the process, and mapped: one
+// page); on Linux, in addition, one inotify instance for the whole
+// process, with one watch on each of those files, and one goroutine
+// that reads it (on macOS and the BSDs, likewise one kqueue).
+// The instance is shared because the per-user limit on inotify
+// instances is small (128 by default, for all of a user's programs)
+// while watches are cheap (thousands per user): a process can
+// use thousands of names and every other program of its user keeps its
+// own watches. If the instance or a watch cannot be had (the user's
+// limits are exhausted by other programs), the locks concerned still
+// work: each acquisition then checks its files with two system calls,
+// Lease.Lost stays open, and a waiter sees a holder's death within
+// 50 ms instead of milliseconds.
+//
+// The lock directory must not be cleaned while programs use it: no tmp
+// cleaner, uninstaller or administrator should remove or replace lock
+// or holder files there (a WithDir under /tmp or /var/tmp is exposed to
+// cleaners that remove files not modified for days, which lock files
+// never are). If it is cleaned anyway, the package keeps mutual
+// exclusion among the programs that then open the new files, and says
+// so where it cannot hold:
+//
+//   - after every lock, and before it publishes a record, a process
+//     checks that the file it locked is still the file at the path (same
+//     device and inode, linked); if not, it unlocks, opens the path anew
+//     and tries again, as part of waiting (the context is honoured);
+//     on Linux, macOS and the BSDs the watch tells when to check, so an
+//     uncontended acquisition makes no system call for it; on Windows,
+//     which has no watch here, the check is made after a wait and at a
+//     process's first acquisition only;
+//   - a holder whose lock file is removed or replaced while it holds has
+//     lost its exclusion, since a process opening the path now locks
+//     another file: on Linux, macOS and the BSDs (an inotify or kqueue
+//     watch) its Lease.Lost closes within milliseconds of the change,
+//     SetPurpose and Release return errors matching ErrLost, it
+//     publishes nothing more on the holder page, and guarded files
+//     refuse its writes; on Windows a held lock file cannot be removed
+//     or renamed (it is opened without delete sharing), so this cannot
+//     happen while it is held;
+//   - a holder whose holder file alone is removed or replaced keeps the
+//     lock, and (where there is a watch) publishes its record and token
+//     on the file now at the path; it never publishes on a page that is
+//     no longer at the path;
+//   - a holder file truncated by anyone (it is writable by every user)
+//     is given its page back by the first process that touches it, and
+//     the holder republishes its record (on Linux at once, through the
+//     watch; elsewhere at its next SetPurpose); meanwhile Holder reports an
+//     error matching ErrCorrupt, never ErrNotHeld for a held lock, waits
+//     go on, and Release still returns nil. A fault touching a page that
+//     cannot be restored is an error matching ErrCorrupt that names the
+//     file and says SIGBUS. The page's blocks are allocated when the
+//     file is created (fallocate on Linux), so a full file system is
+//     ENOSPC at the first use of a name rather than a fault later.
+//
+// A lock or holder file that another user owns with a mode other than
+// 0666 (a planted 0600 file would let its owner lock every third user
+// out) is given mode 0666 when root or its owner opens it. A user who
+// cannot open it gets an error matching ErrUnsafePath that names its
+// owner and mode; root, its owner or an operator (chmod 0666) can fix it.
+//
+// A process that locks NAME.lock without this package (flock(1),
+// Python's fcntl.flock, another library) is excluded like any holder,
+// but publishes no record. On Linux, Holder and BusyError then report it
+// from /proc/locks: its pid, with Holder.Foreign set (for a moment after
+// a holder file is recreated, a holder of this package can show the same
+// way). Elsewhere the lock shows as busy with a zero Holder, and Holder
+// says ErrNotHeld. Such a holder does not wake waiters when it unlocks
+// without closing the file, so while the holder page has no live
+// record, waiters look again every 10 ms instead of sleeping (its exit
+// is seen at once, through the watch).
 //
 // On Windows the lock directory must not be a reparse point (symbolic
 // link or junction), and its DACL is checked as Unix checks modes: no

@@ -44,6 +44,12 @@ var (
 	// holder record, or a guarded file that is torn, truncated or not
 	// written by this package.
 	ErrCorrupt = errors.New("corrupt data")
+
+	// ErrLost reports use of a lease whose lock was lost while it was
+	// held (Lease.Lost is closed): with the file backend, the lock file
+	// or the holder file was removed or replaced. Release still gives
+	// up what is left of the lock and returns it.
+	ErrLost = errors.New("lock lost")
 )
 
 // A BusyError is returned by TryAcquire when the lock is held.
@@ -54,7 +60,8 @@ type BusyError struct {
 	// Holder is the record the holder published. It is the zero
 	// Holder when the holder had not published one yet (a window of
 	// microseconds after it took the lock) or the record could not be
-	// read.
+	// read. On Linux, a holder that locked the file without this
+	// package is reported with only PID and Foreign set.
 	Holder Holder
 }
 
@@ -63,6 +70,9 @@ type BusyError struct {
 func (e *BusyError) Error() string {
 	if e.Holder.PID == 0 {
 		return fmt.Sprintf("lock %s: busy", e.Name)
+	}
+	if e.Holder.Foreign {
+		return fmt.Sprintf("lock %s: busy: held by pid %d, which locked the file without this package (no record)", e.Name, e.Holder.PID)
 	}
 	return fmt.Sprintf("lock %s: busy: held by %s", e.Name, e.Holder.brief())
 }

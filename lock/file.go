@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -36,6 +37,12 @@ import (
 // per lock makes coordinators and goroutines of one process take turns,
 // so two coordinators on one name in one process exclude each other,
 // and the race detector sees the hand-off.
+//
+// The files may be removed or replaced behind the process's back. A
+// watch where the platform has one (notify_linux.go) counts such
+// changes; each acquisition checks that the files it has open are the
+// files at the paths (verify) and opens the new ones if not, and a
+// held lease whose lock file went is lost (pageGrant.Lost).
 
 // NewFileBackend returns the file backend on dir, or on the platform's
 // default directory if dir is empty. It checks the directory: it must
@@ -75,9 +82,25 @@ type fileLock struct {
 	// sem is the in-process semaphore: a send takes it.
 	sem chan struct{}
 
-	mu    sync.Mutex // guards f while opening
+	mu    sync.Mutex // guards f, watched and w while opening
 	f     *os.File   // NAME.lock, nil until opened
 	ready atomic.Pointer[record.Page]
+
+	// The identity check (verify). The watch on the two files (see
+	// watchFiles) counts in events every change to either file's name
+	// or links; verified is the count at the last check that found
+	// both files at their paths (^0 before the first), so an unchanged
+	// count spares the check its system calls. Only the holder of sem
+	// uses verified.
+	watched  atomic.Bool // written under mu
+	w        watchState
+	events   atomic.Uint64
+	verified uint64
+
+	held      atomic.Pointer[pageGrant] // the grant while this process holds the lock
+	sleepers  atomic.Int32              // goroutines sleeping in waitLockFile
+	lastClose atomic.Int64              // when the watch last saw another process close the lock file
+	waking    atomic.Bool               // a death wake-up is under way (notify_linux.go)
 }
 
 var locks sync.Map // lock file path → *fileLock
@@ -96,12 +119,26 @@ func (b *fileBackend) register(name string) *fileLock {
 	if v, ok := locks.Load(p); ok {
 		return v.(*fileLock)
 	}
-	v, _ := locks.LoadOrStore(p, &fileLock{
+	l := &fileLock{
 		lockPath: p,
 		hf:       holderFile{path: filepath.Join(b.dir, name+".holder")},
 		sem:      make(chan struct{}, 1),
-	})
+		verified: ^uint64(0),
+	}
+	l.hf.lock = l
+	v, _ := locks.LoadOrStore(p, l)
 	return v.(*fileLock)
+}
+
+// byFile maps an open lock file to its lock, for the wait code, which
+// is given only the file.
+var byFile sync.Map // *os.File → *fileLock
+
+func lockOf(f *os.File) *fileLock {
+	if v, ok := byFile.Load(f); ok {
+		return v.(*fileLock)
+	}
+	return nil
 }
 
 // open opens the lock file and maps the holder page if that has not
@@ -112,19 +149,102 @@ func (l *fileLock) open() (*record.Page, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.openLocked()
+}
+
+func (l *fileLock) openLocked() (*record.Page, error) {
 	if l.f == nil {
 		f, err := openFile(l.lockPath, true)
 		if err != nil {
 			return nil, err
 		}
 		l.f = f
+		byFile.Store(f, l)
 	}
 	p, err := l.hf.open()
-	if err == nil {
-		l.ready.Store(p)
+	if err != nil {
+		return nil, err
 	}
-	return p, err
+	if !l.watched.Load() {
+		// Without a watch every acquisition checks the files' identity
+		// with system calls, and a held lock cannot tell it was lost.
+		l.watched.Store(watchFiles(l) == nil)
+	}
+	l.ready.Store(p)
+	return p, nil
 }
+
+// reopen closes the lock file (if lock) and the holder file (if
+// holder), which are no longer the files at their paths, and opens
+// what is there now. The caller holds sem and does not hold the lock
+// on a file it closes.
+func (l *fileLock) reopen(lock, holder bool) (*record.Page, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ready.Store(nil)
+	if l.watched.Load() {
+		unwatchFiles(l)
+		l.watched.Store(false)
+	}
+	if lock && l.f != nil {
+		byFile.Delete(l.f)
+		l.f.Close()
+		l.f = nil
+	}
+	if holder {
+		l.hf.forget()
+	}
+	return l.openLocked()
+}
+
+// verify reports whether the lock file and the holder file that this
+// process has open are still the files at their paths. Someone may have
+// removed or replaced them (a cleaner of old files, an administrator):
+// a lock on a file that is no longer at the path excludes nobody who
+// opens the path now. Without a change seen by the watch since the last
+// check, it makes no system call (see pathsUnchanged). Without a watch
+// it checks after a wait, when the files may have changed while it
+// waited, and otherwise only at a process's first acquisition.
+func (l *fileLock) verify(waited bool) (lockOK, holderOK bool) {
+	if pathsUnchanged(l) && (l.watched.Load() || !waited) {
+		return true, true
+	}
+	ev := l.events.Load()
+	lockOK = sameFile(l.f, l.lockPath)
+	holderOK = l.hf.f == nil || sameFile(l.hf.f, l.hf.path)
+	if lockOK && holderOK {
+		l.verified = ev
+	}
+	return lockOK, holderOK
+}
+
+// A fileID identifies a file on its file system (Unix: device and
+// inode; Windows: volume and file index).
+type fileID struct{ vol, file uint64 }
+
+// sameFile reports whether the open file f is still the file at path,
+// and linked.
+func sameFile(f *os.File, path string) bool {
+	id, ok := idOf(f)
+	if !ok {
+		return false
+	}
+	now, ok := idAt(path)
+	return ok && now == id
+}
+
+// errMoved is returned by an attempt to lock (attempt, and so
+// waitLockFile) when the watch saw the lock's files change: the caller
+// checks them and, if they were replaced, opens the new ones.
+var errMoved = errors.New("lock file changed")
+
+// errNoWatch is watchFiles's error where there is no watch.
+var errNoWatch = errors.New("no watch on this platform")
+
+// maxReopens bounds how often one acquisition reopens files replaced
+// under it: a path that never holds still is someone attacking the lock
+// directory, and an error is better than a spin.
+const maxReopens = 100
 
 // checked returns the lock of a name given to the backend from outside
 // (a Coordinator has validated it already; a direct caller may not
@@ -171,34 +291,83 @@ func (b *fileBackend) acquire(ctx context.Context, l *fileLock, req Request) (Gr
 }
 
 func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request) (*pageGrant, error) {
-	page, err := l.open()
-	if err != nil {
-		return nil, err
-	}
-	err = tryLockFile(l.f)
-	if errors.Is(err, errWouldBlock) {
-		if !req.Wait {
-			return nil, l.hf.busy(req.Name)
-		}
-		err = waitLockFile(ctx, l.f, page)
-	}
-	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+	for reopens := 0; ; {
+		page, err := l.open()
+		if err != nil {
 			return nil, err
 		}
-		return nil, &fs.PathError{Op: "lock", Path: l.lockPath, Err: err}
-	}
+		err = tryLockFileContext(ctx, l.f)
+		waited := errors.Is(err, errWouldBlock)
+		if waited {
+			if !req.Wait {
+				return nil, l.hf.busy(req.Name)
+			}
+			err = waitLockFile(ctx, l.f, page)
+		}
+		locked := err == nil
+		if err != nil && err != errMoved {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return nil, err
+			}
+			if errors.Is(err, record.ErrFault) {
+				return nil, &fs.PathError{Op: "lock", Path: l.hf.path, Err: pageError(err)}
+			}
+			return nil, &fs.PathError{Op: "lock", Path: l.lockPath, Err: err}
+		}
 
-	// Locked. The previous record tells whether its holder released
-	// cleanly and what the last token was.
+		// Before publishing: are these still the files at the paths?
+		lockOK, holderOK := l.verify(waited)
+		if locked && lockOK {
+			if !holderOK {
+				// The lock is sound; publish on the page now at the path.
+				if page, err = l.reopen(false, true); err != nil {
+					unlockFile(l.f)
+					return nil, err
+				}
+			}
+			return b.publish(l, page, req)
+		}
+		if locked {
+			unlockFile(l.f)
+		}
+		if !lockOK || !holderOK {
+			if _, err := l.reopen(!lockOK, !holderOK); err != nil {
+				return nil, err
+			}
+			reopens++
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if reopens >= maxReopens {
+			return nil, &fs.PathError{Op: "lock", Path: l.lockPath, Err: fmt.Errorf("%w: the file was replaced %d times while locking", ErrUnsafePath, reopens)}
+		}
+	}
+}
+
+// publish publishes the record of a lock just taken.
+func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pageGrant, error) {
+	// The previous record tells whether its holder released cleanly and
+	// what the last token was.
 	h, abandoned, err := publishAcquired(page, l.hf.path, req, false)
+	if errors.Is(err, ErrCorrupt) && !sameFile(l.hf.f, l.hf.path) {
+		// A page replaced in the moment before the lock was taken (an
+		// operator's recovery from a corrupt page) that the watch has
+		// not reported yet: use the new one.
+		if page, err = l.reopen(false, true); err == nil {
+			h, abandoned, err = publishAcquired(page, l.hf.path, req, false)
+		}
+	}
 	if err != nil {
 		// Without a stored token the next holder could not be sure to
 		// get a larger one: fail closed.
 		unlockFile(l.f)
 		return nil, err
 	}
-	return &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l}, nil
+	g := &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l,
+		lockF: l.f, holderF: l.hf.f, watched: l.watched.Load()}
+	l.held.Store(g)
+	return g, nil
 }
 
 // attempt is one round of an event-assisted wait (waitLockFile): it
@@ -212,13 +381,16 @@ func attempt(ctx context.Context, f *os.File, page *record.Page) (done bool, err
 	if err := ctx.Err(); err != nil {
 		return true, err
 	}
+	if l := lockOf(f); l != nil && l.events.Load() != l.verified {
+		return true, errMoved
+	}
 	if err := page.SetWaiting(); err != nil {
 		return true, err
 	}
 	if err := page.ClearWoken(); err != nil {
 		return true, err
 	}
-	err = tryLockFile(f)
+	err = tryLockFileContext(ctx, f)
 	if errors.Is(err, errWouldBlock) {
 		return false, nil
 	}
@@ -227,12 +399,17 @@ func attempt(ctx context.Context, f *os.File, page *record.Page) (done bool, err
 
 // unlock releases the lock file and the in-process semaphore.
 func (l *fileLock) unlock() error {
+	l.held.Store(nil)
 	err := unlockFile(l.f)
 	// Wake processes sleeping in waitLockFile, if any said they were.
 	// A releaser that finds a woken waiter still on its way skips the
 	// wake-up, and then must leave the flag set for the next release.
-	if set, _ := l.hf.page.TakeWaiting(); set && !wakeWaiters(l.f, l.hf.page) {
-		l.hf.page.SetWaiting()
+	// (The page through ready: the watch may move the holder to a new
+	// holder file while it holds the lock, see pageGrant.checkLost.)
+	if page := l.ready.Load(); page != nil {
+		if set, _ := page.TakeWaiting(); set && !wakeWaiters(l.f, page) {
+			page.SetWaiting()
+		}
 	}
 	<-l.sem
 	if err != nil {

@@ -3,11 +3,8 @@ package lock
 import (
 	"context"
 	"errors"
-	"math"
 	"os"
 	"runtime"
-	"strconv"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -25,25 +22,29 @@ func defaultDir() (string, error) {
 	return "/run/lock", nil
 }
 
-// fallbackWait bounds each sleep in waitLockFile. Releases wake a
-// sleeper through the futex and deaths through inotify, so this is only
+// fallbackWait bounds each sleep in waitLockFile while the lock's
+// holder has published its record. Releases wake a sleeper through the
+// futex and deaths through the watch (notify_linux.go), so this is only
 // a safety net (a lost wake-up from a waiter killed just after it was
 // woken, a file system without inotify). It is long because every sleep
 // of more than 10 ms in a system call costs the Go runtime a hand-off of
 // the sleeper's P, about 0.1 ms of CPU (measured; see BENCHMARKS.md).
 const fallbackWait = 250 * time.Millisecond
 
+// foreignWait bounds each sleep while the lock is held by a process that
+// published no record: one that locked the file without this package
+// (flock(1), Python's fcntl.flock), which does not wake sleepers when it
+// unlocks. Its exit is seen by the watch; an unlock without a close is
+// seen within this interval.
+const foreignWait = 10 * time.Millisecond
+
+// unwatchedWait bounds each sleep of a lock that has no watch (inotify
+// unavailable or out of watches): a holder's death is seen within it.
+const unwatchedWait = 50 * time.Millisecond
+
 // spinAttempts is how many quick attempts a wait makes before it sleeps
 // (about 5 µs in all here).
 const spinAttempts = 10
-
-// deathWatchAfter is how long a wait goes before it watches for the
-// holder's death (see waitLockFile): a holder that dies is noticed
-// within this time in a short wait, within a millisecond or two in a
-// longer one. Short waits skip the watch because it is not free: its
-// goroutine, stopped when the wait ends, added about 15 µs to the
-// hand-off (measured).
-const deathWatchAfter = 10 * time.Millisecond
 
 // waitLockFile blocks until f is locked or ctx is done.
 //
@@ -69,17 +70,19 @@ const deathWatchAfter = 10 * time.Millisecond
 //     the lock in a loop does not pay a system call per release; a
 //     sleeper clears the woken flag before each attempt;
 //   - a holder that dies cannot wake anyone, but its process closes the
-//     lock file as it dies, which a per-process inotify watch on the
-//     lock file turns into a wake-up of the sleepers (repeated for a few
-//     milliseconds: the kernel reports the close just before it drops
-//     the dead process's lock); the watch is set up once a wait has
-//     lasted deathWatchAfter, so a death is noticed within milliseconds;
+//     lock file as it dies, which the process's watch on the lock file
+//     (notify_linux.go) turns into a wake-up of this process's sleepers,
+//     so a death is noticed within a millisecond or two;
+//   - a holder that publishes no record (a foreign locker) cannot wake
+//     anyone either; sleeps are then short (foreignWait);
 //   - before all this, a wait makes a few quick attempts (spinAttempts),
 //     which is what keeps 8 processes contending for the lock as fast
 //     as raw flock(2) (BENCHMARKS.md);
 //   - cancellation bumps the sequence and wakes the sleepers (the others
 //     go back to sleep), and the cancelled goroutine returns without
-//     ever having blocked in flock(2).
+//     ever having blocked in flock(2);
+//   - a page truncated under the mapping makes the futex call fail with
+//     EFAULT; the page is restored and the wait goes on.
 func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	// A holder that releases and retakes the lock in a loop leaves it
 	// free for moments only. A few quick attempts first catch those
@@ -94,26 +97,24 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 			return err
 		}
 	}
-	word := page.WakeWord()
-	wakeAll := func() {
-		page.ClearWoken()
-		if page.BumpWake() == nil {
-			futex(word, futexWake, math.MaxInt32, nil)
+	stop := context.AfterFunc(ctx, func() { wakeSleepers(page) })
+	defer stop()
+	l := lockOf(f)
+	timeout := time.Duration(0)
+	if l != nil {
+		l.sleepers.Add(1)
+		defer l.sleepers.Add(-1)
+		// A close the watch saw just before this wait counted as a
+		// sleeper may be a holder dying now: look again soon.
+		if time.Now().UnixNano()-l.lastClose.Load() < int64(20*time.Millisecond) {
+			timeout = time.Millisecond
 		}
 	}
-	stop := context.AfterFunc(ctx, wakeAll)
-	defer stop()
-	var stopWatch func()
-	// The death watch (an inotify watch and a goroutine) is set up only
-	// once a wait has lasted deathWatchAfter: most waits under contention
-	// end sooner, and setting it up for each would cost more than the
-	// wait. A holder that dies is then noticed within that time.
-	timeout, watching := deathWatchAfter, false
-	defer func() {
-		if watching {
-			stopWatch()
-		}
-	}()
+	faults := 0
+	maxSleep := fallbackWait
+	if l == nil || !l.watched.Load() {
+		maxSleep = unwatchedWait // deaths are seen only by looking
+	}
 	for {
 		seq, err := page.WakeSeq()
 		if err != nil {
@@ -122,102 +123,44 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 		if done, err := attempt(ctx, f, page); done {
 			return err
 		}
-		ts := unix.NsecToTimespec(int64(timeout))
-		switch err := futex(word, futexWait, seq, &ts); err {
-		case nil, unix.EAGAIN, unix.EINTR:
-		case unix.ETIMEDOUT:
-			if watching {
-				timeout = fallbackWait
-				break
+		d := timeout
+		if d == 0 {
+			d = min(sleepFor(l, page), maxSleep)
+		}
+		timeout = 0
+		ts := unix.NsecToTimespec(int64(d))
+		err = futex(page.WakeWord(), futexWait, seq, &ts)
+		if err != unix.EFAULT {
+			faults = 0
+		}
+		switch err {
+		case nil, unix.EAGAIN, unix.EINTR, unix.ETIMEDOUT:
+		case unix.EFAULT:
+			// The file shrank under the mapping: restore it, unless it
+			// was not that (faults again right after).
+			if faults++; faults > 3 || !page.Repair() {
+				return record.ErrFault
 			}
-			// One more short sleep after the watch is set up covers a
-			// holder that died just before it.
-			watching = true
-			if w, err := watcherFor(f); err == nil {
-				stopWatch = w.watch(wakeAll)
-			} else {
-				stopWatch = func() {}
-			}
+			continue
 		default:
 			return os.NewSyscallError("futex", err)
 		}
 	}
 }
 
-// A watcher is an inotify instance watching one lock file for closes.
-// It is made on the first wait for that lock and kept, like the lock
-// file, for the life of the process: closing an inotify descriptor
-// waits for an SRCU grace period in the kernel (milliseconds), which
-// would otherwise be added to contended acquisitions.
-type watcher struct {
-	mu  sync.Mutex // held by the watching goroutine
-	in  *os.File
-	buf [4096]byte
-}
-
-var watchers sync.Map // *os.File (lock file) → *watcher
-
-func watcherFor(f *os.File) (*watcher, error) {
-	if w, ok := watchers.Load(f); ok {
-		return w.(*watcher), nil
+// sleepFor returns how long a sleeper may sleep: fallbackWait while the
+// page says the lock is held by a live holder that publishes records,
+// foreignWait otherwise (the lock is held, so by someone who published
+// nothing, or whose record is a dead process's).
+// (Liveness is checked once per record, see aliveCached.)
+func sleepFor(l *fileLock, page *record.Page) time.Duration {
+	if l == nil {
+		return foreignWait
 	}
-	ifd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		return nil, os.NewSyscallError("inotify_init1", err)
+	if c, err := page.LoadCached(&l.hf.cache); err == nil && c.Record.State == record.Held && l.hf.aliveCached(c) {
+		return fallbackWait
 	}
-	// The watch is on the open file itself (through /proc/self/fd), not
-	// on whatever the path names now.
-	const mask = unix.IN_CLOSE_WRITE | unix.IN_CLOSE_NOWRITE
-	if _, err := unix.InotifyAddWatch(ifd, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), mask); err != nil {
-		unix.Close(ifd)
-		return nil, os.NewSyscallError("inotify_add_watch", err)
-	}
-	// Only the goroutine holding the lock's in-process semaphore gets
-	// here, so there is no race for f; LoadOrStore keeps it that way.
-	nw := &watcher{in: os.NewFile(uintptr(ifd), "inotify")}
-	w, loaded := watchers.LoadOrStore(f, nw)
-	if loaded {
-		nw.in.Close()
-	}
-	return w.(*watcher), nil
-}
-
-// watch calls wake whenever a process closes the lock file (and a few
-// times in the milliseconds after), until the returned function is
-// called. The watching goroutine ends promptly after that.
-func (w *watcher) watch(wake func()) (stop func()) {
-	w.mu.Lock() // a previous watch's goroutine may still be ending
-	w.in.SetReadDeadline(time.Unix(1, 0))
-	for {
-		if _, err := w.in.Read(w.buf[:]); err != nil {
-			break // drained: earlier closes say nothing now
-		}
-	}
-	w.in.SetReadDeadline(time.Time{})
-	quit := make(chan struct{})
-	go func() {
-		defer w.mu.Unlock()
-		for {
-			if _, err := w.in.Read(w.buf[:]); err != nil {
-				return
-			}
-			wake()
-			for d := time.Millisecond; d <= 16*time.Millisecond; d *= 2 {
-				t := time.NewTimer(d)
-				select {
-				case <-quit:
-					t.Stop()
-					return
-				case <-t.C:
-				}
-				wake()
-			}
-		}
-	}()
-	return func() {
-		close(quit)
-		w.in.SetReadDeadline(time.Unix(1, 0))
-	}
+	return foreignWait
 }
 
 // wakeWaiters wakes one process sleeping in waitLockFile, unless one
@@ -247,4 +190,23 @@ func futex(addr *uint32, op int, val uint32, ts *unix.Timespec) error {
 		return e
 	}
 	return nil
+}
+
+// allocatePage gives the holder file's page real blocks (fallocate),
+// extending the file to the page if it is shorter, without touching
+// bytes that exist. On a full file system this is ENOSPC now, rather
+// than SIGBUS at the first store into a sparse page.
+func allocatePage(f *os.File) error {
+	for {
+		err := unix.Fallocate(int(f.Fd()), 0, 0, record.PageSize)
+		switch err {
+		case nil:
+			return nil
+		case unix.EINTR:
+			continue
+		case unix.EOPNOTSUPP, unix.ENOSYS:
+			return writeZeros(f)
+		}
+		return err
+	}
 }

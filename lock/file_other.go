@@ -38,6 +38,8 @@ func openFile(path string, create bool) (*os.File, error) {
 
 func tryLockFile(f *os.File) error { return errNoFileLocks }
 
+func tryLockFileContext(_ context.Context, f *os.File) error { return errNoFileLocks }
+
 func unlockFile(f *os.File) error { return errNoFileLocks }
 
 func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {

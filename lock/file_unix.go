@@ -5,10 +5,14 @@ package lock
 //lint:file-ignore SA1019 unix.SYS_FLOCK is deprecated on macOS in favour of libSystem's wrappers; flock keeps the raw call, which saves the scheduler's bookkeeping on every acquisition (see tryLockFile)
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
+	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -55,6 +59,10 @@ func openFile(path string, create bool) (*os.File, error) {
 			err = fmt.Errorf("%w: is a symbolic link", ErrUnsafePath)
 		case errors.Is(err, unix.EISDIR):
 			err = fmt.Errorf("%w: is a directory", ErrUnsafePath)
+		case errors.Is(err, unix.EACCES):
+			if serr := squatted(path); serr != nil {
+				err = serr
+			}
 		}
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -73,6 +81,10 @@ func openFile(path string, create bool) (*os.File, error) {
 		unix.Close(fd)
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
+	if err := repairMode(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "chmod", Path: path, Err: err}
+	}
 	// O_NONBLOCK only kept open from blocking on a planted FIFO; a
 	// regular file is used in blocking mode (and os.File.Fd is then
 	// free of system calls).
@@ -81,6 +93,63 @@ func openFile(path string, create bool) (*os.File, error) {
 		return nil, &fs.PathError{Op: "fcntl", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// repairMode gives a lock or holder file the shared mode again if the
+// caller may: root, or the file's owner. A file another user planted
+// with a mode that shuts others out (0600, say) would otherwise lock
+// every third user out for good; one created by a program with its
+// umask (flock(1)) would do the same. A caller who may not change it
+// uses the file as it is, if it could open it (see squatted otherwise).
+func repairMode(fd int, st *unix.Stat_t) error {
+	if st.Mode&0o7777 == fileMode {
+		return nil
+	}
+	if euid := uint32(os.Geteuid()); euid != 0 && euid != st.Uid {
+		return nil
+	}
+	return unix.Fchmod(fd, fileMode)
+}
+
+// squatted explains an EACCES opening path: a file owned by another
+// user whose mode shuts others out. Only root or that user can repair
+// it (by using the lock, see repairMode, or with chmod 0666). It
+// returns nil for any other cause.
+func squatted(path string) error {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid == uint32(os.Geteuid()) {
+		return nil
+	}
+	owner := fmt.Sprintf("uid %d", st.Uid)
+	if u, err := user.LookupId(strconv.Itoa(int(st.Uid))); err == nil {
+		owner += " (" + u.Username + ")"
+	}
+	return fmt.Errorf("%w: owned by %s with mode %#04o, which shuts other users out; root or its owner can repair it by using the lock, or an operator with chmod 0666: %w",
+		ErrUnsafePath, owner, st.Mode&0o7777, unix.EACCES)
+}
+
+// idOf returns the identity of the open file f (device and inode), ok
+// false if it has no links left (removed) or cannot be read.
+func idOf(f *os.File) (id fileID, ok bool) {
+	fi, err := f.Stat()
+	if err != nil {
+		return fileID{}, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Nlink < 1 {
+		return fileID{}, false
+	}
+	return fileID{uint64(st.Dev), uint64(st.Ino)}, true
+}
+
+// idAt returns the identity of the file at path, not following a
+// symbolic link (lstat: a link put in its place is not the file).
+func idAt(path string) (id fileID, ok bool) {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil {
+		return fileID{}, false
+	}
+	return fileID{uint64(st.Dev), uint64(st.Ino)}, true
 }
 
 func openRetry(path string, flags int, mode uint32) (int, error) {
@@ -97,6 +166,12 @@ func openRetry(path string, flags int, mode uint32) (int, error) {
 // saves its system-call bookkeeping on every acquisition.
 func tryLockFile(f *os.File) error {
 	return flock(f, unix.LOCK_EX|unix.LOCK_NB)
+}
+
+// tryLockFileContext is tryLockFile: a non-blocking flock answers at
+// once, even on a network file system, so there is nothing to withdraw.
+func tryLockFileContext(_ context.Context, f *os.File) error {
+	return tryLockFile(f)
 }
 
 func unlockFile(f *os.File) error {
@@ -116,31 +191,66 @@ func flock(f *os.File, how int) error {
 	}
 }
 
-// mapPage maps the holder page of f, growing the file to the page size
-// first if writable. A read-only view of a file that has not been grown
-// yet is reported as fs.ErrNotExist: nobody has published anything.
+// mapPage maps the holder page of f. A writable mapping first makes
+// sure the file's page has blocks (allocatePage): a sparse page on a
+// full file system would fault at the first store instead of failing
+// here with ENOSPC. A read-only view of a file shorter than the page is
+// reported as errShortPage: nobody has published anything, or someone
+// truncated the file.
 func mapPage(f *os.File, writable bool) ([]byte, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: f.Name(), Err: err}
-	}
 	prot := unix.PROT_READ
-	if st.Size < record.PageSize {
-		if !writable {
-			return nil, &fs.PathError{Op: "map", Path: f.Name(), Err: fs.ErrNotExist}
-		}
-		if err := unix.Ftruncate(int(f.Fd()), record.PageSize); err != nil {
-			return nil, &fs.PathError{Op: "truncate", Path: f.Name(), Err: err}
-		}
-	}
 	if writable {
+		if err := allocatePage(f); err != nil {
+			return nil, &fs.PathError{Op: "allocate", Path: f.Name(), Err: err}
+		}
 		prot |= unix.PROT_WRITE
+	} else {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			return nil, &fs.PathError{Op: "stat", Path: f.Name(), Err: err}
+		}
+		if st.Size < record.PageSize {
+			return nil, &fs.PathError{Op: "map", Path: f.Name(), Err: errShortPage}
+		}
 	}
 	b, err := unix.Mmap(int(f.Fd()), 0, record.PageSize, prot, unix.MAP_SHARED)
 	if err != nil {
 		return nil, &fs.PathError{Op: "mmap", Path: f.Name(), Err: err}
 	}
 	return b, nil
+}
+
+// restorePage gives a holder file that shrank under its mapping its
+// page back (zeros: the record and token it held are lost; see
+// holderFile.open for how they come back). A file that has its size
+// again (another process restored it first) is left as it is; if the
+// fault had another cause, the caller's retry faults again and reports
+// it.
+func restorePage(f *os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Size >= record.PageSize {
+		return nil
+	}
+	return allocatePage(f)
+}
+
+// writeZeros allocates the part of the page beyond the file's end by
+// writing zeros there, for file systems without fallocate: it never
+// writes over bytes that exist, which other processes may be using.
+func writeZeros(f *os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Size >= record.PageSize {
+		return nil
+	}
+	zeros := make([]byte, record.PageSize-st.Size)
+	_, err := f.WriteAt(zeros, st.Size)
+	return err
 }
 
 // checkDir checks that dir is a directory that no untrusted user can

@@ -243,11 +243,12 @@ func (g *Guarded) commit(l *Lease, op string, repair bool, fn func(old []byte) (
 		if t := l.Token(); t < v.token {
 			now := uint64(time.Now().UnixNano())
 			if v.token > now {
-				return g.fenced(op, "the file's token %d is %v ahead of this machine's clock, and above this lease's token %d: "+
-					"the clock was set back or the file came from another machine (see the package documentation to recover)",
-					v.token, time.Duration(v.token-now), t)
+				return g.fenced(op, "the file carries token %d from the future (%s ahead of this machine's clock), above this lease's token %d: "+
+					"the clock was set back, the file came from another machine, or the lock's holder file was tampered with; "+
+					"to recover, stop the writers, save the payload (Read), remove the file and write the payload back",
+					v.token, ahead(v.token-now), t)
 			}
-			return g.fenced(op, "lease token %d is lower than the file's token %d: a later lease has written the file", t, v.token)
+			return g.fenced(op, "the file carries token %d from a later lease, above this lease's token %d: a later holder of lock %s has written it", v.token, t, l.name)
 		}
 		old = v.payload
 	}

@@ -20,11 +20,6 @@ type Holder struct {
 	Since   time.Time // when the holder took the lock
 	Token   uint64    // the holder's fencing token
 
-	// Foreign reports a holder that is not an agentlock process (a
-	// distributed backend's lock taken by another tool); only Token
-	// and Purpose may be known.
-	Foreign bool
-
 	// ProcessStart and BootID identify the holder's process beyond its
 	// pid, so that a record left by a process that died (whose pid may
 	// since have been given to another process) is never reported as
@@ -32,6 +27,15 @@ type Holder struct {
 	// unknown.
 	ProcessStart uint64
 	BootID       [16]byte
+
+	// Foreign reports a holder that took the lock without this package,
+	// so that it published no record. With the file backend it locked
+	// the lock file directly (flock(1), Python's fcntl.flock, another
+	// library) and only PID is known, from the operating system's lock
+	// table (Linux: /proc/locks; elsewhere a foreign holder is not
+	// reported). With a distributed backend it is another tool's lock
+	// (etcdctl lock) and only Token and Purpose may be known.
+	Foreign bool
 }
 
 func (h Holder) toRecord(st record.State) record.Record {
@@ -91,5 +95,8 @@ func (h Holder) String() string {
 		b.WriteString(" since " + h.Since.Format("2006-01-02 15:04:05.000 -0700 MST"))
 	}
 	fmt.Fprintf(&b, ", token %d", h.Token)
+	if h.Foreign {
+		b.WriteString(" (foreign)")
+	}
 	return b.String()
 }

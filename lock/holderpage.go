@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,15 @@ type holderFile struct {
 	f    *os.File     // nil until opened
 	page *record.Page // writable mapping, nil until opened
 	ro   *record.Page // read-only view for Holder if the page is not open
+
+	pageID, roID fileID // the files of page and ro
+
+	// lock is the file backend's lock of this holder file (nil for the
+	// Windows named mutex): its watch tells readPage when to check that
+	// page is still at the path; pageEvents is the lock's count of
+	// events when it last was.
+	lock       *fileLock
+	pageEvents atomic.Uint64
 
 	cache   atomic.Pointer[record.Cached] // last record read by busy or holder
 	checked atomic.Pointer[checkedRecord] // liveness of the holder of a cached record (busy)
@@ -46,20 +56,46 @@ func (h *holderFile) open() (*record.Page, error) {
 		f.Close()
 		return nil, err
 	}
-	h.f, h.page = f, record.NewPage(b)
+	p := record.NewPage(b)
+	// The file is writable by every user, so anyone can truncate it
+	// under the mapping; touching the page then faults. Restore its
+	// size and carry on: what was lost is the record (which its holder
+	// publishes again, see the watch) and the stored token (which
+	// tokens recover from, see issueToken).
+	p.SetRepair(func() bool { return restorePage(f) == nil })
+	id, _ := idOf(f)
+	h.f, h.page, h.pageID = f, p, id
+	h.pageEvents.Store(^uint64(0)) // checked at first use: the watch may not be set yet
 	return h.page, nil
+}
+
+// forget drops the open holder file, which is no longer the file at
+// the path, so that the next open opens the new one. The old mapping
+// is kept: a lease or a reader may still have it, and it only ever
+// costs a page.
+func (h *holderFile) forget() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.f != nil {
+		h.f.Close()
+	}
+	h.f, h.page, h.ro = nil, nil, nil
 }
 
 // readPage returns a page to read records from without creating
 // anything: the shared one if this process has it open, otherwise a
-// read-only mapping made for the purpose (and kept).
+// read-only mapping made for the purpose (and kept). Either is used
+// only while its file is still the one at the path (checked when the
+// lock's watch has seen a change; for a read-only view, with one lstat
+// each time): a holder file removed and created anew must not leave a
+// reader on the old page.
 func (h *holderFile) readPage() (*record.Page, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.page != nil {
+	if h.page != nil && h.pageAtPath() {
 		return h.page, nil
 	}
-	if h.ro != nil {
+	if h.ro != nil && atPath(h.roID, h.path) {
 		return h.ro, nil
 	}
 	f, err := openFile(h.path, false)
@@ -67,58 +103,159 @@ func (h *holderFile) readPage() (*record.Page, error) {
 		return nil, err
 	}
 	defer f.Close() // the mapping outlives the descriptor
+	id, _ := idOf(f)
 	b, err := mapPage(f, false)
 	if err != nil {
 		return nil, err
 	}
-	h.ro = record.NewPage(b)
+	h.ro, h.roID = record.NewPage(b), id
 	return h.ro, nil
 }
 
+// errShortPage reports a holder file shorter than its page: nobody has
+// published on it yet, or someone truncated it.
+var errShortPage = fmt.Errorf("%w: shorter than a holder page", fs.ErrNotExist)
+
+// pageAtPath reports whether the open page's file is still the file at
+// the path, with no system call if the lock's watch has seen nothing
+// since the last time it was. The caller holds h.mu.
+func (h *holderFile) pageAtPath() bool {
+	l := h.lock
+	if l == nil || !l.watched.Load() {
+		return atPath(h.pageID, h.path)
+	}
+	ev := l.events.Load()
+	if ev == h.pageEvents.Load() {
+		return true
+	}
+	if !atPath(h.pageID, h.path) {
+		return false
+	}
+	h.pageEvents.Store(ev)
+	return true
+}
+
+// atPath reports whether the file identified by id is the file at path.
+func atPath(id fileID, path string) bool {
+	now, ok := idAt(path)
+	return ok && now == id
+}
+
 // publishAcquired publishes req.Holder on page right after the lock
-// was taken: it sets Since and a token larger than the last one stored,
-// and reports the acquisition as abandoned if the caller already knows
-// it is (abandoned) or the previous record still says held (its holder
-// never released) or cannot be read.
+// was taken: it sets Since and a token larger than the last one stored
+// (see issueToken), and reports the acquisition as abandoned if the
+// caller already knows it is (abandoned) or the previous record still
+// says held (its holder never released) or cannot be read.
 func publishAcquired(page *record.Page, path string, req Request, abandoned bool) (Holder, bool, error) {
 	prevState, prevToken, perr := page.Peek()
 	abandoned = abandoned || perr != nil || prevState == record.Held
-	// The page also keeps the highest token apart from the record, so a
-	// record torn by a holder that died while writing it does not send
-	// tokens back to the clock alone.
-	if last, err := page.LastToken(); err == nil {
-		prevToken = max(prevToken, last)
+	if perr != nil {
+		prevToken = 0 // a record that fails its checks says nothing
 	}
 	now := time.Now()
+	token, err := issueToken(page, path, req.Name, prevToken, now)
+	if err != nil {
+		return Holder{}, false, err
+	}
 	h := req.Holder
 	h.Since = now
-	h.Token = nextToken(prevToken, now)
+	h.Token = token
 	r := h.toRecord(record.Held)
 	if err := page.Store(&r); err != nil {
-		return Holder{}, false, &fs.PathError{Op: "lock", Path: path, Err: err}
+		return Holder{}, false, &fs.PathError{Op: "lock", Path: path, Err: pageError(err)}
 	}
 	return h, abandoned, nil
 }
 
-// nextToken returns the token after last: the larger of last+1 and the
-// wall clock in nanoseconds. The clock term means that losing the
-// stored token (a deleted or corrupted holder file) recovers upward
-// rather than reusing tokens, as long as the clock does not go back by
-// more than the time since the lost token was issued; the last+1 term
-// keeps tokens strictly increasing when the clock does go back.
-func nextToken(last uint64, now time.Time) uint64 {
-	t := uint64(now.UnixNano())
-	if last >= t {
-		return last + 1
+// maxTokenAhead is how far ahead of the wall clock a stored token may
+// be and still be trusted. Tokens are the clock in nanoseconds, or the
+// last token plus one if the clock went back, so a genuine token is
+// ahead of the clock only by how far the clock was set back while the
+// holder file kept its token: 24 hours covers any correction a running
+// machine makes. A token further ahead was written by something other
+// than this package (the holder file is writable by every user), or
+// the clock was set back by more than that.
+const maxTokenAhead = 24 * time.Hour
+
+// highWater is, per holder file, the highest token this process has
+// issued or accepted: a page whose token went below it (truncated,
+// zeroed, replaced) is caught while the process lives.
+var highWater sync.Map // holder path → *atomic.Uint64
+
+// issueToken returns the token for an acquisition: the larger of the
+// wall clock in nanoseconds and one more than the last token, where the
+// last token is the largest of the record's token (prevToken), the
+// page's own copy of the highest token (kept apart from the record, so
+// that a record torn by a holder that died while writing it does not
+// lose it) and this process's high-water mark.
+//
+// A token stored on a page whose header is not this package's is not
+// trusted. A trusted-looking one more than maxTokenAhead ahead of the
+// clock is an error matching ErrCorrupt rather than a token below one
+// that may have been issued, and never wraps: tokens never go down or
+// repeat.
+func issueToken(page *record.Page, path, name string, prevToken uint64, now time.Time) (uint64, error) {
+	v, ok := highWater.Load(path)
+	if !ok {
+		v, _ = highWater.LoadOrStore(path, new(atomic.Uint64))
 	}
-	return t
+	hw := v.(*atomic.Uint64)
+	last, ours, err := page.LastToken()
+	if err != nil {
+		return 0, &fs.PathError{Op: "lock", Path: path, Err: pageError(err)}
+	}
+	if !ours {
+		last, prevToken = 0, 0
+	}
+	stored := max(last, prevToken)
+	clock := uint64(max(now.UnixNano(), 0))
+	high := hw.Load()
+	if limit := clock + uint64(maxTokenAhead); stored > limit && stored > high {
+		return 0, &fs.PathError{Op: "lock", Path: path, Err: fmt.Errorf(
+			"%w: the holder page carries token %d, %v ahead of this machine's clock (more than the %v a stored token may be): "+
+				"it was written by something other than this package, or the clock was set back; "+
+				"to recover, stop every program using lock %s and remove %s (tokens then restart from the clock; "+
+				"a guarded file that carries a higher token refuses writes until an operator replaces it), "+
+				"or wait until the clock passes the token",
+			ErrCorrupt, stored, ahead(stored-clock), maxTokenAhead, name, path)}
+	}
+	t := max(stored, high) + 1 // stored and high are below 2⁶⁴-1: no wrap
+	t = max(t, clock)
+	for {
+		old := hw.Load()
+		if old >= t || hw.CompareAndSwap(old, t) {
+			break
+		}
+	}
+	return t, nil
 }
 
-// busy builds the error for a busy lock, with the published record.
+// ahead formats how far a token is ahead of the clock.
+func ahead(ns uint64) string {
+	const year = uint64(365.25 * 24 * float64(time.Hour))
+	if ns >= 2*year {
+		return fmt.Sprintf("about %d years", ns/year)
+	}
+	return time.Duration(ns).Round(time.Second).String()
+}
+
+// pageError marks an error from a holder page as ErrCorrupt when the
+// page could not be read or trusted (a fault, a record that fails its
+// checks).
+func pageError(err error) error {
+	if errors.Is(err, record.ErrFault) || errors.Is(err, record.ErrCorrupt) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return err
+}
+
+// busy builds the error for a busy lock, with the published record,
+// or the foreign holder if there is no live record.
 func (h *holderFile) busy(name string) error {
 	e := &BusyError{Name: name}
 	page, err := h.readPage()
 	if err != nil {
+		e.Holder, _ = h.foreign(nil)
 		return e
 	}
 	// The holder publishes its record microseconds after it locks. If
@@ -131,11 +268,35 @@ func (h *holderFile) busy(name string) error {
 		}
 		if c.Record.State == record.Held && h.aliveCached(c) {
 			e.Holder = holderFromRecord(&c.Record)
-			break
+			return e
 		}
 		runtime.Gosched()
 	}
+	e.Holder, _ = h.foreign(page)
 	return e
+}
+
+// foreign returns the holder of the lock file according to the
+// operating system's lock table (see foreignHolder), marked Foreign,
+// unless the holder has published its record by now on page (the
+// window of microseconds after it locks). ok is false if the table
+// shows no holder or cannot be read.
+func (h *holderFile) foreign(page *record.Page) (hd Holder, ok bool) {
+	pid, ok := foreignHolder(lockPathOf(h.path))
+	if !ok {
+		return Holder{}, false
+	}
+	if page != nil {
+		if c, err := page.LoadCached(&h.cache); err == nil && c.Record.State == record.Held && int(c.Record.PID) == pid {
+			return holderFromRecord(&c.Record), true
+		}
+	}
+	return Holder{PID: pid, Foreign: true}, true
+}
+
+// lockPathOf returns the lock file beside a holder file.
+func lockPathOf(holderPath string) string {
+	return strings.TrimSuffix(holderPath, ".holder") + ".lock"
 }
 
 // aliveCached reports whether the process that published c is alive,
@@ -156,11 +317,22 @@ type checkedRecord struct {
 	alive bool
 }
 
-// holder returns the live holder published on the page, or an error
-// matching ErrNotHeld.
+// holder returns the live holder published on the page, or the
+// foreign holder of the lock file, or an error matching ErrNotHeld.
+// While the lock is held but its record cannot be read (a truncated or
+// damaged page) the error matches ErrCorrupt, never ErrNotHeld.
 func (h *holderFile) holder(name string) (Holder, error) {
 	page, err := h.readPage()
+	if errors.Is(err, errShortPage) {
+		if hd, ok := h.foreign(nil); ok {
+			return Holder{}, &fs.PathError{Op: "read holder", Path: h.path, Err: fmt.Errorf(
+				"%w: the file is shorter than its page (truncated) while pid %d holds the lock", ErrCorrupt, hd.PID)}
+		}
+	}
 	if errors.Is(err, fs.ErrNotExist) {
+		if hd, ok := h.foreign(nil); ok {
+			return hd, nil
+		}
 		return Holder{}, fmt.Errorf("lock %s: %w", name, ErrNotHeld)
 	}
 	if err != nil {
@@ -168,19 +340,26 @@ func (h *holderFile) holder(name string) (Holder, error) {
 	}
 	c, err := page.LoadCached(&h.cache)
 	if err != nil {
-		return Holder{}, &fs.PathError{Op: "read holder", Path: h.path, Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
+		return Holder{}, &fs.PathError{Op: "read holder", Path: h.path, Err: pageError(err)}
 	}
-	if c.Record.State != record.Held {
-		return Holder{}, fmt.Errorf("lock %s: %w", name, ErrNotHeld)
+	var dead Holder
+	if c.Record.State == record.Held {
+		// Not aliveCached: a holder can die without its record changing.
+		hd := holderFromRecord(&c.Record)
+		if hd.alive() {
+			return hd, nil
+		}
+		dead = hd
 	}
-	// Not aliveCached: a holder can die without its record changing.
-	hd := holderFromRecord(&c.Record)
-	if !hd.alive() {
+	if hd, ok := h.foreign(page); ok {
+		return hd, nil
+	}
+	if dead.PID != 0 {
 		// The holder died holding the lock: the operating system has
 		// released it, and the record is stale.
-		return Holder{}, fmt.Errorf("lock %s: %w (its last holder, pid %d, died)", name, ErrNotHeld, hd.PID)
+		return Holder{}, fmt.Errorf("lock %s: %w (its last holder, pid %d, died)", name, ErrNotHeld, dead.PID)
 	}
-	return hd, nil
+	return Holder{}, fmt.Errorf("lock %s: %w", name, ErrNotHeld)
 }
 
 // pageGrant is a Grant whose record lives on a holder page; unlock
@@ -191,8 +370,16 @@ type pageGrant struct {
 	abandoned bool
 	unlock    interface{ unlock() error }
 
-	mu     sync.Mutex
-	holder Holder
+	// The files locked and published on, for the file backend (nil
+	// otherwise), and whether a watch reports their removal (Lost).
+	lockF, holderF *os.File
+	watched        bool
+
+	mu       sync.Mutex
+	holder   Holder
+	released bool
+	lost     bool          // the files are no longer at their paths
+	lostCh   chan struct{} // made by Lost, closed once lost
 }
 
 func (g *pageGrant) Holder() Holder {
@@ -201,34 +388,132 @@ func (g *pageGrant) Holder() Holder {
 	return g.holder
 }
 
-func (g *pageGrant) Abandoned() bool       { return g.abandoned }
-func (g *pageGrant) Lost() <-chan struct{} { return nil }
+func (g *pageGrant) Abandoned() bool { return g.abandoned }
+
+// Lost returns a channel closed once the lock file or the holder file
+// is removed or replaced while held (see markLost), or nil where no
+// watch can tell.
+func (g *pageGrant) Lost() <-chan struct{} {
+	if !g.watched {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.lostCh == nil {
+		g.lostCh = make(chan struct{})
+		if g.lost {
+			close(g.lostCh)
+		}
+	}
+	return g.lostCh
+}
+
+// markLost records that the grant's files are no longer the files at
+// their paths: another process may lock the file now at the path, so
+// the grant no longer excludes anyone, and the page is no longer the
+// one others read, or another holder's.
+func (g *pageGrant) markLost() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.lost || g.released {
+		return
+	}
+	g.lost = true
+	if g.lostCh != nil {
+		close(g.lostCh)
+	}
+}
+
+// checkLost is called when the watch sees a change to l's files while
+// the grant holds the lock. If the lock file is no longer the file at
+// its path, the grant has lost the lock: another process may lock the
+// file now there. If only the holder file is, the lock is sound and its
+// holder is the one process entitled to write the page now at the
+// path: the grant moves there and publishes its record (and token)
+// again, and never publishes on the old page.
+func (g *pageGrant) checkLost(l *fileLock) {
+	if g.lockF == nil {
+		return
+	}
+	if !sameFile(g.lockF, l.lockPath) {
+		g.markLost()
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.released || g.lost || sameFile(g.holderF, g.hf.path) {
+		return
+	}
+	page, err := l.reopen(false, true)
+	if err != nil {
+		// No page to publish on: the grant cannot say it holds.
+		g.lost = true
+		if g.lostCh != nil {
+			close(g.lostCh)
+		}
+		return
+	}
+	g.page, g.holderF = page, l.hf.f
+	r := g.holder.toRecord(record.Held)
+	page.Store(&r)
+}
+
+// republish stores the record again, after the page was truncated
+// and restored (or written over) by someone else.
+func (g *pageGrant) republish() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.released || g.lost {
+		return
+	}
+	if c, err := g.page.Load(); err == nil && c.State == record.Held && c.Token == g.holder.Token && int(c.PID) == g.holder.PID {
+		return
+	}
+	r := g.holder.toRecord(record.Held)
+	g.page.Store(&r)
+}
 
 func (g *pageGrant) SetPurpose(purpose string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.lost {
+		return &fs.PathError{Op: "publish", Path: g.hf.path, Err: errLost}
+	}
 	h := g.holder
 	h.Purpose = purpose
 	r := h.toRecord(record.Held)
 	if err := g.page.Store(&r); err != nil {
-		return &fs.PathError{Op: "publish", Path: g.hf.path, Err: err}
+		return &fs.PathError{Op: "publish", Path: g.hf.path, Err: pageError(err)}
 	}
 	g.holder = h
 	return nil
 }
 
-// Release publishes the record as released, then unlocks.
+// errLost is the error of a lease used after its files were removed
+// or replaced.
+var errLost = fmt.Errorf("%w: the lock file was removed or replaced while held", ErrLost)
+
+// Release publishes the record as released, then unlocks. A lost grant
+// publishes nothing (the page may be another holder's now), unlocks,
+// and says it was lost.
 func (g *pageGrant) Release() error {
 	g.mu.Lock()
-	h := g.holder
+	h, lost := g.holder, g.lost
+	g.released = true
+	var serr error
+	if !lost {
+		r := h.toRecord(record.Released)
+		serr = g.page.Store(&r)
+	}
 	g.mu.Unlock()
-	r := h.toRecord(record.Released)
-	serr := g.page.Store(&r)
 	if err := g.unlock.unlock(); err != nil {
 		return err
 	}
+	if lost {
+		return &fs.PathError{Op: "release", Path: g.hf.path, Err: errLost}
+	}
 	if serr != nil {
-		return &fs.PathError{Op: "publish", Path: g.hf.path, Err: serr}
+		return &fs.PathError{Op: "publish", Path: g.hf.path, Err: pageError(serr)}
 	}
 	return nil
 }

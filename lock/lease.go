@@ -78,9 +78,18 @@ func (l *Lease) SetPurpose(purpose string) error {
 }
 
 // Lost returns a channel that is closed if the lock is lost while the
-// lease is held, which only a distributed backend can do. For the file
-// and named-mutex backends it returns nil (a channel that is never
-// closed): a held lock is kept until Release or the end of the process.
+// lease is held. A nil channel (never closed) means the backend cannot
+// tell.
+//
+// The file backend loses a held lock only if its lock file is removed
+// or replaced (a cleaner or an administrator emptied the lock
+// directory): a process that opens the path then locks another file.
+// On Linux, macOS and the BSDs it closes Lost within milliseconds of
+// that (an inotify or kqueue watch on the held file), and the lease's
+// SetPurpose and Release return errors matching ErrLost; on Windows
+// Lost is nil. The
+// named-mutex backend returns nil: a held lock is kept until Release or
+// the end of the process.
 //
 // The etcd backend (module github.com/agentlock/agentlock/lock/etcdlock)
 // closes it when its session lease can no longer be kept alive: the

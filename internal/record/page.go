@@ -49,10 +49,38 @@ const (
 )
 
 // Page is a view of a shared holder page, normally a memory mapping of
-// the holder file. Any method may return an error wrapping a fault if
-// the underlying file shrank under the mapping.
+// the holder file. Any method may return an error wrapping ErrFault if
+// the underlying file shrank under the mapping and could not be
+// restored (see SetRepair).
 type Page struct {
-	b []byte
+	b      []byte
+	repair func() bool
+}
+
+// SetRepair sets the function a method calls when touching the page
+// faults: it restores the file under the mapping (another process may
+// have truncated it) and reports whether it did, and the method then
+// tries once more. Call it before the page is shared.
+func (p *Page) SetRepair(repair func() bool) { p.repair = repair }
+
+// Repair calls the repair function, if any: for callers that learn of
+// a fault other than through a method (a futex call reports EFAULT).
+func (p *Page) Repair() bool { return p.repair != nil && p.repair() }
+
+// do runs f, which touches the mapping, turning a memory fault into an
+// error; after a fault it repairs the page and runs f once more.
+func (p *Page) do(f func() error) error {
+	err := touch(f)
+	if err != nil && errors.Is(err, ErrFault) && p.Repair() {
+		err = touch(f)
+	}
+	return err
+}
+
+func touch(f func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	return f()
 }
 
 // NewPage returns a Page over b, which must be PageSize bytes long
@@ -73,59 +101,71 @@ func (p *Page) WakeWord() *uint32 { return (*uint32)(unsafe.Pointer(&p.b[wakeOff
 
 // WakeSeq returns the wake sequence.
 func (p *Page) WakeSeq() (s uint32, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	return atomic.LoadUint32(p.WakeWord()), nil
+	err = p.do(func() error {
+		s = atomic.LoadUint32(p.WakeWord())
+		return nil
+	})
+	return s, err
 }
 
 func (p *Page) woken() *uint32     { return (*uint32)(unsafe.Pointer(&p.b[wokenOff])) }
 func (p *Page) lastToken() *uint64 { return (*uint64)(unsafe.Pointer(&p.b[tokenOff])) }
 
-// LastToken returns the highest token ever stored on the page.
-func (p *Page) LastToken() (t uint64, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	return atomic.LoadUint64(p.lastToken()), nil
+// LastToken returns the highest token ever stored on the page, and
+// whether the page's header is this package's (a token on a page
+// without it was not stored by this package).
+func (p *Page) LastToken() (t uint64, ours bool, err error) {
+	err = p.do(func() error {
+		t = atomic.LoadUint64(p.lastToken())
+		ours = string(p.b[:8]) == magic
+		return nil
+	})
+	return t, ours, err
 }
 
 // MarkWoken sets the woken flag and reports whether it was clear, that
 // is, whether the caller should wake a sleeper.
 func (p *Page) MarkWoken() (was bool, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	return atomic.SwapUint32(p.woken(), 1) == 0, nil
+	err = p.do(func() error {
+		was = atomic.SwapUint32(p.woken(), 1) == 0
+		return nil
+	})
+	return was, err
 }
 
 // ClearWoken clears the woken flag: the caller, a sleeper that woke, is
 // about to try the lock and, if that fails, to sleep again.
-func (p *Page) ClearWoken() (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	if atomic.LoadUint32(p.woken()) != 0 {
-		atomic.StoreUint32(p.woken(), 0)
-	}
-	return nil
+func (p *Page) ClearWoken() error {
+	return p.do(func() error {
+		if atomic.LoadUint32(p.woken()) != 0 {
+			atomic.StoreUint32(p.woken(), 0)
+		}
+		return nil
+	})
 }
 
 // BumpWake advances the wake sequence, so that a sleeper that read the
 // old value does not go to sleep (or wakes).
-func (p *Page) BumpWake() (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	atomic.AddUint32(p.WakeWord(), 1)
-	return nil
+func (p *Page) BumpWake() error {
+	return p.do(func() error {
+		atomic.AddUint32(p.WakeWord(), 1)
+		return nil
+	})
 }
 
-// ErrFault reports that the mapped file could not be accessed (for
-// example because another process truncated it).
-var ErrFault = errors.New("holder page is not accessible")
+// ErrFault reports that the mapped file could not be accessed: the
+// process got SIGBUS (or SIGSEGV) touching the mapping, because another
+// process truncated the file or its storage failed.
+var ErrFault = errors.New("memory fault (SIGBUS) on the holder page: the file was truncated or its storage failed")
 
 // guard turns a memory fault while touching the mapping into an error
-// instead of a crash of the whole process.
+// instead of a crash of the whole process. The runtime's own message
+// ("invalid memory address or nil pointer dereference") would mislead:
+// the fault is in a file, not in a pointer.
 func guard(err *error) {
 	if r := recover(); r != nil {
 		if re, ok := r.(runtime.Error); ok && isFault(re) {
-			*err = fmt.Errorf("%w: %v", ErrFault, re)
+			*err = ErrFault
 			return
 		}
 		panic(r)
@@ -182,9 +222,11 @@ func (p *Page) LoadCached(c *atomic.Pointer[Cached]) (*Cached, error) {
 }
 
 func (p *Page) sequence() (s uint32, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	return atomic.LoadUint32(p.seq()), nil
+	err = p.do(func() error {
+		s = atomic.LoadUint32(p.seq())
+		return nil
+	})
+	return s, err
 }
 
 // Cached is a record read from a page, with the page's sequence number
@@ -207,9 +249,11 @@ func (p *Page) Peek() (st State, token uint64, err error) {
 // read runs decode on the body in place, under the sequence lock: the
 // result counts only if no write overlapped it. decode must not keep
 // body, and must cope with any bytes (a torn read is retried).
-func (p *Page) read(decode func(body []byte) error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
+func (p *Page) read(decode func(body []byte) error) error {
+	return p.do(func() error { return p.readOnce(decode) })
+}
+
+func (p *Page) readOnce(decode func(body []byte) error) error {
 	body := p.b[bodyOff : bodyOff+Size]
 	// A write takes well under a microsecond, but its writer can be
 	// preempted in the middle; only a write still unfinished after
@@ -259,39 +303,45 @@ func (p *Page) Store(r *Record) (err error) {
 	if err := check(r); err != nil {
 		return err
 	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	s := atomic.LoadUint32(p.seq())
-	atomic.StoreUint32(p.seq(), s|1) // odd: write in progress
-	if string(p.b[:8]) != magic {
-		copy(p.b[:8], magic)
-	}
-	if atomic.LoadUint64(p.lastToken()) < r.Token {
-		atomic.StoreUint64(p.lastToken(), r.Token)
-	}
-	encode(p.b[bodyOff:bodyOff+Size], r)
-	atomic.StoreUint32(p.seq(), (s|1)+1)
-	return nil
+	return p.do(func() error {
+		s := atomic.LoadUint32(p.seq())
+		if string(p.b[:8]) != magic {
+			// A fresh page, or one that was zeroed (truncated and
+			// restored): start the sequence somewhere new, so that a
+			// reader's cache of a record from before cannot match.
+			s = uint32(time.Now().UnixNano()) &^ 1
+			atomic.StoreUint64(p.lastToken(), 0)
+		}
+		atomic.StoreUint32(p.seq(), s|1) // odd: write in progress
+		if string(p.b[:8]) != magic {
+			copy(p.b[:8], magic)
+		}
+		if atomic.LoadUint64(p.lastToken()) < r.Token {
+			atomic.StoreUint64(p.lastToken(), r.Token)
+		}
+		encode(p.b[bodyOff:bodyOff+Size], r)
+		atomic.StoreUint32(p.seq(), (s|1)+1)
+		return nil
+	})
 }
 
 // SetWaiting records that a process is about to sleep until the lock
 // is released. A releaser that finds the flag set clears it and wakes
 // the sleepers (see TakeWaiting).
-func (p *Page) SetWaiting() (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	if atomic.LoadUint32(p.waiters()) == 0 {
-		atomic.StoreUint32(p.waiters(), 1)
-	}
-	return nil
+func (p *Page) SetWaiting() error {
+	return p.do(func() error {
+		if atomic.LoadUint32(p.waiters()) == 0 {
+			atomic.StoreUint32(p.waiters(), 1)
+		}
+		return nil
+	})
 }
 
 // TakeWaiting clears the waiters flag and reports whether it was set.
 func (p *Page) TakeWaiting() (set bool, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	if atomic.LoadUint32(p.waiters()) == 0 {
-		return false, nil
-	}
-	return atomic.SwapUint32(p.waiters(), 0) != 0, nil
+	err = p.do(func() error {
+		set = atomic.LoadUint32(p.waiters()) != 0 && atomic.SwapUint32(p.waiters(), 0) != 0
+		return nil
+	})
+	return set, err
 }

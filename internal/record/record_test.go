@@ -132,8 +132,9 @@ func TestDeadWriter(t *testing.T) {
 	assert.ErrorIs(t, err, ErrCorrupt)
 	_, _, err = p.Peek()
 	assert.ErrorIs(t, err, ErrCorrupt)
-	last, err := p.LastToken()
+	last, ours, err := p.LastToken()
 	require.NoError(t, err)
+	assert.True(t, ours)
 	assert.Equal(t, want.Token, last)
 
 	// The next holder's write repairs the page.

@@ -1,0 +1,309 @@
+package lock_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/locktest/proctest"
+)
+
+func init() { proctest.Role("field-many", fieldManyRole) }
+
+// fieldManyRole: args dir count. Takes the locks n0 … n{count-1} and
+// says "held"; then holds them until killed.
+func fieldManyRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
+	n, _ := strconv.Atoi(args[1])
+	var held []*lock.Lease
+	for _, name := range manyNames(n) {
+		c, err := lock.New(name, lock.WithDir(args[0]))
+		if err == nil {
+			var l *lock.Lease
+			l, err = c.Acquire(context.Background())
+			held = append(held, l)
+		}
+		if err != nil {
+			out.Println("error", err)
+			return 1
+		}
+	}
+	out.Println("held", len(held))
+	for in.Scan() {
+	}
+	return 0
+}
+
+func manyNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("n%d", i)
+	}
+	return names
+}
+
+// inotifyInstances counts this process's inotify descriptors.
+func inotifyInstances(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && l == "anon_inode:inotify" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestThousandNames: a process that waits on 1,000 lock names keeps
+// one inotify instance, and a holder killed on the 1,000th name is
+// noticed as soon as one killed on the first.
+func TestThousandNames(t *testing.T) {
+	const n = 1000
+	dir := proctest.TempDir(t)
+	names := manyNames(n)
+	cs := make([]*lock.Coordinator, n)
+	for i, name := range names {
+		cs[i] = newC(t, dir, name)
+	}
+	h := proctest.Start(t, "field-many", dir, strconv.Itoa(n))
+	h.Expect("held", 2*time.Minute)
+
+	// Wait on every name long enough for its wait to watch for deaths.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 50)
+	errs := make(chan error, n)
+	for _, c := range cs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Millisecond)
+			defer cancel()
+			if _, err := c.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+				errs <- fmt.Errorf("%s: %v", c.Name(), err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := inotifyInstances(t)
+	t.Logf("inotify instances after waiting on %d names: %d", n, got)
+	require.LessOrEqual(t, got, 1)
+
+	// Kill holders of the first and the last name, three times.
+	var firsts, lasts []time.Duration
+	for round := 0; round < 3; round++ {
+		if round > 0 {
+			h = proctest.Start(t, "field-many", dir, strconv.Itoa(n))
+			h.Expect("held", 2*time.Minute)
+		}
+		type res struct {
+			i int
+			t time.Time
+		}
+		done := make(chan res, 2)
+		for _, i := range []int{0, n - 1} {
+			go func() {
+				l, err := cs[i].Acquire(context.Background())
+				if err == nil {
+					defer l.Release()
+				}
+				done <- res{i, time.Now()}
+			}()
+		}
+		time.Sleep(300 * time.Millisecond) // long waits: asleep
+		killed := time.Now()
+		h.Kill()
+		for k := 0; k < 2; k++ {
+			select {
+			case r := <-done:
+				if r.i == 0 {
+					firsts = append(firsts, r.t.Sub(killed))
+				} else {
+					lasts = append(lasts, r.t.Sub(killed))
+				}
+			case <-time.After(fieldLong):
+				t.Fatal("a waiter did not get the lock after its holder died")
+			}
+		}
+		<-h.Done()
+	}
+	t.Logf("death noticed on the first name after %v, on the 1,000th after %v", firsts, lasts)
+	require.Less(t, slices.Max(lasts), 200*time.Millisecond, "the 1,000th name must not fall back to the 250 ms safety interval")
+}
+
+// TestHolderPageOnFullFileSystem: the first use of a name on a full
+// file system is ENOSPC, reported as such, not a fault on a sparse
+// page.
+func TestHolderPageOnFullFileSystem(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64k,mode=1777"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	// Detached: this process keeps the lock's files open for good.
+	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	fill, err := os.Create(filepath.Join(dir, "fill"))
+	require.NoError(t, err)
+	buf := make([]byte, 4096)
+	for {
+		if _, err := fill.Write(buf); err != nil {
+			require.ErrorIs(t, err, syscall.ENOSPC)
+			break
+		}
+	}
+	fill.Close()
+	c := newC(t, dir, "fresh")
+	_, err = c.Acquire(context.Background())
+	t.Logf("Acquire on a full tmpfs: %v", err)
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	var pe *fs.PathError
+	require.ErrorAs(t, err, &pe)
+	require.Contains(t, pe.Path, "fresh")
+	require.NotContains(t, err.Error(), "runtime error")
+
+	// Room again: the name works.
+	require.NoError(t, os.Remove(filepath.Join(dir, "fill")))
+	l, err := c.Acquire(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, l.Release())
+}
+
+// TestForeignFlockHolder: flock(1) holding NAME.lock is reported by
+// Holder and TryAcquire with its pid, marked foreign; its release is
+// noticed promptly, whether it exits or (python fcntl) unlocks and
+// keeps the file open.
+func TestForeignFlockHolder(t *testing.T) {
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("no flock(1)")
+	}
+	dir := proctest.TempDir(t)
+	path := filepath.Join(dir, "x.lock")
+	c := newC(t, dir, "x")
+	l, err := c.Acquire(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, l.Release())
+
+	cmd := exec.Command("flock", "-o", path, "sleep", "60")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	pid := cmd.Process.Pid
+	deadline := time.Now().Add(fieldLong)
+	for {
+		l, err := c.TryAcquire(context.Background())
+		if err != nil {
+			break
+		}
+		l.Release()
+		require.True(t, time.Now().Before(deadline), "flock(1) did not lock")
+		time.Sleep(time.Millisecond)
+	}
+	h, err := c.Holder(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, pid, h.PID)
+	require.True(t, h.Foreign)
+	_, err = c.TryAcquire(context.Background())
+	var be *lock.BusyError
+	require.ErrorAs(t, err, &be)
+	require.Equal(t, pid, be.Holder.PID)
+	require.True(t, be.Holder.Foreign)
+	require.Contains(t, be.Error(), strconv.Itoa(pid))
+	q := fieldChild(t, dir, "x")
+	q.Send("holder")
+	require.Equal(t, fmt.Sprintf("holder %d true", pid), q.Expect("holder", fieldLong))
+
+	got := make(chan time.Time, 1)
+	go func() {
+		l, err := c.Acquire(context.Background())
+		got <- time.Now()
+		if err == nil {
+			l.Release()
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Kill()
+	cmd.Wait()
+	exited := time.Now()
+	d := (<-got).Sub(exited)
+	t.Logf("flock(1) killed: lock taken %v later", d)
+	require.Less(t, d, time.Second)
+}
+
+// TestForeignUnlockWithoutClose: a python holder that unlocks with
+// fcntl.flock(LOCK_UN) and keeps the file open cannot wake waiters;
+// they look again at a short interval while its lock lasts.
+func TestForeignUnlockWithoutClose(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	dir := proctest.TempDir(t)
+	c := newC(t, dir, "x")
+	l, err := c.Acquire(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, l.Release())
+	const script = `
+import fcntl, sys, time
+f = open(sys.argv[1], "r+")
+while sys.stdin.readline():
+    fcntl.flock(f, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    sys.stdin.readline()
+    fcntl.flock(f, fcntl.LOCK_UN)
+    print("unlocked", time.time_ns(), flush=True)
+`
+	cmd := exec.Command(py, "-c", script, filepath.Join(dir, "x.lock"))
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	var ds []time.Duration
+	for round := 0; round < 5; round++ {
+		fmt.Fprintln(stdin, "lock")
+		require.True(t, sc.Scan())
+		require.Equal(t, "locked", sc.Text())
+		got := make(chan time.Time, 1)
+		go func() {
+			l, err := c.Acquire(context.Background())
+			got <- time.Now()
+			if err == nil {
+				l.Release()
+			}
+		}()
+		time.Sleep(300 * time.Millisecond)
+		fmt.Fprintln(stdin, "unlock")
+		require.True(t, sc.Scan())
+		f := strings.Fields(sc.Text())
+		require.Len(t, f, 2)
+		ns, _ := strconv.ParseInt(f[1], 10, 64)
+		ds = append(ds, (<-got).Sub(time.Unix(0, ns)))
+	}
+	slices.Sort(ds)
+	t.Logf("python LOCK_UN without close: lock taken after %v", ds)
+	require.Less(t, ds[len(ds)/2], 50*time.Millisecond, "median")
+}
