@@ -10,7 +10,7 @@ import "context"
 // builds the holder record; a backend only locks, publishes and reads
 // records, and issues tokens. Implementations must be safe for
 // concurrent use and must pass the conformance suite in
-// package locktest (github.com/agentlock/agentlock/locktest).
+// package locktest (github.com/agentlock/agentlock/lock/locktest).
 type Backend interface {
 	// Acquire takes the lock named req.Name. With req.Wait it blocks
 	// until the lock is taken or ctx is done, returning ctx.Err()

@@ -16,7 +16,7 @@ import (
 
 	"github.com/agentlock/agentlock/internal/record"
 	"github.com/agentlock/agentlock/lock"
-	"github.com/agentlock/agentlock/locktest/proctest"
+	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
 func newC(t *testing.T, dir, name string, opts ...lock.Option) *lock.Coordinator {

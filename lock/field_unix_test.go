@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentlock/agentlock/lock"
-	"github.com/agentlock/agentlock/locktest/proctest"
+	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
 // Tests of the file backend against what happens to lock directories

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/agentlock/agentlock/lock"
-	"github.com/agentlock/agentlock/locktest"
-	"github.com/agentlock/agentlock/locktest/proctest"
+	"github.com/agentlock/agentlock/lock/locktest"
+	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
 func fileBackend(dir string) (lock.Backend, error) { return lock.NewFileBackend(dir) }

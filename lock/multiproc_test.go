@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/agentlock/agentlock/lock"
-	"github.com/agentlock/agentlock/locktest/proctest"
+	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
 // Multi-process tests run on every backend of this platform: the file

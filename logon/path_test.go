@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentlock/agentlock/locktest/proctest"
+	"github.com/agentlock/agentlock/lock/locktest/proctest"
 	"github.com/stretchr/testify/require"
 )
 

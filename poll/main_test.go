@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/agentlock/agentlock/lock"
-	"github.com/agentlock/agentlock/locktest/proctest"
+	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
 func TestMain(m *testing.M) {

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentlock/agentlock/lock"
-	"github.com/agentlock/agentlock/locktest/proctest"
+	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/agentlock/agentlock/internal/snippet"
 	"github.com/agentlock/agentlock/lock"
-	"github.com/agentlock/agentlock/locktest/proctest"
+	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
 // fakePoller returns a Poller on b with no jitter unless opts set it.

@@ -17,8 +17,8 @@ import (
 
 	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/lock/etcdlock"
-	"github.com/agentlock/agentlock/locktest"
-	"github.com/agentlock/agentlock/locktest/proctest"
+	"github.com/agentlock/agentlock/lock/locktest"
+	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
 // envEndpoint passes the embedded server's client URL to child

@@ -10,7 +10,7 @@ import (
 
 	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/lock/etcdlock"
-	"github.com/agentlock/agentlock/locktest/proctest"
+	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
 func registerRoles() {

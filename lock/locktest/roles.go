@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/agentlock/agentlock/lock"
-	"github.com/agentlock/agentlock/locktest/proctest"
+	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
 // A Factory returns the backend under test. dir is a scratch directory

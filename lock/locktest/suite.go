@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/agentlock/agentlock/lock"
-	"github.com/agentlock/agentlock/locktest/proctest"
+	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
 // Timeouts are generous: they turn a real deadlock into a failure, and
