@@ -97,10 +97,7 @@ type fileLock struct {
 	events   atomic.Uint64
 	verified uint64
 
-	held      atomic.Pointer[pageGrant] // the grant while this process holds the lock
-	sleepers  atomic.Int32              // goroutines sleeping in waitLockFile
-	lastClose atomic.Int64              // when the watch last saw another process close the lock file
-	waking    atomic.Bool               // a death wake-up is under way (notify_linux.go)
+	held atomic.Pointer[pageGrant] // the grant while this process holds the lock
 }
 
 var locks sync.Map // lock file path → *fileLock

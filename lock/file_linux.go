@@ -102,11 +102,11 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	l := lockOf(f)
 	timeout := time.Duration(0)
 	if l != nil {
-		l.sleepers.Add(1)
-		defer l.sleepers.Add(-1)
+		l.w.sleepers.Add(1)
+		defer l.w.sleepers.Add(-1)
 		// A close the watch saw just before this wait counted as a
 		// sleeper may be a holder dying now: look again soon.
-		if time.Now().UnixNano()-l.lastClose.Load() < int64(20*time.Millisecond) {
+		if time.Now().UnixNano()-l.w.lastClose.Load() < int64(20*time.Millisecond) {
 			timeout = time.Millisecond
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -44,8 +45,14 @@ type notifyTarget struct {
 	holder bool
 }
 
-// watchState is a lock's watch descriptors.
-type watchState struct{ lockWD, holderWD int32 }
+// watchState is a lock's watch descriptors, and what the watch needs
+// to know of the lock's sleepers.
+type watchState struct {
+	lockWD, holderWD int32
+	sleepers         atomic.Int32 // goroutines sleeping in waitLockFile
+	lastClose        atomic.Int64 // when the watch last saw another process close the lock file
+	waking           atomic.Bool  // a death wake-up is under way
+}
 
 const (
 	lockMask   = unix.IN_CLOSE_WRITE | unix.IN_CLOSE_NOWRITE | pathMask
@@ -69,7 +76,7 @@ func startNotify() {
 func watchFiles(l *fileLock) error {
 	notify.once.Do(startNotify)
 	if notify.fd < 0 {
-		return os.ErrInvalid
+		return errNoWatch
 	}
 	// The watches are on the open files themselves (through
 	// /proc/self/fd), not on whatever the paths name now.
@@ -90,7 +97,7 @@ func watchFiles(l *fileLock) error {
 	notify.wds[lwd] = append(notify.wds[lwd], notifyTarget{l, false})
 	notify.wds[hwd] = append(notify.wds[hwd], notifyTarget{l, true})
 	notify.mu.Unlock()
-	l.w = watchState{lwd, hwd}
+	l.w.lockWD, l.w.holderWD = lwd, hwd
 	return nil
 }
 
@@ -189,7 +196,7 @@ func handle(t notifyTarget, mask uint32) {
 		if g := l.held.Load(); g != nil {
 			g.checkLost(l)
 		}
-		if l.sleepers.Load() > 0 {
+		if l.w.sleepers.Load() > 0 {
 			wakeSleepers(l.ready.Load())
 		}
 	}
@@ -202,8 +209,8 @@ func handle(t notifyTarget, mask uint32) {
 		}
 	}
 	if !t.holder && mask&(unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE) != 0 {
-		l.lastClose.Store(time.Now().UnixNano())
-		if l.sleepers.Load() > 0 {
+		l.w.lastClose.Store(time.Now().UnixNano())
+		if l.w.sleepers.Load() > 0 {
 			l.deathWake()
 		}
 	}
@@ -215,11 +222,11 @@ func handle(t notifyTarget, mask uint32) {
 // process's locks.
 func (l *fileLock) deathWake() {
 	wakeSleepers(l.ready.Load())
-	if !l.waking.CompareAndSwap(false, true) {
+	if !l.w.waking.CompareAndSwap(false, true) {
 		return
 	}
 	go func() {
-		defer l.waking.Store(false)
+		defer l.w.waking.Store(false)
 		for d := time.Millisecond; d <= 16*time.Millisecond; d *= 2 {
 			time.Sleep(d)
 			wakeSleepers(l.ready.Load())
@@ -237,4 +244,19 @@ func wakeSleepers(page *record.Page) {
 	if page.BumpWake() == nil {
 		futex(page.WakeWord(), futexWake, math.MaxInt32, nil)
 	}
+}
+
+// republish stores the record again, after the page was truncated
+// and restored (or written over) by someone else.
+func (g *pageGrant) republish() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.released || g.lost {
+		return
+	}
+	if c, err := g.page.Load(); err == nil && c.State == record.Held && c.Token == g.holder.Token && int(c.PID) == g.holder.PID {
+		return
+	}
+	r := g.holder.toRecord(record.Held)
+	g.page.Store(&r)
 }

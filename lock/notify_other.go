@@ -8,11 +8,13 @@ package lock
 // its files is not seen while it holds, nor by an acquisition that did
 // not wait.
 
+// watchState is empty: there is nothing to register.
 type watchState struct{}
 
 func watchFiles(l *fileLock) error { return errNoWatch }
 
-func unwatchFiles(l *fileLock) {}
+// unwatchFiles forgets the (empty) watch, as it does where there is one.
+func unwatchFiles(l *fileLock) { l.w = watchState{} }
 
 // pathsUnchanged reports true once the files have been checked: with
 // nothing to say when they change, verify checks them only after a wait

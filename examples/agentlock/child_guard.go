@@ -3,6 +3,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 )
@@ -13,4 +15,33 @@ import (
 // guardCommand).
 func runChild(cmd *exec.Cmd, started func(*os.Process)) (*os.ProcessState, error) {
 	return startGuarded(cmd, started)
+}
+
+// startGuarded starts cmd under the guard and returns the guard's
+// process state when it ends. See guardCommand.
+func startGuarded(cmd *exec.Cmd, started func(*os.Process)) (*os.ProcessState, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the guard process: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the guard process: %w", err)
+	}
+	defer w.Close() // after the guard has ended: closing it earlier would orphan the command
+	guard := exec.Command(exe, append([]string{guardCommand}, cmd.Args...)...)
+	guard.Env, guard.Stdin, guard.Stdout, guard.Stderr = cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr
+	guard.ExtraFiles = []*os.File{r}
+	err = guard.Start()
+	r.Close()
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the guard process: %w", err)
+	}
+	started(guard.Process)
+	err = guard.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) && guard.ProcessState == nil {
+		return nil, err
+	}
+	return guard.ProcessState, nil
 }
