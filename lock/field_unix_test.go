@@ -460,3 +460,55 @@ func TestHolderFileRemovedWhileHeld(t *testing.T) {
 	b := fieldChild(t, dir, "x")
 	require.Greater(t, acquired(t, b), ta)
 }
+
+// TestLockFileReplacedWhileAcquiring replaces the lock file in a loop
+// while acquisitions run: a file removed between its open and its check
+// is gone, not unsafe, so every acquisition must succeed (on a fresh
+// open) rather than fail with ErrUnsafePath.
+func TestLockFileReplacedWhileAcquiring(t *testing.T) {
+	dir := t.TempDir()
+	c, err := lock.New("x", lock.WithDir(dir))
+	require.NoError(t, err)
+	path := filepath.Join(dir, "x.lock")
+
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		defer func() { done <- n }()
+		tmp := filepath.Join(dir, "replacement")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := os.WriteFile(tmp, nil, 0o666); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := os.Rename(tmp, path); err != nil {
+				t.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	deadline := time.Now().Add(2 * time.Second)
+	acquired := 0
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		l, err := c.Acquire(ctx)
+		cancel()
+		if err != nil {
+			close(stop)
+			<-done
+			t.Fatalf("acquisition %d while the lock file is replaced: %v", acquired, err)
+		}
+		l.Release() // may report ErrLost: its file was replaced while held
+		acquired++
+	}
+	close(stop)
+	replaced := <-done
+	t.Logf("%d acquisitions while the lock file was replaced %d times", acquired, replaced)
+}

@@ -364,6 +364,12 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pag
 	g := &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l,
 		lockF: l.f, holderF: l.hf.f, watched: l.watched.Load()}
 	l.held.Store(g)
+	// A change the watch counted after verify but handled before held
+	// was set has not been checked against this grant: check it now
+	// (the watch checks every later one itself).
+	if l.events.Load() != l.verified {
+		g.checkLost(l)
+	}
 	return g, nil
 }
 

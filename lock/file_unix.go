@@ -34,7 +34,27 @@ const fileMode = 0o666
 // if it is missing: Linux's protected_regular setting refuses O_CREAT
 // on an existing file in a sticky directory that the caller does not
 // own, which is exactly how a service and a desktop program share one.
+//
+// A file removed between the open and the check (a cleaner, or a
+// rename over it) has no links: it is not unsafe, only gone, so the
+// path is opened again, a bounded number of times.
 func openFile(path string, create bool) (*os.File, error) {
+	for i := 0; ; i++ {
+		f, err := openFileOnce(path, create)
+		if !errors.Is(err, errUnlinked) {
+			return f, err
+		}
+		if i == maxReopens {
+			return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: removed or replaced %d times while it was being opened", ErrUnsafePath, i+1)}
+		}
+	}
+}
+
+// errUnlinked is openFileOnce's error for a file that was removed
+// while it was being opened.
+var errUnlinked = errors.New("removed while being opened")
+
+func openFileOnce(path string, create bool) (*os.File, error) {
 	flags := unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY
 	if create {
 		flags |= unix.O_RDWR
@@ -74,6 +94,9 @@ func openFile(path string, create bool) (*os.File, error) {
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		err = fmt.Errorf("%w: not a regular file", ErrUnsafePath)
+	case st.Nlink == 0:
+		unix.Close(fd)
+		return nil, errUnlinked
 	case st.Nlink != 1:
 		err = fmt.Errorf("%w: has %d hard links", ErrUnsafePath, st.Nlink)
 	}
