@@ -205,66 +205,24 @@ func (g *Guarded) commit(l *Lease, op string, repair bool, fn func(old []byte) (
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !l.live() {
-		return g.released(op, l)
-	}
-	if lost := l.Lost(); lost != nil {
-		select {
-		case <-lost:
-			return g.fenced(op, "lease of lock %s: the lock was lost (Lease.Lost)", l.name)
-		default:
-		}
+	if err := g.mayWrite(op, l, !l.live()); err != nil {
+		return err
 	}
 	if g.lockName != "" && l.name != g.lockName {
 		return g.fenced(op, "lease of lock %s, but the file is guarded by lock %s", l.name, g.lockName)
 	}
-
-	raw, before, err := g.readRaw(op)
-	exists := true
-	var old []byte
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		exists = false
-	case err != nil:
-		return err
-	default:
-		v, derr := decodeGuarded(raw)
-		if derr != nil {
-			perr := &fs.PathError{Op: op, Path: g.path, Err: derr}
-			if !repair || (len(raw) > 0 && !strings.HasPrefix(string(raw), guardedMagic)) {
-				return perr
-			}
-			// A damaged guarded file: Write repairs it.
-			break
-		}
-		if v.name != l.name {
-			return g.fenced(op, "lease of lock %s, but the file was written under lock %s", l.name, v.name)
-		}
-		if t := l.Token(); t < v.token {
-			now := uint64(time.Now().UnixNano())
-			if v.token > now {
-				return g.fenced(op, "the file carries token %d from the future (%s ahead of this machine's clock), above this lease's token %d: "+
-					"the clock was set back, the file came from another machine, or the lock's holder file was tampered with; "+
-					"to recover, stop the writers, save the payload (Read), remove the file and write the payload back",
-					v.token, ahead(v.token-now), t)
-			}
-			return g.fenced(op, "the file carries token %d from a later lease, above this lease's token %d: a later holder of lock %s has written it", v.token, t, l.name)
-		}
-		old = v.payload
-	}
-
-	data, err := fn(old)
+	cur, err := g.current(op, l, repair)
 	if err != nil {
 		return err
 	}
-	if len(data) > MaxGuardedSize {
-		return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("payload of %d bytes is larger than MaxGuardedSize (%d)", len(data), MaxGuardedSize)}
-	}
-	enc, err := encodeGuarded(guardedVersion{token: l.Token(), name: l.name, payload: data})
+	data, err := fn(cur.payload)
 	if err != nil {
-		return &fs.PathError{Op: op, Path: g.path, Err: err}
+		return err
 	}
-
+	enc, err := g.encode(op, l, data)
+	if err != nil {
+		return err
+	}
 	if !g.cleaned || l.Abandoned() {
 		g.removeStaleTemps()
 		g.cleaned = true
@@ -273,35 +231,113 @@ func (g *Guarded) commit(l *Lease, op string, repair bool, fn func(old []byte) (
 	if err != nil {
 		return &fs.PathError{Op: op, Path: g.path, Err: err}
 	}
-
 	// The commit point. Holding the lease's mutex keeps Release from
 	// completing in the middle: a write either commits before Release
 	// returns or is refused.
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.released {
-		os.Remove(tmp)
+	return g.install(op, l, tmp, cur, l.released)
+}
+
+// mayWrite returns the error for a lease that may no longer write: one
+// that was released or whose lock was lost (Lease.Lost). The caller
+// reads released under the lock it holds.
+func (g *Guarded) mayWrite(op string, l *Lease, released bool) error {
+	if released {
 		return g.released(op, l)
 	}
-	if lost := l.Lost(); lost != nil {
-		// Lost while the new version was being written.
-		select {
-		case <-lost:
-			os.Remove(tmp)
-			return g.fenced(op, "lease of lock %s: the lock was lost (Lease.Lost)", l.name)
-		default:
+	select {
+	case <-l.Lost(): // a nil channel (cannot tell) never fires
+		return g.fenced(op, "lease of lock %s: the lock was lost (Lease.Lost)", l.name)
+	default:
+		return nil
+	}
+}
+
+// A snapshot is the file as a write found it before writing.
+type snapshot struct {
+	raw     []byte      // the whole file
+	st      fs.FileInfo // its identity, for unchanged
+	exists  bool
+	payload []byte // nil if the file is missing or damaged
+}
+
+// current reads the file a write is about to replace and checks that l
+// may replace it. With repair a damaged guarded file is accepted (and
+// has no payload).
+func (g *Guarded) current(op string, l *Lease, repair bool) (snapshot, error) {
+	raw, st, err := g.readRaw(op)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return snapshot{}, nil
+	case err != nil:
+		return snapshot{}, err
+	}
+	cur := snapshot{raw: raw, st: st, exists: true}
+	v, err := decodeGuarded(raw)
+	if err != nil {
+		if !repair || (len(raw) > 0 && !strings.HasPrefix(string(raw), guardedMagic)) {
+			return snapshot{}, &fs.PathError{Op: op, Path: g.path, Err: err}
+		}
+		return cur, nil // a damaged guarded file: Write repairs it
+	}
+	if err := g.supersedes(op, l, v); err != nil {
+		return snapshot{}, err
+	}
+	cur.payload = v.payload
+	return cur, nil
+}
+
+// supersedes returns nil if l may replace version v: it is of the same
+// lock, with a token no lower than v's.
+func (g *Guarded) supersedes(op string, l *Lease, v guardedVersion) error {
+	if v.name != l.name {
+		return g.fenced(op, "lease of lock %s, but the file was written under lock %s", l.name, v.name)
+	}
+	t := l.Token()
+	if t >= v.token {
+		return nil
+	}
+	if now := uint64(time.Now().UnixNano()); v.token > now {
+		return g.fenced(op, "the file carries token %d from the future (%s ahead of this machine's clock), above this lease's token %d: "+
+			"the clock was set back, the file came from another machine, or the lock's holder file was tampered with; "+
+			"to recover, stop the writers, save the payload (Read), remove the file and write the payload back",
+			v.token, ahead(v.token-now), t)
+	}
+	return g.fenced(op, "the file carries token %d from a later lease, above this lease's token %d: a later holder of lock %s has written it", v.token, t, l.name)
+}
+
+// encode returns the file that holds data written under l.
+func (g *Guarded) encode(op string, l *Lease, data []byte) ([]byte, error) {
+	if len(data) > MaxGuardedSize {
+		return nil, &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("payload of %d bytes is larger than MaxGuardedSize (%d)", len(data), MaxGuardedSize)}
+	}
+	enc, err := encodeGuarded(guardedVersion{token: l.Token(), name: l.name, payload: data})
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: g.path, Err: err}
+	}
+	return enc, nil
+}
+
+// install renames the temporary file tmp over the file, if l may still
+// write and the file is still cur, and makes the rename durable. On
+// failure tmp is removed and the file is as it was.
+func (g *Guarded) install(op string, l *Lease, tmp string, cur snapshot, released bool) error {
+	err := g.mayWrite(op, l, released) // lost while the new version was being written?
+	if err == nil && !g.unchanged(cur.st, cur.exists) {
+		err = g.fenced(op, "the file was replaced by another writer during the write")
+	}
+	if err == nil {
+		if rerr := g.ops.rename(tmp, g.path); rerr != nil {
+			err = &fs.PathError{Op: op, Path: g.path, Err: rerr}
 		}
 	}
-	if !g.unchanged(before, exists) {
+	if err != nil {
 		os.Remove(tmp)
-		return g.fenced(op, "the file was replaced by another writer during the write")
-	}
-	if err := g.ops.rename(tmp, g.path); err != nil {
-		os.Remove(tmp)
-		return &fs.PathError{Op: op, Path: g.path, Err: err}
+		return err
 	}
 	if err := g.ops.syncDir(g.dir); err != nil {
-		return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("sync directory: %w (%s)", err, g.rollback(raw, exists))}
+		return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("sync directory: %w (%s)", err, g.rollback(cur.raw, cur.exists))}
 	}
 	return nil
 }
