@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/agentlock/agentlock/internal/record"
 )
 
 // MaxGuardedSize is the largest payload a guarded file holds, in bytes.
@@ -474,11 +475,10 @@ type guardedVersion struct {
 	payload []byte
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
+// guardedCRC returns the checksum of the file b: of everything but the
+// checksum field and the reserved bytes after it.
 func guardedCRC(b []byte) uint32 {
-	c := crc32.Update(0, castagnoli, b[:guardedCRCOff])
-	return crc32.Update(c, castagnoli, b[guardedHeaderSize:])
+	return record.Checksum(b[:guardedCRCOff], b[guardedHeaderSize:])
 }
 
 // encodeGuarded returns the file for v.
@@ -523,7 +523,7 @@ func decodeGuarded(b []byte) (guardedVersion, error) {
 	if n == 0 || n > MaxNameLen {
 		return bad("lock name length %d", n)
 	}
-	if !allZero(b[10:16]) || !allZero(b[32+n:96]) || !allZero(b[100:104]) {
+	if !record.Zero(b[10:16]) || !record.Zero(b[32+n:96]) || !record.Zero(b[100:104]) {
 		return bad("reserved bytes are not zero")
 	}
 	name := string(b[32 : 32+n])
@@ -548,13 +548,4 @@ func decodeGuarded(b []byte) (guardedVersion, error) {
 		name:    name,
 		payload: b[guardedHeaderSize:],
 	}, nil
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
