@@ -55,7 +55,6 @@ type Backend struct {
 	mu     sync.Mutex
 	sess   *session // nil until the first acquisition
 	closed bool
-	grants map[uint64]*grant // live grants by token, for Fenced
 }
 
 // An Option configures New.
@@ -127,7 +126,6 @@ func New(client *clientv3.Client, opts ...Option) (*Backend, error) {
 		prefix:    DefaultPrefix,
 		ttl:       int(DefaultTTL / time.Second),
 		opTimeout: DefaultOpTimeout,
-		grants:    map[uint64]*grant{},
 	}
 	for _, o := range opts {
 		if o.apply == nil {
@@ -665,13 +663,9 @@ func (b *Backend) newGrant(name string, s *session, key, state string, rev int64
 	if len(prevState) > 0 {
 		prev = prevState[0].Value
 	}
-	g := &grant{b: b, name: name, s: s, key: key, state: state, rev: rev, h: h,
+	return &grant{b: b, name: name, s: s, key: key, state: state, rev: rev, h: h,
 		abandoned: foreignLost || previousAbandoned(prev),
-		pid:       h.PID, host: h.Host, since: h.Since, setSem: make(chan struct{}, 1)}
-	b.mu.Lock()
-	b.grants[h.Token] = g
-	b.mu.Unlock()
-	return g
+		setSem:    make(chan struct{}, 1)}
 }
 
 // Holder implements lock.Backend. It reads the queue key with the
@@ -711,21 +705,27 @@ func (b *Backend) Holder(ctx context.Context, name string) (lock.Holder, error) 
 // its key, which no longer holds once the key is gone (its session
 // expired, or someone else deleted it).
 func (b *Backend) Fenced(l *lock.Lease) clientv3.Cmp {
-	if l != nil {
-		b.mu.Lock()
-		g := b.grants[l.Token()]
-		b.mu.Unlock()
-		// Only the fields that never change: the purpose may change
-		// between two reads.
-		if g != nil {
-			h := l.Holder()
-			if h.Token == uint64(g.rev) && h.PID == g.pid && h.Host == g.host && h.Since.Equal(g.since) {
-				return clientv3.Compare(clientv3.CreateRevision(g.key), "=", g.rev)
-			}
-		}
+	if g := b.grantOf(l); g != nil {
+		return clientv3.Compare(clientv3.CreateRevision(g.key), "=", g.rev)
 	}
 	// A create revision is never negative: this never holds.
 	return clientv3.Compare(clientv3.CreateRevision(b.prefix), "<", 0)
+}
+
+// grantOf returns b's grant behind l, or nil if l is nil, released, or
+// not a lease of b.
+func (b *Backend) grantOf(l *lock.Lease) *grant {
+	if l == nil {
+		return nil
+	}
+	var mine *grant
+	l.Raw(func(g lock.Grant) error { // an error only says l was released
+		if g, ok := g.(*grant); ok && g.b == b {
+			mine = g
+		}
+		return nil
+	})
+	return mine
 }
 
 // Put writes key=val in etcd only if l still holds its lock (see
@@ -751,9 +751,6 @@ type grant struct {
 	state     string
 	rev       int64
 	abandoned bool
-	pid       int       // of h, which never change
-	host      string    // ...
-	since     time.Time // ...
 
 	setSem chan struct{} // serializes SetPurpose, held across its RPC
 	mu     sync.Mutex    // guards h, never held across an RPC
@@ -824,11 +821,6 @@ func (g *grant) lost() bool {
 // retryRemove).
 func (g *grant) Release() error {
 	b := g.b
-	b.mu.Lock()
-	if b.grants[uint64(g.rev)] == g {
-		delete(b.grants, uint64(g.rev))
-	}
-	b.mu.Unlock()
 	if g.lost() {
 		return fmt.Errorf("etcdlock %s: Release: %w", g.name, ErrLost)
 	}

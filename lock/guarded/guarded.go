@@ -1,4 +1,4 @@
-package lock
+package guarded
 
 import (
 	"encoding/binary"
@@ -14,12 +14,13 @@ import (
 	"time"
 
 	"github.com/agentlock/agentlock/internal/record"
+	"github.com/agentlock/agentlock/lock"
 )
 
-// MaxGuardedSize is the largest payload a guarded file holds, in bytes.
+// MaxSize is the largest payload a guarded file holds, in bytes.
 // Write and Update refuse larger data; Read reports a larger file as
 // corrupt without reading it.
-const MaxGuardedSize = 64 << 20
+const MaxSize = 64 << 20
 
 const (
 	guardedMagic      = "\x89ALG\r\n\x1a\n"
@@ -29,53 +30,47 @@ const (
 	guardedTempInfix  = ".agentlock-tmp-"
 )
 
-// ErrFenced reports a write to a guarded file that was refused because
-// its lease may no longer write: it was released or its lock was lost
-// (Lease.Lost), a lease with a higher token has written the file since,
-// or it belongs to another lock. Nothing was written.
-var ErrFenced = errors.New("fenced")
-
-// A Guarded is a file read by anyone and replaced only by holders of a
+// A File is a file read by anyone and replaced only by holders of a
 // lock, atomically and with fencing: the shared instruction file. The
-// package documentation (section "The guarded file") describes how it
-// is written, fenced and checked, and its on-disk format. A Guarded is
-// safe for concurrent use; writes through one Guarded are serialized.
-type Guarded struct {
+// package documentation describes how it is written, fenced and
+// checked, and its on-disk format. A File is safe for concurrent use;
+// writes through one File are serialized.
+type File struct {
 	path     string // absolute
 	dir      string
 	base     string
-	lockName string // from GuardedBy, or ""
+	lockName string // from By, or ""
 	ops      guardedOps
 
-	mu      sync.Mutex // serializes writes through this Guarded
+	mu      sync.Mutex // serializes writes through this File
 	cleaned bool       // stale temporary files removed once
 }
 
-// A GuardedOption configures OpenGuarded.
-type GuardedOption struct {
+// An Option configures Open.
+type Option struct {
 	name  string
-	apply func(*Guarded) error
+	apply func(*File) error
 }
 
-// GuardedBy restricts writes to leases of c's lock: a lease of another
-// lock name is refused with an error matching ErrFenced, even for the
+// By restricts writes to leases of c's lock: a lease of another
+// lock name is refused with an error matching lock.ErrFenced, even for the
 // first write. Without it the first write decides which lock guards
 // the file (its name is recorded in the file), and later writes with
 // leases of other names are refused. Leases are matched by lock name:
 // two coordinators of one name on different lock directories are
 // different locks that this check cannot tell apart.
-func GuardedBy(c *Coordinator) GuardedOption {
-	return GuardedOption{name: "GuardedBy", apply: func(g *Guarded) error {
+func By(c *lock.Coordinator) Option {
+	return Option{name: "By", apply: func(g *File) error {
 		if c == nil {
 			return fmt.Errorf("nil Coordinator")
 		}
-		g.lockName = c.name
+		g.lockName = c.Name()
 		return nil
 	}}
 }
 
 // guardedOps are the steps of a commit that can fail. Tests replace
-// them on one Guarded to inject faults.
+// them on one File to inject faults.
 type guardedOps struct {
 	write   func(f *os.File, b []byte) (int, error)
 	sync    func(f *os.File) error
@@ -90,14 +85,14 @@ var defaultGuardedOps = guardedOps{
 	syncDir: guardedSyncDir,
 }
 
-// OpenGuarded returns the guarded file at path. The file need not
-// exist; the first Write creates it. Its directory must exist and pass
-// the checks of a lock directory (not a symbolic link, owned by root or
-// the caller, sticky if others may write it), and path must not name a
-// symbolic link, a directory or anything but a regular file; such a
-// path is an error matching ErrUnsafePath. OpenGuarded keeps nothing
-// open.
-func OpenGuarded(path string, opts ...GuardedOption) (*Guarded, error) {
+// Open returns the guarded file at path. The file need not exist; the
+// first Write creates it. Its directory must exist and pass the checks
+// of a lock directory (lock.NewFileBackend: not a symbolic link, owned
+// by root or the caller, sticky if others may write it), and path must
+// not name a symbolic link, a directory or anything but a regular file;
+// such a path is an error matching lock.ErrUnsafePath. Open keeps
+// nothing open.
+func Open(path string, opts ...Option) (*File, error) {
 	if path == "" {
 		return nil, &fs.PathError{Op: "open guarded", Path: path, Err: errors.New("empty path")}
 	}
@@ -105,17 +100,19 @@ func OpenGuarded(path string, opts ...GuardedOption) (*Guarded, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open guarded", Path: path, Err: err}
 	}
-	g := &Guarded{path: abs, dir: filepath.Dir(abs), base: filepath.Base(abs), ops: defaultGuardedOps}
+	g := &File{path: abs, dir: filepath.Dir(abs), base: filepath.Base(abs), ops: defaultGuardedOps}
 	for _, o := range opts {
 		if o.apply == nil {
-			return nil, fmt.Errorf("lock: OpenGuarded: %w: zero GuardedOption", ErrInvalidOption)
+			return nil, fmt.Errorf("guarded: Open: %w: zero Option", lock.ErrInvalidOption)
 		}
 		if err := o.apply(g); err != nil {
-			return nil, fmt.Errorf("lock: OpenGuarded: %w: %s: %v", ErrInvalidOption, o.name, err)
+			return nil, fmt.Errorf("guarded: Open: %w: %s: %v", lock.ErrInvalidOption, o.name, err)
 		}
 	}
-	if err := checkDir(g.dir, false); err != nil {
-		// checkDir speaks of a lock directory; say which file it was for.
+	// The directory must pass the checks of a lock directory, which
+	// the file backend makes.
+	if _, err := lock.NewFileBackend(g.dir); err != nil {
+		// The error speaks of a lock directory; say which file it was for.
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			err = fmt.Errorf("directory %s: %w", pe.Path, pe.Err)
@@ -128,30 +125,30 @@ func OpenGuarded(path string, opts ...GuardedOption) (*Guarded, error) {
 	case err != nil:
 		return nil, &fs.PathError{Op: "open guarded", Path: abs, Err: err}
 	case st.Mode()&fs.ModeSymlink != 0:
-		return nil, &fs.PathError{Op: "open guarded", Path: abs, Err: fmt.Errorf("%w: is a symbolic link", ErrUnsafePath)}
+		return nil, &fs.PathError{Op: "open guarded", Path: abs, Err: fmt.Errorf("%w: is a symbolic link", lock.ErrUnsafePath)}
 	case st.IsDir():
-		return nil, &fs.PathError{Op: "open guarded", Path: abs, Err: fmt.Errorf("%w: is a directory", ErrUnsafePath)}
+		return nil, &fs.PathError{Op: "open guarded", Path: abs, Err: fmt.Errorf("%w: is a directory", lock.ErrUnsafePath)}
 	case !st.Mode().IsRegular():
-		return nil, &fs.PathError{Op: "open guarded", Path: abs, Err: fmt.Errorf("%w: not a regular file", ErrUnsafePath)}
+		return nil, &fs.PathError{Op: "open guarded", Path: abs, Err: fmt.Errorf("%w: not a regular file", lock.ErrUnsafePath)}
 	}
 	return g, nil
 }
 
 // Path returns the absolute path of the file.
-func (g *Guarded) Path() string { return g.path }
+func (g *File) Path() string { return g.path }
 
 // Read returns the payload of the current version. It needs no lease
 // and never waits: it opens the file, reads it whole and checks it.
 // A missing file is an error matching fs.ErrNotExist; a damaged one an
-// error matching ErrCorrupt.
-func (g *Guarded) Read() ([]byte, error) {
+// error matching lock.ErrCorrupt.
+func (g *File) Read() ([]byte, error) {
 	data, _, err := g.ReadToken()
 	return data, err
 }
 
 // ReadToken is Read that also returns the fencing token of the lease
 // that wrote the version.
-func (g *Guarded) ReadToken() (data []byte, token uint64, err error) {
+func (g *File) ReadToken() (data []byte, token uint64, err error) {
 	raw, _, err := g.readRaw("read guarded")
 	if err != nil {
 		return nil, 0, err
@@ -164,53 +161,49 @@ func (g *Guarded) ReadToken() (data []byte, token uint64, err error) {
 }
 
 // Write replaces the file's content with data under lease. It returns
-// an error matching ErrFenced if the lease may not write (see the
+// an error matching lock.ErrFenced if the lease may not write (see the
 // package documentation: released, superseded, another lock), and the
 // file is then unchanged, as it is after any failed write. When Write
 // returns nil the new version is durable.
 //
 // Write replaces a damaged file (one that fails its checks but starts
 // with the magic number, or is empty); it refuses a file that is not a
-// guarded file at all with an error matching ErrCorrupt.
-func (g *Guarded) Write(lease *Lease, data []byte) error {
+// guarded file at all with an error matching lock.ErrCorrupt.
+func (g *File) Write(lease *lock.Lease, data []byte) error {
 	return g.commit(lease, "write guarded", true, func([]byte) ([]byte, error) { return data, nil })
 }
 
 // Update replaces the file's content with fn(old) under lease, where
 // old is the current payload (nil if the file does not exist). fn runs
-// once, without the lease's own mutex held, so it may call
-// lease.SetPurpose; it must not write through g, which would deadlock.
-// If fn returns an error, Update returns it unchanged
-// and writes nothing. A damaged file is an error matching ErrCorrupt and
-// fn is not called; fencing and failures are as for Write.
-func (g *Guarded) Update(lease *Lease, fn func(old []byte) ([]byte, error)) error {
+// once, outside Lease.Raw, so it may call lease.SetPurpose; it must not
+// write through g, which would deadlock. If fn returns an error, Update
+// returns it unchanged and writes nothing. A damaged file is an error
+// matching lock.ErrCorrupt and fn is not called; fencing and failures
+// are as for Write.
+func (g *File) Update(lease *lock.Lease, fn func(old []byte) ([]byte, error)) error {
 	if fn == nil {
-		return &fs.PathError{Op: "update guarded", Path: g.path, Err: fmt.Errorf("%w: nil function", ErrInvalidOption)}
+		return &fs.PathError{Op: "update guarded", Path: g.path, Err: fmt.Errorf("%w: nil function", lock.ErrInvalidOption)}
 	}
 	return g.commit(lease, "update guarded", false, fn)
 }
 
-func (g *Guarded) fenced(op, format string, args ...any) error {
-	return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: "+format, append([]any{ErrFenced}, args...)...)}
-}
-
-func (g *Guarded) released(op string, l *Lease) error {
-	return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: lease of lock %s: %w", ErrFenced, l.name, ErrReleased)}
+func (g *File) fenced(op, format string, args ...any) error {
+	return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: "+format, append([]any{lock.ErrFenced}, args...)...)}
 }
 
 // commit makes one write. With repair (Write) a damaged file is
 // replaced; without (Update) it is an error.
-func (g *Guarded) commit(l *Lease, op string, repair bool, fn func(old []byte) ([]byte, error)) error {
+func (g *File) commit(l *lock.Lease, op string, repair bool, fn func(old []byte) ([]byte, error)) error {
 	if l == nil {
 		return g.fenced(op, "nil lease")
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err := g.mayWrite(op, l, !l.live()); err != nil {
+	if err := g.mayWrite(op, l); err != nil {
 		return err
 	}
-	if g.lockName != "" && l.name != g.lockName {
-		return g.fenced(op, "lease of lock %s, but the file is guarded by lock %s", l.name, g.lockName)
+	if g.lockName != "" && l.Name() != g.lockName {
+		return g.fenced(op, "lease of lock %s, but the file is guarded by lock %s", l.Name(), g.lockName)
 	}
 	cur, err := g.current(op, l, repair)
 	if err != nil {
@@ -232,27 +225,32 @@ func (g *Guarded) commit(l *Lease, op string, repair bool, fn func(old []byte) (
 	if err != nil {
 		return &fs.PathError{Op: op, Path: g.path, Err: err}
 	}
-	// The commit point. Holding the lease's mutex keeps Release from
-	// completing in the middle: a write either commits before Release
-	// returns or is refused.
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return g.install(op, l, tmp, cur, l.released)
+	return g.install(op, l, tmp, cur)
 }
 
 // mayWrite returns the error for a lease that may no longer write: one
-// that was released or whose lock was lost (Lease.Lost). The caller
-// reads released under the lock it holds.
-func (g *Guarded) mayWrite(op string, l *Lease, released bool) error {
-	if released {
-		return g.released(op, l)
+// that was released or whose lock was lost (Lease.Lost).
+func (g *File) mayWrite(op string, l *lock.Lease) error {
+	return g.whileHeld(op, l, func() error { return nil })
+}
+
+// whileHeld runs f while l is held (see Lease.Raw), if l's lock was not
+// lost: Release cannot complete in the middle of f.
+func (g *File) whileHeld(op string, l *lock.Lease, f func() error) error {
+	ran := false
+	err := l.Raw(func(lock.Grant) error {
+		ran = true
+		select {
+		case <-l.Lost(): // a nil channel (cannot tell) never fires
+			return g.fenced(op, "lease of lock %s: the lock was lost (Lease.Lost)", l.Name())
+		default:
+			return f()
+		}
+	})
+	if !ran { // Raw refuses only a released lease
+		return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: lease of lock %s: %w", lock.ErrFenced, l.Name(), lock.ErrReleased)}
 	}
-	select {
-	case <-l.Lost(): // a nil channel (cannot tell) never fires
-		return g.fenced(op, "lease of lock %s: the lock was lost (Lease.Lost)", l.name)
-	default:
-		return nil
-	}
+	return err
 }
 
 // A snapshot is the file as a write found it before writing.
@@ -266,7 +264,7 @@ type snapshot struct {
 // current reads the file a write is about to replace and checks that l
 // may replace it. With repair a damaged guarded file is accepted (and
 // has no payload).
-func (g *Guarded) current(op string, l *Lease, repair bool) (snapshot, error) {
+func (g *File) current(op string, l *lock.Lease, repair bool) (snapshot, error) {
 	raw, st, err := g.readRaw(op)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -291,9 +289,9 @@ func (g *Guarded) current(op string, l *Lease, repair bool) (snapshot, error) {
 
 // supersedes returns nil if l may replace version v: it is of the same
 // lock, with a token no lower than v's.
-func (g *Guarded) supersedes(op string, l *Lease, v guardedVersion) error {
-	if v.name != l.name {
-		return g.fenced(op, "lease of lock %s, but the file was written under lock %s", l.name, v.name)
+func (g *File) supersedes(op string, l *lock.Lease, v guardedVersion) error {
+	if v.name != l.Name() {
+		return g.fenced(op, "lease of lock %s, but the file was written under lock %s", l.Name(), v.name)
 	}
 	t := l.Token()
 	if t >= v.token {
@@ -305,15 +303,15 @@ func (g *Guarded) supersedes(op string, l *Lease, v guardedVersion) error {
 			"to recover, stop the writers, save the payload (Read), remove the file and write the payload back",
 			v.token, ahead(v.token-now), t)
 	}
-	return g.fenced(op, "the file carries token %d from a later lease, above this lease's token %d: a later holder of lock %s has written it", v.token, t, l.name)
+	return g.fenced(op, "the file carries token %d from a later lease, above this lease's token %d: a later holder of lock %s has written it", v.token, t, l.Name())
 }
 
 // encode returns the file that holds data written under l.
-func (g *Guarded) encode(op string, l *Lease, data []byte) ([]byte, error) {
-	if len(data) > MaxGuardedSize {
-		return nil, &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("payload of %d bytes is larger than MaxGuardedSize (%d)", len(data), MaxGuardedSize)}
+func (g *File) encode(op string, l *lock.Lease, data []byte) ([]byte, error) {
+	if len(data) > MaxSize {
+		return nil, &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("payload of %d bytes is larger than MaxSize (%d)", len(data), MaxSize)}
 	}
-	enc, err := encodeGuarded(guardedVersion{token: l.Token(), name: l.name, payload: data})
+	enc, err := encodeGuarded(guardedVersion{token: l.Token(), name: l.Name(), payload: data})
 	if err != nil {
 		return nil, &fs.PathError{Op: op, Path: g.path, Err: err}
 	}
@@ -321,31 +319,32 @@ func (g *Guarded) encode(op string, l *Lease, data []byte) ([]byte, error) {
 }
 
 // install renames the temporary file tmp over the file, if l may still
-// write and the file is still cur, and makes the rename durable. On
-// failure tmp is removed and the file is as it was.
-func (g *Guarded) install(op string, l *Lease, tmp string, cur snapshot, released bool) error {
-	err := g.mayWrite(op, l, released) // lost while the new version was being written?
-	if err == nil && !g.unchanged(cur.st, cur.exists) {
-		err = g.fenced(op, "the file was replaced by another writer during the write")
-	}
-	if err == nil {
-		if rerr := g.ops.rename(tmp, g.path); rerr != nil {
-			err = &fs.PathError{Op: op, Path: g.path, Err: rerr}
+// write and the file is still cur, and makes the rename durable. This
+// is the commit point: it runs while l is held, so a write either
+// commits before Release returns or is refused. On failure tmp is
+// removed and the file is as it was.
+func (g *File) install(op string, l *lock.Lease, tmp string, cur snapshot) error {
+	err := g.whileHeld(op, l, func() error {
+		if !g.unchanged(cur.st, cur.exists) {
+			return g.fenced(op, "the file was replaced by another writer during the write")
 		}
-	}
+		if err := g.ops.rename(tmp, g.path); err != nil {
+			return &fs.PathError{Op: op, Path: g.path, Err: err}
+		}
+		if err := g.ops.syncDir(g.dir); err != nil {
+			return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("sync directory: %w (%s)", err, g.rollback(cur.raw, cur.exists))}
+		}
+		return nil
+	})
 	if err != nil {
-		os.Remove(tmp)
-		return err
+		os.Remove(tmp) // gone already if the rename succeeded
 	}
-	if err := g.ops.syncDir(g.dir); err != nil {
-		return &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("sync directory: %w (%s)", err, g.rollback(cur.raw, cur.exists))}
-	}
-	return nil
+	return err
 }
 
 // unchanged reports whether the file is still the one read at the
 // start of the write (or still missing).
-func (g *Guarded) unchanged(before fs.FileInfo, existed bool) bool {
+func (g *File) unchanged(before fs.FileInfo, existed bool) bool {
 	st, err := os.Lstat(g.path)
 	if !existed {
 		return errors.Is(err, fs.ErrNotExist)
@@ -355,7 +354,7 @@ func (g *Guarded) unchanged(before fs.FileInfo, existed bool) bool {
 
 // rollback puts back the version that was there before a write whose
 // directory sync failed, and says how that went.
-func (g *Guarded) rollback(raw []byte, existed bool) string {
+func (g *File) rollback(raw []byte, existed bool) string {
 	if !existed {
 		if err := os.Remove(g.path); err != nil {
 			return fmt.Sprintf("removing the new version failed: %v", err)
@@ -378,7 +377,7 @@ func (g *Guarded) rollback(raw []byte, existed bool) string {
 
 // writeTemp writes b to a new temporary file beside the guarded file,
 // syncs and closes it, and returns its path. On failure nothing is left.
-func (g *Guarded) writeTemp(b []byte) (string, error) {
+func (g *File) writeTemp(b []byte) (string, error) {
 	var f *os.File
 	var tmp string
 	for range 10 {
@@ -420,7 +419,7 @@ func (g *Guarded) writeTemp(b []byte) (string, error) {
 // removeStaleTemps removes temporary files left by writers that died.
 // Only a lease holder calls it, and only lease holders create temporary
 // files, so none of them is in use.
-func (g *Guarded) removeStaleTemps() {
+func (g *File) removeStaleTemps() {
 	ents, err := os.ReadDir(g.dir)
 	if err != nil {
 		return
@@ -436,7 +435,7 @@ func (g *Guarded) removeStaleTemps() {
 // readRaw reads the whole file, with its identity for unchanged. Its
 // errors name op, the operation of the caller (a read, a write or an
 // update).
-func (g *Guarded) readRaw(op string) ([]byte, fs.FileInfo, error) {
+func (g *File) readRaw(op string) ([]byte, fs.FileInfo, error) {
 	f, err := guardedOpenRead(g.path)
 	if err != nil {
 		var pe *fs.PathError
@@ -451,17 +450,17 @@ func (g *Guarded) readRaw(op string) ([]byte, fs.FileInfo, error) {
 		return nil, nil, &fs.PathError{Op: op, Path: g.path, Err: err}
 	}
 	if !st.Mode().IsRegular() {
-		return nil, nil, &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: not a regular file", ErrUnsafePath)}
+		return nil, nil, &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: not a regular file", lock.ErrUnsafePath)}
 	}
-	if st.Size() > guardedHeaderSize+MaxGuardedSize {
-		return nil, nil, &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: %d bytes, larger than any guarded file", ErrCorrupt, st.Size())}
+	if st.Size() > guardedHeaderSize+MaxSize {
+		return nil, nil, &fs.PathError{Op: op, Path: g.path, Err: fmt.Errorf("%w: %d bytes, larger than any guarded file", lock.ErrCorrupt, st.Size())}
 	}
 	// The file is never written in place, so its size is stable; a
 	// file that is (by some other program) shows up as corrupt.
 	raw := make([]byte, st.Size())
 	if _, err := io.ReadFull(f, raw); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			err = fmt.Errorf("%w: shrank while being read", ErrCorrupt)
+			err = fmt.Errorf("%w: shrank while being read", lock.ErrCorrupt)
 		}
 		return nil, nil, &fs.PathError{Op: op, Path: g.path, Err: err}
 	}
@@ -483,11 +482,11 @@ func guardedCRC(b []byte) uint32 {
 
 // encodeGuarded returns the file for v.
 func encodeGuarded(v guardedVersion) ([]byte, error) {
-	if err := validateName(v.name); err != nil {
-		return nil, err
+	if !lock.ValidName(v.name) {
+		return nil, fmt.Errorf("%w: %q", lock.ErrInvalidName, v.name)
 	}
-	if len(v.payload) > MaxGuardedSize {
-		return nil, fmt.Errorf("payload of %d bytes is larger than MaxGuardedSize (%d)", len(v.payload), MaxGuardedSize)
+	if len(v.payload) > MaxSize {
+		return nil, fmt.Errorf("payload of %d bytes is larger than MaxSize (%d)", len(v.payload), MaxSize)
 	}
 	b := make([]byte, guardedHeaderSize+len(v.payload))
 	copy(b, guardedMagic)
@@ -502,10 +501,10 @@ func encodeGuarded(v guardedVersion) ([]byte, error) {
 }
 
 // decodeGuarded checks b and returns the version it holds. Every error
-// matches ErrCorrupt. The payload aliases b.
+// matches lock.ErrCorrupt. The payload aliases b.
 func decodeGuarded(b []byte) (guardedVersion, error) {
 	bad := func(format string, args ...any) (guardedVersion, error) {
-		return guardedVersion{}, fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+		return guardedVersion{}, fmt.Errorf("%w: "+format, append([]any{lock.ErrCorrupt}, args...)...)
 	}
 	switch {
 	case len(b) == 0:
@@ -520,19 +519,19 @@ func decodeGuarded(b []byte) (guardedVersion, error) {
 		return bad("format version %d, want %d", b[8], guardedFormat)
 	}
 	n := int(b[9])
-	if n == 0 || n > MaxNameLen {
+	if n == 0 || n > lock.MaxNameLen {
 		return bad("lock name length %d", n)
 	}
 	if !record.Zero(b[10:16]) || !record.Zero(b[32+n:96]) || !record.Zero(b[100:104]) {
 		return bad("reserved bytes are not zero")
 	}
 	name := string(b[32 : 32+n])
-	if validateName(name) != nil {
+	if !lock.ValidName(name) {
 		return bad("invalid lock name %q", name)
 	}
 	l := binary.LittleEndian.Uint64(b[24:])
-	if l > MaxGuardedSize {
-		return bad("payload length %d is larger than MaxGuardedSize", l)
+	if l > MaxSize {
+		return bad("payload length %d is larger than MaxSize", l)
 	}
 	if have := uint64(len(b) - guardedHeaderSize); have != l {
 		if have < l {
@@ -548,4 +547,13 @@ func decodeGuarded(b []byte) (guardedVersion, error) {
 		name:    name,
 		payload: b[guardedHeaderSize:],
 	}, nil
+}
+
+// ahead formats how far a token is ahead of the clock.
+func ahead(ns uint64) string {
+	const year = uint64(365.25 * 24 * float64(time.Hour))
+	if ns >= 2*year {
+		return fmt.Sprintf("about %d years", ns/year)
+	}
+	return time.Duration(ns).Round(time.Second).String()
 }
