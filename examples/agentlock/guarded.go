@@ -76,10 +76,10 @@ func cmdCat(e *env, args []string) int {
 	return exitOK
 }
 
-// readVersion reads g's payload and token through the lock package,
+// readVersion reads g's payload and token through package guarded,
 // which checks the whole file, and the lock name from the file's header
 // (the package's documented format: name length at offset 9, name at
-// 32, token at 16), which Guarded does not return. The header is read
+// 32, token at 16), which File does not return. The header is read
 // separately, so it is taken only from a read of the same version: same
 // token and payload length, and same payload bytes; a version replaced
 // in between is read again.
