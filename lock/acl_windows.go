@@ -30,6 +30,19 @@ const (
 	dangerousOnFile = windows.DELETE | windows.WRITE_DAC | windows.WRITE_OWNER | windows.GENERIC_ALL
 )
 
+// securityAttributes returns the attributes that create an object with
+// the security descriptor sddl (in the Security Descriptor Definition
+// Language).
+func securityAttributes(sddl string) (*windows.SecurityAttributes, error) {
+	sd, err := windows.SecurityDescriptorFromString(sddl)
+	if err != nil {
+		return nil, err
+	}
+	sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
+	sa.Length = uint32(unsafe.Sizeof(*sa))
+	return sa, nil
+}
+
 // checkSecurity returns an error matching ErrUnsafePath unless the
 // object behind h is safe by the rule above. dir says whether it is a
 // directory, whose inheritable entries apply to the files in it.

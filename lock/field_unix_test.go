@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/lock/guarded"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
@@ -102,7 +103,7 @@ func fieldRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 			}
 			out.Println("released")
 		case "write":
-			g, err := lock.OpenGuarded(f[1], lock.GuardedBy(c))
+			g, err := guarded.Open(f[1], guarded.By(c))
 			if err == nil {
 				err = g.Write(l, []byte(f[2]))
 			}

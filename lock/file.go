@@ -267,17 +267,8 @@ func (b *fileBackend) Acquire(ctx context.Context, req Request) (Grant, error) {
 func (b *fileBackend) acquire(ctx context.Context, l *fileLock, req Request) (Grant, error) {
 	// Take the in-process semaphore first: no system call is made while
 	// another goroutine of this process holds the lock.
-	select {
-	case l.sem <- struct{}{}:
-	default:
-		if !req.Wait {
-			return nil, l.hf.busy(req.Name)
-		}
-		select {
-		case l.sem <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	if err := takeTurn(ctx, l.sem, req.Name, req.Wait, &l.hf); err != nil {
+		return nil, err
 	}
 	g, err := b.acquireFile(ctx, l, req)
 	if err != nil {

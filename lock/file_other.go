@@ -17,7 +17,7 @@ import (
 // Solaris, illumos and AIX have only fcntl record locks, which a process
 // loses when it closes any descriptor of the file, and js, wasip1 and
 // plan9 have no file locks at all: on these systems New, NewFileBackend
-// and OpenGuarded fail with an error matching errors.ErrUnsupported, and
+// and guarded.Open fail with an error matching errors.ErrUnsupported, and
 // nothing is created.
 
 var errWouldBlock = errors.New("would block")

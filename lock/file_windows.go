@@ -60,12 +60,10 @@ func defaultDir() (string, error) {
 
 // makeSharedDir creates dir with dirSDDL, unless it exists.
 func makeSharedDir(dir string) error {
-	sd, err := windows.SecurityDescriptorFromString(dirSDDL)
+	sa, err := securityAttributes(dirSDDL)
 	if err != nil {
 		return &fs.PathError{Op: "lock", Path: dir, Err: err}
 	}
-	sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
-	sa.Length = uint32(unsafe.Sizeof(*sa))
 	p, err := windows.UTF16PtrFromString(dir)
 	if err != nil {
 		return &fs.PathError{Op: "lock", Path: dir, Err: err}
@@ -603,12 +601,10 @@ func openWakeEvent(f *os.File) windows.Handle {
 	if windows.GetFileInformationByHandle(windows.Handle(f.Fd()), &fi) != nil {
 		return 0
 	}
-	sd, err := windows.SecurityDescriptorFromString(wakeEventSDDL)
+	sa, err := securityAttributes(wakeEventSDDL)
 	if err != nil {
 		return 0
 	}
-	sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
-	sa.Length = uint32(unsafe.Sizeof(*sa))
 	id := fmt.Sprintf("agentlock.wake.%08x.%08x%08x", fi.VolumeSerialNumber, fi.FileIndexHigh, fi.FileIndexLow)
 	for _, ns := range []string{`Global\`, `Local\`} {
 		p, err := windows.UTF16PtrFromString(ns + id)

@@ -1,10 +1,18 @@
 package lock
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
 )
+
+// ErrFenced reports a write to a resource fenced by lease tokens that
+// was refused because its lease may no longer write: it was released or
+// its lock was lost (Lease.Lost), a lease with a higher token has
+// written since, or it belongs to another lock. Nothing was written.
+// Package guarded and etcdlock's fenced writes return it.
+var ErrFenced = errors.New("fenced")
 
 // A Lease is one holding of the lock. It is safe for concurrent use.
 // Release it when done: the lock stays held until Release is called,
@@ -42,7 +50,7 @@ func newLease(name string, g Grant) *Lease {
 // Token returns the lease's fencing token. Tokens of one lock strictly
 // increase with every acquisition, across processes and restarts, so a
 // resource that remembers the highest token it has seen can refuse a
-// write from a holder that has since been superseded (see Guarded).
+// write from a holder that has since been superseded (see package guarded).
 func (l *Lease) Token() uint64 { return l.g.Holder().Token }
 
 // Holder returns the record this lease published.
@@ -97,7 +105,7 @@ func (l *Lease) SetPurpose(purpose string) error {
 // cluster for longer than the TTL, or it was revoked. Another process
 // may hold the lock by then. Lost is a signal, not a guarantee: a
 // holder may be paused between checking it and writing, so data the
-// lock guards must also be fenced by the lease's token (see Guarded,
+// lock guards must also be fenced by the lease's token (see package guarded,
 // and etcdlock's Fenced for data kept in etcd).
 func (l *Lease) Lost() <-chan struct{} { return l.g.Lost() }
 
@@ -114,9 +122,26 @@ func (l *Lease) Release() error {
 	return l.g.Release()
 }
 
-// live reports whether the lease has not been released.
-func (l *Lease) live() bool {
+// Name returns the name of the lease's lock.
+func (l *Lease) Name() string { return l.name }
+
+// Raw runs f with the lease's Grant, the value its Backend returned,
+// while the lease is held: Release waits until f returns, and after
+// Release Raw returns an error matching ErrReleased without calling f.
+// Otherwise it returns what f returns. f must not call the lease's
+// Release or SetPurpose, which would deadlock.
+//
+// It serves two kinds of code, as database/sql's Conn.Raw serves
+// drivers. A resource that fences writes by the lease's token commits
+// a write inside f, so that the write either completes before Release
+// returns or is refused (see package guarded). A backend reaches its
+// own Grant type through it, to give its users fenced operations of its
+// own (see etcdlock's Fenced).
+func (l *Lease) Raw(f func(g Grant) error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return !l.released
+	if l.released {
+		return fmt.Errorf("lock %s: %w", l.name, ErrReleased)
+	}
+	return f(l.g)
 }

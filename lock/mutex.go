@@ -1,9 +1,6 @@
 package lock
 
-import (
-	"fmt"
-	"path/filepath"
-)
+import "fmt"
 
 // The named-mutex backend.
 //
@@ -129,22 +126,12 @@ func NewNamedMutexBackend(opts ...MutexOption) (Backend, error) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidOption, o.name, err)
 		}
 	}
-	isDefault := c.dir == ""
-	if isDefault {
-		d, err := defaultDir()
-		if err != nil {
-			return nil, err
-		}
-		c.dir = d
-	}
-	abs, err := filepath.Abs(c.dir)
+	// The holder directory is found and checked as the file backend's.
+	fb, err := NewFileBackend(c.dir)
 	if err != nil {
-		return nil, fmt.Errorf("lock: %w", err)
-	}
-	c.dir = abs
-	if err := checkDir(c.dir, isDefault); err != nil {
 		return nil, err
 	}
+	c.dir = fb.(*fileBackend).dir
 	return newMutexBackend(&c)
 }
 

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
@@ -98,12 +97,10 @@ func (m *namedMutex) open() (windows.Handle, error) {
 	if m.h != 0 {
 		return m.h, nil
 	}
-	sd, err := windows.SecurityDescriptorFromString(mutexSDDL)
+	sa, err := securityAttributes(mutexSDDL)
 	if err != nil {
 		return 0, &MutexError{Object: m.object, Err: err}
 	}
-	sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
-	sa.Length = uint32(unsafe.Sizeof(*sa))
 	p, err := windows.UTF16PtrFromString(m.object)
 	if err != nil {
 		return 0, &MutexError{Object: m.object, Err: err}
@@ -139,17 +136,8 @@ func (b *mutexBackend) Acquire(ctx context.Context, req Request) (Grant, error) 
 	m := b.mutex(req.Name)
 	// As in the file backend, goroutines of one process take turns on
 	// the semaphore before they touch the mutex.
-	select {
-	case m.sem <- struct{}{}:
-	default:
-		if !req.Wait {
-			return nil, m.hf.busy(req.Name)
-		}
-		select {
-		case m.sem <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	if err := takeTurn(ctx, m.sem, req.Name, req.Wait, &m.hf); err != nil {
+		return nil, err
 	}
 	g, err := m.acquire(ctx, req)
 	if err != nil {

@@ -8,6 +8,13 @@ import (
 // MaxNameLen is the longest lock name, in bytes.
 const MaxNameLen = 64
 
+// ValidName reports whether name is a valid lock name: 1 to MaxNameLen
+// bytes of lower-case ASCII letters, digits, '.', '_' and '-', starting
+// with a letter or digit, not ending with '.', and not a name Windows
+// reserves for a device. New and the backends refuse other names with
+// an error matching ErrInvalidName that says why.
+func ValidName(name string) bool { return validateName(name) == nil }
+
 // validateName applies the same rules on every operating system, so a
 // name that works on a developer's Linux machine also works on the
 // Windows and macOS machines the program ships to, and means the same

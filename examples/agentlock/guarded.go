@@ -10,12 +10,13 @@ import (
 	"os"
 
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/lock/guarded"
 )
 
 const catUsage = `usage: agentlock cat [flags] PATH
 
 Print the payload of the guarded file PATH (a file written by
-lock.Guarded) on standard output, after checking it whole: a file that
+guarded.File) on standard output, after checking it whole: a file that
 is truncated, damaged or was not written by the lock package is refused,
 with the reason, and nothing is printed. It needs no lock: guarded files
 are replaced atomically. With -v, the fencing token of the lease that
@@ -55,7 +56,7 @@ func cmdCat(e *env, args []string) int {
 	if f.NArg() != 1 {
 		return f.usageError("want one PATH, have %d arguments", f.NArg())
 	}
-	g, err := lock.OpenGuarded(f.Arg(0))
+	g, err := guarded.Open(f.Arg(0))
 	if err != nil {
 		return f.fail(exitUsage, err)
 	}
@@ -75,14 +76,14 @@ func cmdCat(e *env, args []string) int {
 	return exitOK
 }
 
-// readVersion reads g's payload and token through the lock package,
+// readVersion reads g's payload and token through package guarded,
 // which checks the whole file, and the lock name from the file's header
 // (the package's documented format: name length at offset 9, name at
-// 32, token at 16), which Guarded does not return. The header is read
+// 32, token at 16), which File does not return. The header is read
 // separately, so it is taken only from a read of the same version: same
 // token and payload length, and same payload bytes; a version replaced
 // in between is read again.
-func readVersion(g *lock.Guarded) (data []byte, token uint64, name string, err error) {
+func readVersion(g *guarded.File) (data []byte, token uint64, name string, err error) {
 	for range 10 {
 		data, token, err = g.ReadToken()
 		if err != nil {
@@ -126,16 +127,16 @@ func cmdPut(e *env, args []string) int {
 	if st >= 0 {
 		return st
 	}
-	g, err := lock.OpenGuarded(f.Arg(1), lock.GuardedBy(c))
+	g, err := guarded.Open(f.Arg(1), guarded.By(c))
 	if err != nil {
 		return f.fail(exitUsage, err)
 	}
-	data, err := io.ReadAll(io.LimitReader(e.stdin, lock.MaxGuardedSize+1))
+	data, err := io.ReadAll(io.LimitReader(e.stdin, guarded.MaxSize+1))
 	if err != nil {
 		return f.fail(exitUsage, fmt.Errorf("standard input: %w", err))
 	}
-	if len(data) > lock.MaxGuardedSize {
-		return f.fail(exitUsage, fmt.Errorf("standard input: more than %d bytes", lock.MaxGuardedSize))
+	if len(data) > guarded.MaxSize {
+		return f.fail(exitUsage, fmt.Errorf("standard input: more than %d bytes", guarded.MaxSize))
 	}
 
 	sig := newRelay()

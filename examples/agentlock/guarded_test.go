@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/lock/guarded"
 )
 
 // guardedDir returns a directory for guarded files (owned by the user,
@@ -29,7 +29,7 @@ func TestCat(t *testing.T) {
 	dir := lockDir(t)
 	path := filepath.Join(guardedDir(t, dir), "instructions")
 	c := coordinator(t, dir, "pcm-install")
-	g, err := lock.OpenGuarded(path, lock.GuardedBy(c))
+	g, err := guarded.Open(path, guarded.By(c))
 	require.NoError(t, err)
 	lease, err := c.Acquire(context.Background())
 	require.NoError(t, err)
@@ -77,7 +77,7 @@ func TestPut(t *testing.T) {
 
 	r := agentlock(t, "install Office 97\n", "put", "-dir", dir, "pcm-install", path)
 	require.Equal(t, 0, r.code)
-	g, err := lock.OpenGuarded(path)
+	g, err := guarded.Open(path)
 	require.NoError(t, err)
 	data, tok1, err := g.ReadToken()
 	require.NoError(t, err)

@@ -154,27 +154,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	stdout = &closedWatch{w: stdout, closed: func(err error) { cancel(fmt.Errorf("standard output: %w", err)) }}
 	signal.Ignore(syscall.SIGPIPE)
 
-	var results []result
-	status := cli.StatusOK
-	for _, m := range o.modes {
-		d := newDemo(o, p, m, stdout, stderr)
-		r, err := d.play(ctx)
-		if ctx.Err() != nil {
-			why := "interrupted"
-			if c := context.Cause(ctx); c != nil && c != ctx.Err() {
-				why = c.Error()
-			}
-			fmt.Fprintf(stderr, "demo: %s; the installer and the poller are stopped and the temporary files removed\n", why)
-			return cli.StatusFailure
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "demo: %s scenario: %v\n", m, err)
-			status = cli.StatusFailure
-		}
-		if !r.Verified {
-			status = cli.StatusFailure
-		}
-		results = append(results, r)
+	results, status, stopped := playAll(ctx, o, p, stdout, stderr)
+	if stopped {
+		return status
 	}
 	if o.json {
 		b, _ := json.Marshal(struct {
@@ -187,6 +169,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 		printTable(stdout, o, results)
 	}
 	return status
+}
+
+// playAll plays the scenario in each of o.modes, and returns their
+// results and the exit status. When ctx ends it stops at once, says so
+// and reports stopped.
+func playAll(ctx context.Context, o options, p params, stdout, stderr io.Writer) (results []result, status int, stopped bool) {
+	status = cli.StatusOK
+	for _, m := range o.modes {
+		d := newDemo(o, p, m, stdout, stderr)
+		r, err := d.play(ctx)
+		if ctx.Err() != nil {
+			why := "interrupted"
+			if c := context.Cause(ctx); c != nil && c != ctx.Err() {
+				why = c.Error()
+			}
+			fmt.Fprintf(stderr, "demo: %s; the installer and the poller are stopped and the temporary files removed\n", why)
+			return nil, cli.StatusFailure, true
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "demo: %s scenario: %v\n", m, err)
+			status = cli.StatusFailure
+		}
+		if !r.Verified {
+			status = cli.StatusFailure
+		}
+		results = append(results, r)
+	}
+	return results, status, false
 }
 
 // closedWatch passes writes on to w and calls closed once, on the

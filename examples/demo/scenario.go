@@ -21,6 +21,7 @@ import (
 	"github.com/agentlock/agentlock/examples/internal/pollerapp"
 	"github.com/agentlock/agentlock/examples/internal/report"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/lock/guarded"
 )
 
 // lockName is the lock the installer and the poller share.
@@ -369,7 +370,7 @@ func checkFiles(file, lockDir, stateDir, target string) (st fileState) {
 	if h, err := c.Holder(context.Background()); !errors.Is(err, lock.ErrNotHeld) {
 		return fail("the lock is still held (%+v, %v)", h, err)
 	}
-	g, err := lock.OpenGuarded(file, lock.GuardedBy(c))
+	g, err := guarded.Open(file, guarded.By(c))
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -288,7 +288,7 @@ func (p *Page) readOnce(decode func(body []byte) error) error {
 		case magic:
 			return derr
 		case "\x00\x00\x00\x00\x00\x00\x00\x00":
-			if s1 == 0 && allZero(body) {
+			if s1 == 0 && Zero(body) {
 				return decode(zeroBody[:])
 			}
 		}

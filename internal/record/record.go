@@ -28,7 +28,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"unicode/utf8"
 )
 
@@ -67,8 +66,6 @@ type Record struct {
 
 // ErrCorrupt reports a body that is not a record written by this package.
 var ErrCorrupt = errors.New("corrupt holder record")
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Encode writes r into b, which must be at least Size bytes long.
 // It fails only if a string field is too long or not UTF-8.
@@ -113,7 +110,7 @@ func encode(b []byte, r *Record) {
 	copy(b[40:56], r.Boot[:])
 	copy(b[56:120], r.Host)
 	copy(b[120:376], r.Purpose)
-	binary.LittleEndian.PutUint32(b[crcOff:], crc32.Checksum(b[:crcOff], castagnoli))
+	binary.LittleEndian.PutUint32(b[crcOff:], Checksum(b[:crcOff]))
 }
 
 // CheckPurpose reports whether p can be stored in a record.
@@ -163,26 +160,22 @@ func peek(b []byte) (State, uint64, error) {
 	if len(b) != Size {
 		return 0, 0, fmt.Errorf("%w: %d bytes, want %d", ErrCorrupt, len(b), Size)
 	}
-	if allZero(b) {
+	if Zero(b) {
 		return Empty, 0, nil
 	}
 	if b[0] != version {
 		return 0, 0, fmt.Errorf("%w: version %d", ErrCorrupt, b[0])
 	}
-	if got, want := binary.LittleEndian.Uint32(b[crcOff:]), crc32.Checksum(b[:crcOff], castagnoli); got != want {
+	if got, want := binary.LittleEndian.Uint32(b[crcOff:]), Checksum(b[:crcOff]); got != want {
 		return 0, 0, fmt.Errorf("%w: checksum %#08x, want %#08x", ErrCorrupt, got, want)
 	}
 	st := State(b[1])
 	hl := int(b[2])
 	pl := int(binary.LittleEndian.Uint16(b[4:]))
 	if st == Empty || st > Released || hl > MaxHost || pl > MaxPurpose ||
-		b[3] != 0 || b[6] != 0 || b[7] != 0 || !allZero(b[380:]) ||
-		!allZero(b[56+hl:120]) || !allZero(b[120+pl:376]) {
+		b[3] != 0 || b[6] != 0 || b[7] != 0 || !Zero(b[380:]) ||
+		!Zero(b[56+hl:120]) || !Zero(b[120+pl:376]) {
 		return 0, 0, fmt.Errorf("%w: invalid layout", ErrCorrupt)
 	}
 	return st, binary.LittleEndian.Uint64(b[8:]), nil
-}
-
-func allZero(b []byte) bool {
-	return string(b) == string(zeroBody[:len(b)])
 }

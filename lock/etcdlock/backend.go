@@ -55,7 +55,6 @@ type Backend struct {
 	mu     sync.Mutex
 	sess   *session // nil until the first acquisition
 	closed bool
-	grants map[uint64]*grant // live grants by token, for Fenced
 }
 
 // An Option configures New.
@@ -127,7 +126,6 @@ func New(client *clientv3.Client, opts ...Option) (*Backend, error) {
 		prefix:    DefaultPrefix,
 		ttl:       int(DefaultTTL / time.Second),
 		opTimeout: DefaultOpTimeout,
-		grants:    map[uint64]*grant{},
 	}
 	for _, o := range opts {
 		if o.apply == nil {
@@ -267,12 +265,7 @@ func (b *Backend) monitor(s *session, sent time.Time, ttlSec int64) {
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 
-	type result struct {
-		sent time.Time
-		ttl  int64
-		err  error
-	}
-	results := make(chan result, 1)
+	results := make(chan keepAliveResult, 1)
 	kctx, cancel := context.WithCancel(b.ctx)
 	defer cancel()
 	inflight := false
@@ -292,21 +285,7 @@ func (b *Backend) monitor(s *session, sent time.Time, ttlSec int64) {
 			}
 			inflight = true
 			b.wg.Add(1) // while monitor's own count is held
-			go func(deadline time.Time) {
-				defer b.wg.Done()
-				ctx, cancel := context.WithDeadline(kctx, deadline)
-				defer cancel()
-				r := result{sent: time.Now()}
-				if testDropKeepAlives.Load() {
-					<-ctx.Done() // the request is lost
-				}
-				resp, err := b.client.KeepAliveOnce(ctx, s.Lease())
-				if err == nil {
-					r.ttl = resp.TTL
-				}
-				r.err = err
-				results <- r
-			}(deadline)
+			go b.keepAlive(kctx, s, deadline, results)
 		case r := <-results:
 			inflight = false
 			switch {
@@ -323,6 +302,31 @@ func (b *Backend) monitor(s *session, sent time.Time, ttlSec int64) {
 			}
 		}
 	}
+}
+
+// A keepAliveResult is the answer to one keep-alive request.
+type keepAliveResult struct {
+	sent time.Time // when the request was sent
+	ttl  int64     // seconds, from the answer
+	err  error
+}
+
+// keepAlive renews s's lease once, giving up at deadline, and sends
+// the outcome on results. It runs on its own goroutine, counted in b.wg.
+func (b *Backend) keepAlive(ctx context.Context, s *session, deadline time.Time, results chan<- keepAliveResult) {
+	defer b.wg.Done()
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	r := keepAliveResult{sent: time.Now()}
+	if testDropKeepAlives.Load() {
+		<-ctx.Done() // the request is lost
+	}
+	resp, err := b.client.KeepAliveOnce(ctx, s.Lease())
+	if err == nil {
+		r.ttl = resp.TTL
+	}
+	r.err = err
+	results <- r
 }
 
 // invalidate forgets s after etcd said its lease is gone.
@@ -384,21 +388,15 @@ func (b *Backend) wrap(ctx context.Context, name, op string, err error) error {
 // attempt makes one acquisition on session s. retry says the session
 // was lost on the way and the caller should start over with a new one.
 func (b *Backend) attempt(ctx context.Context, s *session, req lock.Request, queue, state string) (g *grant, retry bool, err error) {
-	lease := s.Lease()
-	key := b.queueKey(queue, lease)
+	key := b.queueKey(queue, s.Lease())
 	h := req.Holder
 	h.Since = time.Now()
 
-	unfenced, join := joinTxn(queue, state, key, lease, encodeRecord(h), req.Wait)
+	unfenced, join := joinTxn(queue, state, key, s.Lease(), encodeRecord(h), req.Wait)
 	out, err := b.client.Txn(ctx).If(unfenced...).Then(join).Commit()
 	if err != nil {
-		// The transaction may have been applied all the same.
-		b.cleanup(s, key, state, true)
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			b.invalidate(s)
-			return nil, true, err
-		}
-		return nil, false, err
+		// The transaction may have been applied all the same: fence it.
+		return b.abort(s, key, state, true, err)
 	}
 	if !out.Succeeded { // a new key cannot be fenced
 		return nil, false, fmt.Errorf("queue key %s fenced before it was written", key)
@@ -416,14 +414,15 @@ func (b *Backend) attempt(ctx context.Context, s *session, req lock.Request, que
 	if !req.Wait {
 		return nil, false, busy(req.Name, queue, pred)
 	}
+	return b.awaitTurn(ctx, s, req.Name, queue, state, key, rev, pred, h)
+}
 
+// awaitTurn waits until key, created at revision rev behind pred, is
+// at the head of the queue, and then takes the lock for h.
+func (b *Backend) awaitTurn(ctx context.Context, s *session, name, queue, state, key string, rev int64, pred *mvccpb.KeyValue, h lock.Holder) (*grant, bool, error) {
 	last, err := b.waitTurn(ctx, s, queue, rev, pred, rev)
 	if err != nil {
-		b.cleanup(s, key, state, false)
-		if errors.Is(err, errSessionDone) {
-			return nil, true, err
-		}
-		return nil, false, err
+		return b.abort(s, key, state, false, err)
 	}
 	// The state key records only agentlock holders: if the holder
 	// before us was foreign, whether it unlocked is told by its lease.
@@ -438,21 +437,31 @@ func (b *Backend) attempt(ctx context.Context, s *session, req lock.Request, que
 	mark, err := b.client.Txn(ctx).If(mine).Then(
 		clientv3.OpGet(state),
 		clientv3.OpPut(state, stateHeld+key),
-		clientv3.OpPut(key, encodeRecord(h), clientv3.WithLease(lease)),
+		clientv3.OpPut(key, encodeRecord(h), clientv3.WithLease(s.Lease())),
 	).Commit()
 	if err != nil {
-		b.cleanup(s, key, state, false)
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			b.invalidate(s)
-			return nil, true, err
-		}
-		return nil, false, err
+		return b.abort(s, key, state, false, err)
 	}
 	if !mark.Succeeded {
 		return nil, true, fmt.Errorf("%w while waiting", ErrLost)
 	}
 	h.Token = uint64(rev)
-	return b.granted(req.Name, s, key, state, rev, h, mark.Responses[0].GetResponseRange().Kvs, foreignLost)
+	return b.granted(name, s, key, state, rev, h, mark.Responses[0].GetResponseRange().Kvs, foreignLost)
+}
+
+// abort removes key after a step of an acquisition failed with err
+// (see cleanup), and says whether to retry on a new session: the
+// session ended, or etcd says its lease is gone.
+func (b *Backend) abort(s *session, key, state string, fence bool, err error) (*grant, bool, error) {
+	b.cleanup(s, key, state, fence)
+	switch {
+	case errors.Is(err, rpctypes.ErrLeaseNotFound):
+		b.invalidate(s)
+		return nil, true, err
+	case errors.Is(err, errSessionDone):
+		return nil, true, err
+	}
+	return nil, false, err
 }
 
 // joinTxn returns the transaction that joins the queue with key, in
@@ -654,13 +663,9 @@ func (b *Backend) newGrant(name string, s *session, key, state string, rev int64
 	if len(prevState) > 0 {
 		prev = prevState[0].Value
 	}
-	g := &grant{b: b, name: name, s: s, key: key, state: state, rev: rev, h: h,
+	return &grant{b: b, name: name, s: s, key: key, state: state, rev: rev, h: h,
 		abandoned: foreignLost || previousAbandoned(prev),
-		pid:       h.PID, host: h.Host, since: h.Since, setSem: make(chan struct{}, 1)}
-	b.mu.Lock()
-	b.grants[h.Token] = g
-	b.mu.Unlock()
-	return g
+		setSem:    make(chan struct{}, 1)}
 }
 
 // Holder implements lock.Backend. It reads the queue key with the
@@ -700,21 +705,27 @@ func (b *Backend) Holder(ctx context.Context, name string) (lock.Holder, error) 
 // its key, which no longer holds once the key is gone (its session
 // expired, or someone else deleted it).
 func (b *Backend) Fenced(l *lock.Lease) clientv3.Cmp {
-	if l != nil {
-		b.mu.Lock()
-		g := b.grants[l.Token()]
-		b.mu.Unlock()
-		// Only the fields that never change: the purpose may change
-		// between two reads.
-		if g != nil {
-			h := l.Holder()
-			if h.Token == uint64(g.rev) && h.PID == g.pid && h.Host == g.host && h.Since.Equal(g.since) {
-				return clientv3.Compare(clientv3.CreateRevision(g.key), "=", g.rev)
-			}
-		}
+	if g := b.grantOf(l); g != nil {
+		return clientv3.Compare(clientv3.CreateRevision(g.key), "=", g.rev)
 	}
 	// A create revision is never negative: this never holds.
 	return clientv3.Compare(clientv3.CreateRevision(b.prefix), "<", 0)
+}
+
+// grantOf returns b's grant behind l, or nil if l is nil, released, or
+// not a lease of b.
+func (b *Backend) grantOf(l *lock.Lease) *grant {
+	if l == nil {
+		return nil
+	}
+	var mine *grant
+	l.Raw(func(g lock.Grant) error { // an error only says l was released
+		if g, ok := g.(*grant); ok && g.b == b {
+			mine = g
+		}
+		return nil
+	})
+	return mine
 }
 
 // Put writes key=val in etcd only if l still holds its lock (see
@@ -740,9 +751,6 @@ type grant struct {
 	state     string
 	rev       int64
 	abandoned bool
-	pid       int       // of h, which never change
-	host      string    // ...
-	since     time.Time // ...
 
 	setSem chan struct{} // serializes SetPurpose, held across its RPC
 	mu     sync.Mutex    // guards h, never held across an RPC
@@ -813,11 +821,6 @@ func (g *grant) lost() bool {
 // retryRemove).
 func (g *grant) Release() error {
 	b := g.b
-	b.mu.Lock()
-	if b.grants[uint64(g.rev)] == g {
-		delete(b.grants, uint64(g.rev))
-	}
-	b.mu.Unlock()
 	if g.lost() {
 		return fmt.Errorf("etcdlock %s: Release: %w", g.name, ErrLost)
 	}

@@ -190,7 +190,7 @@
 //     its create revision. etcd evaluates it atomically with the write,
 //     so a holder that lost its lock cannot write, whether or not it
 //     knows yet. Backend.Put does this for a single key.
-//   - The guarded instruction file (lock.Guarded): it refuses a write
+//   - The guarded instruction file (package guarded): it refuses a write
 //     with a lease whose Lost channel is closed, and one whose token is
 //     lower than the token of the last write, so a holder that lost the
 //     lock cannot overwrite what its successor wrote. A file system has

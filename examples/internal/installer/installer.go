@@ -43,6 +43,7 @@ import (
 	"github.com/agentlock/agentlock/examples/internal/instr"
 	"github.com/agentlock/agentlock/examples/internal/report"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/lock/guarded"
 	"github.com/agentlock/agentlock/logon"
 )
 
@@ -86,7 +87,7 @@ type Config struct {
 type Installer struct {
 	cfg    Config
 	c      *lock.Coordinator
-	g      *lock.Guarded
+	g      *guarded.File
 	list   *logon.List
 	client *http.Client
 	out    *report.Printer
@@ -136,7 +137,7 @@ func New(cfg Config, out *report.Printer) (*Installer, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := lock.OpenGuarded(cfg.File, lock.GuardedBy(c))
+	g, err := guarded.Open(cfg.File, guarded.By(c))
 	if err != nil {
 		return nil, err
 	}

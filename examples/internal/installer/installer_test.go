@@ -21,6 +21,7 @@ import (
 	"github.com/agentlock/agentlock/examples/internal/instr"
 	"github.com/agentlock/agentlock/examples/internal/report"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/lock/guarded"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
@@ -63,7 +64,7 @@ func (s setup) config() Config {
 func (s setup) read(t *testing.T) instr.File {
 	c, err := lock.New("pcm-install", lock.WithDir(s.lockDir))
 	require.NoError(t, err)
-	g, err := lock.OpenGuarded(s.file, lock.GuardedBy(c))
+	g, err := guarded.Open(s.file, guarded.By(c))
 	require.NoError(t, err)
 	b, err := g.Read()
 	require.NoError(t, err)

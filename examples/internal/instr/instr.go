@@ -1,11 +1,11 @@
 // Package instr holds the two formats the example programs share: the
 // catalog a logon server publishes (packages.json) and the instruction
-// file the installer and the poller share (a lock.Guarded payload).
+// file the installer and the poller share (a guarded.File payload).
 //
 // Both are JSON so that a newcomer can look at them with cat; the
 // guarded file adds its own binary header (see the lock package), so
 // to read the instruction file by hand use the poller, or
-// lock.OpenGuarded(path).Read().
+// guarded.Open(path).Read().
 package instr
 
 import (

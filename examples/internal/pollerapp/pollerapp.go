@@ -5,7 +5,7 @@
 // It does three things, each showing one part of the library:
 //
 //   - every interval it reads the instruction file without the lock
-//     (lock.Guarded.Read needs no lease and never sees a torn file) and
+//     (guarded.File.Read needs no lease and never sees a torn file) and
 //     shows what is pending, installing and done when that changes;
 //   - it runs a watch-only poll.Poller on the lock the installer holds:
 //     it reads the holder's record and never takes the lock, so the
@@ -36,6 +36,7 @@ import (
 	"github.com/agentlock/agentlock/examples/internal/instr"
 	"github.com/agentlock/agentlock/examples/internal/report"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/lock/guarded"
 	"github.com/agentlock/agentlock/poll"
 )
 
@@ -68,7 +69,7 @@ func Run(ctx context.Context, cfg Config, out *report.Printer) error {
 	if err != nil {
 		return err
 	}
-	g, err := lock.OpenGuarded(cfg.File, lock.GuardedBy(c))
+	g, err := guarded.Open(cfg.File, guarded.By(c))
 	if err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func Run(ctx context.Context, cfg Config, out *report.Printer) error {
 
 type app struct {
 	c   *lock.Coordinator
-	g   *lock.Guarded
+	g   *guarded.File
 	out *report.Printer
 
 	mu       sync.Mutex

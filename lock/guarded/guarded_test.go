@@ -1,4 +1,4 @@
-package lock
+package guarded
 
 import (
 	"bytes"
@@ -14,37 +14,55 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// fakeGrant is a Grant with a chosen token, for building leases whose
+// fakeGrant is a lock.Grant with a chosen token, for building leases whose
 // token the test decides (a superseded holder, a clock set back).
 type fakeGrant struct{ token uint64 }
 
-func (g fakeGrant) Holder() Holder                  { return Holder{Token: g.token} }
+func (g fakeGrant) Holder() lock.Holder             { return lock.Holder{Token: g.token} }
 func (g fakeGrant) Abandoned() bool                 { return false }
 func (g fakeGrant) SetPurpose(purpose string) error { return nil }
 func (g fakeGrant) Release() error                  { return nil }
 func (g fakeGrant) Lost() <-chan struct{}           { return nil }
 
-func fakeLease(name string, token uint64) *Lease {
-	return &Lease{name: name, g: fakeGrant{token}}
+func fakeLease(t testing.TB, name string, token uint64) *lock.Lease {
+	return leaseOf(t, name, fakeGrant{token})
+}
+
+// grantBackend is a Backend that grants every lock at once with g.
+type grantBackend struct{ g lock.Grant }
+
+func (b grantBackend) Acquire(context.Context, lock.Request) (lock.Grant, error) { return b.g, nil }
+
+func (b grantBackend) Holder(context.Context, string) (lock.Holder, error) {
+	return lock.Holder{}, lock.ErrNotHeld
+}
+
+// leaseOf returns a lease of the lock name whose grant is g.
+func leaseOf(t testing.TB, name string, g lock.Grant) *lock.Lease {
+	t.Helper()
+	c, err := lock.New(name, lock.WithBackend(grantBackend{g}))
+	require.NoError(t, err)
+	return acquire(t, c)
 }
 
 // guardedFixture returns a coordinator on its own lock directory and a
 // guarded file in another directory.
-func guardedFixture(t testing.TB, name string) (*Coordinator, *Guarded) {
+func guardedFixture(t testing.TB, name string) (*lock.Coordinator, *File) {
 	t.Helper()
-	c, err := New(name, WithDir(proctest.TempDir(t)))
+	c, err := lock.New(name, lock.WithDir(proctest.TempDir(t)))
 	require.NoError(t, err)
-	g, err := OpenGuarded(filepath.Join(proctest.TempDir(t), "instructions"))
+	g, err := Open(filepath.Join(proctest.TempDir(t), "instructions"))
 	require.NoError(t, err)
 	return c, g
 }
 
-func acquire(t testing.TB, c *Coordinator) *Lease {
+func acquire(t testing.TB, c *lock.Coordinator) *lock.Lease {
 	t.Helper()
 	l, err := c.Acquire(context.Background())
 	require.NoError(t, err)
@@ -52,7 +70,7 @@ func acquire(t testing.TB, c *Coordinator) *Lease {
 }
 
 // tempFiles lists the temporary files beside g's file.
-func tempFiles(t testing.TB, g *Guarded) []string {
+func tempFiles(t testing.TB, g *File) []string {
 	t.Helper()
 	ents, err := os.ReadDir(g.dir)
 	require.NoError(t, err)
@@ -112,8 +130,8 @@ func TestGuardedReadWriteUpdate(t *testing.T) {
 
 func TestGuardedOpenRefusesUnsafePaths(t *testing.T) {
 	dir := proctest.TempDir(t)
-	_, err := OpenGuarded(dir)
-	assert.ErrorIs(t, err, ErrUnsafePath, "a directory")
+	_, err := Open(dir)
+	assert.ErrorIs(t, err, lock.ErrUnsafePath, "a directory")
 
 	target := filepath.Join(dir, "target")
 	require.NoError(t, os.WriteFile(target, nil, 0o644))
@@ -125,16 +143,16 @@ func TestGuardedOpenRefusesUnsafePaths(t *testing.T) {
 		// Unix file name and reports no reparse point for it.
 		t.Log("Wine: symbolic links are not reparse points; not checked")
 	} else {
-		_, err = OpenGuarded(link)
-		assert.ErrorIs(t, err, ErrUnsafePath, "a symbolic link")
+		_, err = Open(link)
+		assert.ErrorIs(t, err, lock.ErrUnsafePath, "a symbolic link")
 	}
 
-	_, err = OpenGuarded("")
+	_, err = Open("")
 	assert.Error(t, err)
-	_, err = OpenGuarded(filepath.Join(dir, "missing-dir", "f"))
+	_, err = Open(filepath.Join(dir, "missing-dir", "f"))
 	assert.ErrorIs(t, err, fs.ErrNotExist)
-	_, err = OpenGuarded(filepath.Join(dir, "f"), GuardedBy(nil))
-	assert.ErrorIs(t, err, ErrInvalidOption)
+	_, err = Open(filepath.Join(dir, "f"), By(nil))
+	assert.ErrorIs(t, err, lock.ErrInvalidOption)
 }
 
 func TestGuardedFencedAfterRelease(t *testing.T) {
@@ -149,12 +167,12 @@ func TestGuardedFencedAfterRelease(t *testing.T) {
 
 	for i := 0; i < 1000; i++ {
 		err := g.Write(a, []byte("stale A"))
-		if !errors.Is(err, ErrFenced) || !errors.Is(err, ErrReleased) {
-			t.Fatalf("try %d: Write with a released lease = %v, want ErrFenced and ErrReleased", i, err)
+		if !errors.Is(err, lock.ErrFenced) || !errors.Is(err, lock.ErrReleased) {
+			t.Fatalf("try %d: Write with a released lease = %v, want lock.ErrFenced and lock.ErrReleased", i, err)
 		}
 	}
 	err = g.Update(a, func([]byte) ([]byte, error) { t.Fatal("fn called for a released lease"); return nil, nil })
-	assert.ErrorIs(t, err, ErrFenced)
+	assert.ErrorIs(t, err, lock.ErrFenced)
 	got, err := os.ReadFile(g.Path())
 	require.NoError(t, err)
 	assert.Equal(t, want, got, "the file is unchanged")
@@ -173,13 +191,13 @@ func (g lostGrant) Lost() <-chan struct{} { return g.lost }
 func TestGuardedFencedLost(t *testing.T) {
 	_, g := guardedFixture(t, "guarded-lost")
 	lg := lostGrant{fakeGrant{1}, make(chan struct{})}
-	l := &Lease{name: "guarded-lost", g: lg}
+	l := leaseOf(t, "guarded-lost", lg)
 	require.NoError(t, g.Write(l, []byte("while held")))
 	close(lg.lost)
 	err := g.Write(l, []byte("after the lock was lost"))
-	assert.ErrorIs(t, err, ErrFenced)
+	assert.ErrorIs(t, err, lock.ErrFenced)
 	err = g.Update(l, func([]byte) ([]byte, error) { t.Fatal("fn called for a lost lease"); return nil, nil })
-	assert.ErrorIs(t, err, ErrFenced)
+	assert.ErrorIs(t, err, lock.ErrFenced)
 	data, err := g.Read()
 	require.NoError(t, err)
 	assert.Equal(t, "while held", string(data))
@@ -196,11 +214,11 @@ func TestGuardedFencedStaleToken(t *testing.T) {
 	// A live lease of the same lock with a lower token: a holder that
 	// was superseded while it paused (possible with a distributed
 	// backend whose session expired).
-	stale := fakeLease(c.Name(), b.Token()-1)
+	stale := fakeLease(t, c.Name(), b.Token()-1)
 	for i := 0; i < 1000; i++ {
 		err := g.Write(stale, []byte("stale"))
-		if !errors.Is(err, ErrFenced) {
-			t.Fatalf("try %d: Write with a lower token = %v, want ErrFenced", i, err)
+		if !errors.Is(err, lock.ErrFenced) {
+			t.Fatalf("try %d: Write with a lower token = %v, want lock.ErrFenced", i, err)
 		}
 	}
 	got, err := os.ReadFile(g.Path())
@@ -208,19 +226,19 @@ func TestGuardedFencedStaleToken(t *testing.T) {
 	assert.Equal(t, want, got, "the file is unchanged")
 
 	// The same token may write again (Update under one lease).
-	require.NoError(t, g.Write(fakeLease(c.Name(), b.Token()), []byte("same token")))
+	require.NoError(t, g.Write(fakeLease(t, c.Name(), b.Token()), []byte("same token")))
 }
 
 func TestGuardedFencedFutureToken(t *testing.T) {
 	c, g := guardedFixture(t, "guarded-future")
 	// The file was written with a token an hour ahead of the clock.
 	future := uint64(time.Now().Add(time.Hour).UnixNano())
-	require.NoError(t, g.Write(fakeLease(c.Name(), future), []byte("from the future")))
+	require.NoError(t, g.Write(fakeLease(t, c.Name(), future), []byte("from the future")))
 
 	l := acquire(t, c)
 	defer l.Release()
 	err := g.Write(l, []byte("now"))
-	require.ErrorIs(t, err, ErrFenced)
+	require.ErrorIs(t, err, lock.ErrFenced)
 	assert.Contains(t, err.Error(), "ahead of this machine's clock")
 	t.Logf("the error says: %v", err)
 
@@ -236,31 +254,31 @@ func TestGuardedFencedFutureToken(t *testing.T) {
 
 func TestGuardedFencedOtherLock(t *testing.T) {
 	dir := proctest.TempDir(t)
-	a, err := New("guarded-a", WithDir(dir))
+	a, err := lock.New("guarded-a", lock.WithDir(dir))
 	require.NoError(t, err)
-	b, err := New("guarded-b", WithDir(dir))
+	b, err := lock.New("guarded-b", lock.WithDir(dir))
 	require.NoError(t, err)
 	la, lb := acquire(t, a), acquire(t, b)
 	defer la.Release()
 	defer lb.Release()
 
-	// Without GuardedBy the first write decides.
-	g, err := OpenGuarded(filepath.Join(proctest.TempDir(t), "f"))
+	// Without By the first write decides.
+	g, err := Open(filepath.Join(proctest.TempDir(t), "f"))
 	require.NoError(t, err)
 	require.NoError(t, g.Write(la, []byte("a")))
 	err = g.Write(lb, []byte("b"))
-	assert.ErrorIs(t, err, ErrFenced)
+	assert.ErrorIs(t, err, lock.ErrFenced)
 	t.Logf("the error says: %v", err)
 
-	// With GuardedBy even the first write is checked.
-	g2, err := OpenGuarded(filepath.Join(proctest.TempDir(t), "f"), GuardedBy(a))
+	// With By even the first write is checked.
+	g2, err := Open(filepath.Join(proctest.TempDir(t), "f"), By(a))
 	require.NoError(t, err)
-	assert.ErrorIs(t, g2.Write(lb, []byte("b")), ErrFenced)
+	assert.ErrorIs(t, g2.Write(lb, []byte("b")), lock.ErrFenced)
 	_, err = g2.Read()
 	assert.ErrorIs(t, err, fs.ErrNotExist, "nothing written")
 	assert.NoError(t, g2.Write(la, []byte("a")))
 
-	assert.ErrorIs(t, g.Write(nil, []byte("x")), ErrFenced, "nil lease")
+	assert.ErrorIs(t, g.Write(nil, []byte("x")), lock.ErrFenced, "nil lease")
 }
 
 func TestGuardedCorruptionDetected(t *testing.T) {
@@ -275,8 +293,8 @@ func TestGuardedCorruptionDetected(t *testing.T) {
 		t.Helper()
 		require.NoError(t, os.WriteFile(g.Path(), b, 0o644))
 		data, err := g.Read()
-		if !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("%s: Read = %q, %v; want ErrCorrupt", what, data, err)
+		if !errors.Is(err, lock.ErrCorrupt) {
+			t.Fatalf("%s: Read = %q, %v; want lock.ErrCorrupt", what, data, err)
 		}
 	}
 	for n := 0; n < len(good); n++ {
@@ -296,7 +314,7 @@ func TestGuardedCorruptionDetected(t *testing.T) {
 	b[len(b)-1] ^= 0xff
 	require.NoError(t, os.WriteFile(g.Path(), b, 0o644))
 	err = g.Update(l, func([]byte) ([]byte, error) { t.Fatal("fn called on a damaged file"); return nil, nil })
-	assert.ErrorIs(t, err, ErrCorrupt)
+	assert.ErrorIs(t, err, lock.ErrCorrupt)
 	require.NoError(t, g.Write(l, []byte("repaired")))
 	data, err := g.Read()
 	require.NoError(t, err)
@@ -309,7 +327,7 @@ func TestGuardedCorruptionDetected(t *testing.T) {
 	// A file that is not a guarded file at all is left alone.
 	foreign := []byte("[install]\npackage = office97\n")
 	require.NoError(t, os.WriteFile(g.Path(), foreign, 0o644))
-	assert.ErrorIs(t, g.Write(l, []byte("x")), ErrCorrupt)
+	assert.ErrorIs(t, g.Write(l, []byte("x")), lock.ErrCorrupt)
 	got, err := os.ReadFile(g.Path())
 	require.NoError(t, err)
 	assert.Equal(t, foreign, got)
@@ -423,7 +441,7 @@ func FuzzGuardedDecode(f *testing.F) {
 	for _, v := range []guardedVersion{
 		{token: 1, name: "a", payload: nil},
 		{token: 1<<63 + 5, name: "pcm-install", payload: []byte("install office97\n")},
-		{token: 42, name: strings.Repeat("x", MaxNameLen), payload: bytes.Repeat([]byte{0, 0xff}, 300)},
+		{token: 42, name: strings.Repeat("x", lock.MaxNameLen), payload: bytes.Repeat([]byte{0, 0xff}, 300)},
 	} {
 		b, err := encodeGuarded(v)
 		require.NoError(f, err)
@@ -440,8 +458,8 @@ func FuzzGuardedDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v, err := decodeGuarded(b)
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("decode error %v does not match ErrCorrupt", err)
+			if !errors.Is(err, lock.ErrCorrupt) {
+				t.Fatalf("decode error %v does not match lock.ErrCorrupt", err)
 			}
 			return
 		}

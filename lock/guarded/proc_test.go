@@ -1,4 +1,4 @@
-package lock
+package guarded
 
 import (
 	"bufio"
@@ -18,15 +18,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
-
-// Child roles for the multi-process tests of the guarded file. TestMain
-// (main_test.go) dispatches to them.
-func init() {
-	proctest.Role("guarded-updater", guardedUpdaterRole)
-	proctest.Role("guarded-reader", guardedReaderRole)
-}
 
 // counterPayload is the content the multi-process tests write: the
 // counter on the first line, then 4 KiB filled with a byte derived from
@@ -76,12 +70,12 @@ func guardedUpdaterRole(args []string, in *bufio.Scanner, out *proctest.Writer) 
 	n, _ := strconv.Atoi(args[3])
 	ack := args[4] == "ack"
 	stop := stdinClosed(in)
-	c, err := New(name, WithDir(dir), WithPurpose("updating the counter"))
+	c, err := lock.New(name, lock.WithDir(dir), lock.WithPurpose("updating the counter"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	g, err := OpenGuarded(path, GuardedBy(c))
+	g, err := Open(path, By(c))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -127,7 +121,7 @@ func guardedUpdaterRole(args []string, in *bufio.Scanner, out *proctest.Writer) 
 // never goes back, then writes "reads N last M", or "bad ..." at the
 // first problem.
 func guardedReaderRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
-	g, err := OpenGuarded(args[0])
+	g, err := Open(args[0])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -188,12 +182,12 @@ func TestGuardedCountersAcrossProcesses(t *testing.T) {
 
 	readers := make([]*proctest.Child, 1)
 	for i := range readers {
-		readers[i] = proctest.Start(t, "guarded-reader", path)
+		readers[i] = proctest.Start(t, roleReader, path)
 		readers[i].Expect("ready", 10*time.Second)
 	}
 	var updaters []*proctest.Child
 	for range procs {
-		c := proctest.Start(t, "guarded-updater", lockDir, "guarded-count", path, strconv.Itoa(each), "")
+		c := proctest.Start(t, roleUpdater, lockDir, "guarded-count", path, strconv.Itoa(each), "")
 		updaters = append(updaters, c)
 	}
 	for _, c := range updaters {
@@ -209,7 +203,7 @@ func TestGuardedCountersAcrossProcesses(t *testing.T) {
 		t.Logf("lock-free reader: %s", line)
 	}
 
-	g, err := OpenGuarded(path)
+	g, err := Open(path)
 	require.NoError(t, err)
 	data, err := g.Read()
 	require.NoError(t, err)
@@ -233,7 +227,7 @@ func TestGuardedKillStorm(t *testing.T) {
 	storm, every := 10*time.Second, 50*time.Millisecond
 	lockDir, fileDir := proctest.TempDir(t), proctest.TempDir(t)
 	path := filepath.Join(fileDir, "counter")
-	c, err := New("guarded-storm", WithDir(lockDir))
+	c, err := lock.New("guarded-storm", lock.WithDir(lockDir))
 	require.NoError(t, err)
 
 	var (
@@ -243,7 +237,7 @@ func TestGuardedKillStorm(t *testing.T) {
 		byPID   = map[int]*proctest.Child{}
 	)
 	spawn := func() {
-		ch := proctest.Start(t, "guarded-updater", lockDir, c.Name(), path, "0", "ack")
+		ch := proctest.Start(t, roleUpdater, lockDir, c.Name(), path, "0", "ack")
 		ch.Expect("ready", 10*time.Second)
 		mu.Lock()
 		byPID[ch.PID()] = ch
@@ -258,7 +252,7 @@ func TestGuardedKillStorm(t *testing.T) {
 			}
 		}()
 	}
-	reader := proctest.Start(t, "guarded-reader", path)
+	reader := proctest.Start(t, roleReader, path)
 	reader.Expect("ready", 10*time.Second)
 	for range writers {
 		spawn()
@@ -302,7 +296,7 @@ func TestGuardedKillStorm(t *testing.T) {
 	line := reader.Expect("reads", 10*time.Second)
 	t.Logf("lock-free reader: %s", line)
 
-	g, err := OpenGuarded(path)
+	g, err := Open(path)
 	require.NoError(t, err)
 	data, err := g.Read()
 	require.NoError(t, err, "the file verifies")

@@ -1,6 +1,6 @@
 //go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
 
-package lock
+package guarded
 
 import (
 	"io/fs"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentlock/agentlock/lock"
 )
 
 // TestGuardedModeIgnoresUmask checks the documented mode 0644 under a
@@ -35,7 +37,7 @@ func TestGuardedReadRefusesFIFO(t *testing.T) {
 	_, g := guardedFixture(t, "guarded-fifo")
 	require.NoError(t, syscall.Mkfifo(g.Path(), 0o644))
 	_, err := g.Read()
-	assert.ErrorIs(t, err, ErrUnsafePath)
-	_, err = OpenGuarded(g.Path())
-	assert.ErrorIs(t, err, ErrUnsafePath)
+	assert.ErrorIs(t, err, lock.ErrUnsafePath)
+	_, err = Open(g.Path())
+	assert.ErrorIs(t, err, lock.ErrUnsafePath)
 }

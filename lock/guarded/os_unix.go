@@ -1,6 +1,6 @@
 //go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
 
-package lock
+package guarded
 
 import (
 	"errors"
@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/agentlock/agentlock/lock"
 )
 
 // guardedMode is the mode of a guarded file whatever the umask: see the
@@ -18,10 +20,10 @@ const guardedMode = 0o644
 // guardedOpenRead opens a guarded file for reading without following a
 // symbolic link, close-on-exec.
 func guardedOpenRead(path string) (*os.File, error) {
-	fd, err := openRetry(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	fd, err := openNoEINTR(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK) {
-			err = fmt.Errorf("%w: is a symbolic link", ErrUnsafePath)
+			err = fmt.Errorf("%w: is a symbolic link", lock.ErrUnsafePath)
 		}
 		return nil, &fs.PathError{Op: "read guarded", Path: path, Err: err}
 	}
@@ -32,7 +34,7 @@ func guardedOpenRead(path string) (*os.File, error) {
 // guardedMode whatever the umask. An existing file is an error matching
 // fs.ErrExist.
 func guardedCreateTemp(path string) (*os.File, error) {
-	fd, err := openRetry(path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY, guardedMode)
+	fd, err := openNoEINTR(path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY, guardedMode)
 	if err != nil {
 		return nil, &fs.PathError{Op: "create", Path: path, Err: err}
 	}
@@ -54,7 +56,7 @@ func guardedRename(oldpath, newpath string) error {
 // survives a crash. File systems that cannot sync a directory (EINVAL,
 // ENOTSUP) are taken to make renames durable by other means.
 func guardedSyncDir(dir string) error {
-	fd, err := openRetry(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	fd, err := openNoEINTR(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return &fs.PathError{Op: "open directory", Path: dir, Err: err}
 	}
@@ -72,4 +74,15 @@ func guardedSyncDir(dir string) error {
 		return &fs.PathError{Op: "fsync", Path: dir, Err: err}
 	}
 	return nil
+}
+
+// openNoEINTR is open(2), again after EINTR (a signal during the open
+// of a FIFO or a slow file system).
+func openNoEINTR(path string, flags int, mode uint32) (int, error) {
+	for {
+		fd, err := unix.Open(path, flags, mode)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
 }

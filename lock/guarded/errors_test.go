@@ -1,4 +1,4 @@
-package lock
+package guarded
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
@@ -19,7 +20,7 @@ import (
 // and path, never "lock" or another operation's name.
 func TestGuardedErrorsNameOperationAndPath(t *testing.T) {
 	missing := filepath.Join(proctest.TempDir(t), "nonexist", "instructions")
-	_, err := OpenGuarded(missing)
+	_, err := Open(missing)
 	require.ErrorIs(t, err, fs.ErrNotExist)
 	var pe *fs.PathError
 	require.ErrorAs(t, err, &pe)
@@ -32,7 +33,7 @@ func TestGuardedErrorsNameOperationAndPath(t *testing.T) {
 	l, err := c.Acquire(context.Background())
 	require.NoError(t, err)
 	defer l.Release()
-	// The file's path turns into a directory after OpenGuarded.
+	// The file's path turns into a directory after Open.
 	require.NoError(t, os.Mkdir(g.Path(), 0o755))
 	for _, tc := range []struct {
 		op string
@@ -51,8 +52,8 @@ func TestGuardedErrorsNameOperationAndPath(t *testing.T) {
 	}
 
 	err = g.Update(l, nil)
-	assert.ErrorIs(t, err, ErrInvalidOption)
+	assert.ErrorIs(t, err, lock.ErrInvalidOption)
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "update guarded", pe.Op)
-	assert.False(t, errors.Is(err, ErrFenced))
+	assert.False(t, errors.Is(err, lock.ErrFenced))
 }

@@ -1,10 +1,10 @@
 //go:build !darwin && !dragonfly && !freebsd && !linux && !netbsd && !openbsd && !windows
 
-package lock
+package guarded
 
 import "os"
 
-// On this platform OpenGuarded fails (checkDir reports
+// On this platform Open fails (checkDir reports
 // errors.ErrUnsupported); these portable versions only keep the
 // package building.
 

@@ -1,0 +1,9 @@
+//go:build !windows
+
+package guarded
+
+import "testing"
+
+func underWine() bool { return false }
+
+func skipOnWine(t testing.TB, why string) {}

@@ -1,0 +1,22 @@
+package guarded
+
+import (
+	"testing"
+
+	"golang.org/x/sys/windows"
+)
+
+// underWine reports whether the test runs under Wine, whose ntdll has
+// wine_get_version.
+func underWine() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+}
+
+// skipOnWine skips a test that checks Windows behaviour Wine does not
+// have, with the reason why.
+func skipOnWine(t testing.TB, why string) {
+	t.Helper()
+	if underWine() {
+		t.Skip("Wine: " + why)
+	}
+}
