@@ -228,9 +228,11 @@
 // A process that locks NAME.lock without this package (flock(1),
 // Python's fcntl.flock, another library) is excluded like any holder,
 // but publishes no record. On Linux, Holder and BusyError then report it
-// from /proc/locks: its pid, with Holder.Foreign set (for a moment after
-// a holder file is recreated, a holder of this package can show the same
-// way). Elsewhere the lock shows as busy with a zero Holder, and Holder
+// from /proc/locks: its pid, with Holder.Foreign set. A holder of this
+// package publishes its record a moment after it locks, so a holder
+// that has published nothing is given 20 ms to do so before it is called
+// foreign (for a moment after a holder file is recreated, a holder of
+// this package can still show as foreign). Elsewhere the lock shows as busy with a zero Holder, and Holder
 // says ErrNotHeld. Such a holder does not wake waiters when it unlocks
 // without closing the file, so while the holder page has no live
 // record, waiters look again every 10 ms instead of sleeping (its exit

@@ -192,11 +192,12 @@ func TestCrossProcessWatchOnlyNeverHolds(t *testing.T) {
 		OnBusy(func(e Event) {
 			busy.Add(1)
 			if e.Holder.PID != child.PID() || e.Holder.Purpose != "installing X" {
+				t.Logf("other holder: %+v", e.Holder)
 				other.Add(1)
 			}
 		}),
 		OnFree(func() { free.Add(1) }),
-		OnError(func(error) { errs.Add(1) }))
+		OnError(func(err error) { errs.Add(1); t.Logf("look error: %v", err) }))
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
