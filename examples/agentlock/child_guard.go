@@ -1,4 +1,4 @@
-//go:build unix && !linux && !freebsd
+//go:build unix
 
 package main
 
@@ -10,9 +10,9 @@ import (
 )
 
 // runChild starts cmd, calls started with its process, and waits for
-// it to end. This system has no parent-death signal, so the command
-// runs under a guard process that kills it if agentlock dies (see
-// guardCommand).
+// it to end. The command runs under a guard process that kills it and
+// the processes it started if agentlock dies (see guardCommand): a
+// parent-death signal would reach the command's own process only.
 func runChild(cmd *exec.Cmd, started func(*os.Process)) (*os.ProcessState, error) {
 	return startGuarded(cmd, started)
 }

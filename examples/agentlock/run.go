@@ -43,17 +43,20 @@ command gets console events from the console itself). Ctrl-C at a terminal
 signals the command directly as well, so it may see SIGINT twice. A signal
 that arrives while waiting for the lock ends the wait.
 
-If agentlock itself is killed, even with kill -9, the command does not go
-on running without the lock: on Linux and FreeBSD the kernel kills it
-(SIGKILL, through the parent-death signal); on Windows the command and
-every process it starts run in a job object that ends with agentlock (so
-a process the command leaves running is ended when agentlock exits, in any
-way); on macOS and the other BSDs a guard process (agentlock itself,
-between agentlock and the command) kills it. Outside Windows this covers
-the command's own process: a program that a script is running at that
-moment may finish, but the script does not go on. The system releases the
-lock and kills the command as parts of the same exit of agentlock, so
-the command is stopped within moments of the release, not before it.
+If agentlock itself is killed, even with kill -9, nothing of the command
+goes on running without the lock. The command runs under a guard process
+(agentlock itself) that sees agentlock die and kills the command and
+every process it started with SIGKILL; on Windows the command and every
+process it starts run in a job object that ends with agentlock. When the
+command ends, whatever it left running is killed the same way before the
+lock is released. On Linux the guard is a child subreaper and finds
+every descendant, even one in a session of its own; on macOS and the BSDs
+it kills the command's process group, so a process that leaves the group
+(setsid, say) is out of reach, and a command whose standard input is a
+terminal stays in the terminal's group, where only its own process is
+covered. The system releases the lock and the guard kills the command as
+parts of the same exit of agentlock, so the command is stopped within
+moments of the release, not before it.
 
 Exit status: the command's; 128+N if it was killed by signal N (as
 shells report it); -E (default 1) if the lock is held (-n) or the wait

@@ -102,9 +102,8 @@ func TestRunKilledScriptStops(t *testing.T) {
 	assert.NoFileExists(t, marker, "the script went on after agentlock was killed")
 }
 
-// The guard that runs the command on systems without a parent-death
-// signal (macOS, OpenBSD, NetBSD) kills it when agentlock dies, which it
-// sees as the end of its pipe; here the test stands in for agentlock.
+// The guard that runs the command kills it when agentlock dies, which
+// it sees as the end of its pipe; here the test stands in for agentlock.
 func TestGuardKillsCommandWhenAgentlockDies(t *testing.T) {
 	dir := lockDir(t)
 	ticks := filepath.Join(dir, "ticks")
@@ -185,4 +184,21 @@ func plainBinary(t *testing.T) string {
 		return exe(t)
 	}
 	return bin
+}
+
+// kill -9 of agentlock run while the command's own child runs: that
+// grandchild is killed too, so nothing of the command goes on after a
+// second runner has taken the lock.
+func TestRunKilledGrandchildStops(t *testing.T) {
+	dir := lockDir(t)
+	log := filepath.Join(dir, "log")
+	s := start(t, "run", "-dir", dir, "x", "--", "sh", "-c",
+		`echo started; sh -c 'sleep 1.5; echo inner >> "$0"' "$0" >/dev/null 2>&1; echo outer >> "$0"`, log)
+	eventually(t, 20*time.Second, "the command started", func() bool { return strings.Contains(s.out.String(), "started") })
+	require.NoError(t, s.cmd.Process.Kill())
+	s.wait(t, 10*time.Second)
+	second := start(t, "run", "-n", "-dir", dir, "x", "--", "sh", "-c", `echo second >> "$0"; sleep 2.5`, log)
+	assert.Equal(t, 0, second.wait(t, 20*time.Second), "%s", second.out.String())
+	b, _ := os.ReadFile(log)
+	assert.Equal(t, "second\n", string(b), "the killed runner's command went on under the second runner's lock")
 }
