@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -58,12 +59,19 @@ covered. The system releases the lock and the guard kills the command as
 parts of the same exit of agentlock, so the command is stopped within
 moments of the release, not before it.
 
+If the lock is lost while the command runs (its lock file was removed or
+replaced, by a cleaner say, which Linux, macOS and the BSDs report at
+once), another process may take it: the command gets SIGTERM, and after
+3 s it and everything it started are killed; agentlock says so on
+standard error and exits 4.
+
 Exit status: the command's; 128+N if it was killed by signal N (as
 shells report it); -E (default 1) if the lock is held (-n) or the wait
 timed out (-w), with the holder on standard error; 2 on a usage error;
--C (default 3) if no -check server is valid; 125 if agentlock failed otherwise; 126 if
-the command could not be started, 127 if it was not found; 128+N if a
-signal N ended the wait for the lock.
+-C (default 3) if no -check server is valid; 4 if the lock was lost while
+the command ran; 125 if agentlock failed otherwise; 126 if the command
+could not be started, 127 if it was not found; 128+N if a signal N ended
+the wait for the lock.
 
 Flags:
 `
@@ -174,8 +182,9 @@ func (cfg *runConfig) run(f *flags) int {
 	if st >= 0 {
 		return st
 	}
+	var lost atomic.Bool // the lock was lost while the command ran
 	defer func() {
-		if err := lease.Release(); err != nil {
+		if err := lease.Release(); err != nil && !(lost.Load() && errors.Is(err, lock.ErrLost)) {
 			fmt.Fprintf(f.e.stderr, "agentlock run: %v\n", err)
 		}
 	}()
@@ -193,11 +202,44 @@ func (cfg *runConfig) run(f *flags) int {
 	cmd := exec.Command(cfg.argv[0], cfg.argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = f.e.stdin, f.e.stdout, f.e.stderr
 	cmd.Env = env
-	ps, err := runChild(cmd, sig.forwardTo)
+	stopped := make(chan struct{})
+	defer close(stopped)
+	ps, err := runChild(cmd, func(p *os.Process, kill func()) {
+		sig.forwardTo(p)
+		go stopOnLoss(lease.Lost(), stopped, &lost, p, kill)
+	})
 	if err != nil {
 		return f.fail(startStatus(err), err)
 	}
+	if lost.Load() {
+		fmt.Fprintf(f.e.stderr, "agentlock run: lost the lock %s (its lock file was removed or replaced): stopped the command\n", cfg.name)
+		return exitLost
+	}
 	return exitStatus(ps)
+}
+
+// lostGrace is how long a command whose lock was lost has to end after
+// SIGTERM before it is killed.
+const lostGrace = 3 * time.Second
+
+// stopOnLoss stops the command p if lost closes before stopped: SIGTERM
+// (on Windows, which never loses a file lock this way, at once kill),
+// then after lostGrace kill, which ends every process it started.
+func stopOnLoss(lost, stopped <-chan struct{}, flag *atomic.Bool, p *os.Process, kill func()) {
+	select {
+	case <-lost:
+	case <-stopped:
+		return
+	}
+	flag.Store(true)
+	terminate(p, kill)
+	t := time.NewTimer(lostGrace)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		kill()
+	case <-stopped:
+	}
 }
 
 // acquire takes the lock as the flags say. It returns -1 with the

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -201,4 +202,26 @@ func TestRunKilledGrandchildStops(t *testing.T) {
 	assert.Equal(t, 0, second.wait(t, 20*time.Second), "%s", second.out.String())
 	b, _ := os.ReadFile(log)
 	assert.Equal(t, "second\n", string(b), "the killed runner's command went on under the second runner's lock")
+}
+
+// The lock file removed while the command runs (a cleaner): the lock is
+// lost, so the command is stopped at once (SIGTERM, which it may trap,
+// then SIGKILL), and run says so and exits 4.
+func TestRunStopsWhenLockLost(t *testing.T) {
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" && !strings.HasSuffix(runtime.GOOS, "bsd") {
+		t.Skip("Lease.Lost is not closed on " + runtime.GOOS)
+	}
+	dir := lockDir(t)
+	log := filepath.Join(dir, "log")
+	for _, script := range []string{
+		`echo started; sleep 30; echo finished >> "$0"`,
+		`trap '' TERM; echo started; sleep 30; echo finished >> "$0"`, // ignores SIGTERM: killed after the grace
+	} {
+		s := start(t, "run", "-dir", dir, "job", "--", "sh", "-c", script, log)
+		eventually(t, 20*time.Second, "the command started", func() bool { return strings.Contains(s.out.String(), "started") })
+		require.NoError(t, os.Remove(filepath.Join(dir, "job.lock")))
+		assert.Equal(t, 4, s.wait(t, 15*time.Second), script)
+		assert.Equal(t, "agentlock run: lost the lock job (its lock file was removed or replaced): stopped the command\n", s.errb.String())
+		assert.NoFileExists(t, log)
+	}
 }
