@@ -17,8 +17,10 @@ takes the lock (which may of course be taken again in between).
 
 wait only reads the holder record, every 5 ms, and never touches the lock,
 so nobody sees the lock busy because of it; it notices a release (or the
-holder's death) within about 5 ms. Like who, it does not see a program
-that locks NAME.lock without this package.
+holder's death) within about 5 ms. A program that locks NAME.lock
+without this package publishes no record: on Linux wait sees it in the
+system's lock table and waits for it like any holder; elsewhere it does
+not see it and returns at once.
 
 Exit status: 0 once the lock is free, 1 if -w ran out first, 2 on an
 error, 128+N if signal N ended the wait.
