@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +216,9 @@ func TestUsage(t *testing.T) {
 // and the holder republishes: wait goes on waiting through that, and
 // returns once the holder releases.
 func TestWaitThroughTruncatedHolderFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows refuses to truncate a mapped file: the holder file cannot be truncated while held")
+	}
 	dir := lockDir(t)
 	h := startHolder(t, dir, "job", "installing")
 	w := start(t, "wait", "-dir", dir, "job")
