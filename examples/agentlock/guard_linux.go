@@ -35,14 +35,19 @@ func startCommand(cmd *exec.Cmd) (done func(), err error) {
 // them. Orphans are reparented to the guard (a subreaper), so it waits
 // for children until there are none, killing again after each one: a
 // process forked while the guard looked is caught on the next round.
-func killRest(*exec.Cmd) {
+func killRest(cmd *exec.Cmd) {
 	for {
-		for _, pid := range descendants(os.Getpid()) {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
+		signalRest(cmd)
 		if _, err := syscall.Wait4(-1, nil, 0, nil); err == syscall.ECHILD {
 			return
 		}
+	}
+}
+
+// signalRest sends SIGKILL to every descendant of the guard it finds.
+func signalRest(*exec.Cmd) {
+	for _, pid := range descendants(os.Getpid()) {
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 

@@ -22,7 +22,11 @@ func startCommand(cmd *exec.Cmd) (done func(), err error) {
 }
 
 // killRest kills the command's process group, if it has its own.
-func killRest(cmd *exec.Cmd) {
+func killRest(cmd *exec.Cmd) { signalRest(cmd) }
+
+// signalRest sends SIGKILL to the command's process group, if it has
+// its own.
+func signalRest(cmd *exec.Cmd) {
 	if cmd.SysProcAttr != nil && cmd.SysProcAttr.Setpgid {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}

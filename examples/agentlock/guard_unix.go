@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -55,15 +56,19 @@ func cmdGuard(e *env, args []string) int {
 		close(orphaned)
 	}()
 	exited := make(chan struct{})
+	var killed atomic.Bool
 	go func() {
 		for {
 			select {
 			case s := <-sigs:
 				forward(cmd.Process, s)
 			case <-orphaned:
+				// Kill without reaping: cmd.Wait reaps the command, and
+				// killRest below the rest.
+				killed.Store(true)
 				cmd.Process.Kill()
-				killRest(cmd)
-				os.Exit(128 + int(syscall.SIGKILL)) // nobody waits for the status
+				signalRest(cmd)
+				return
 			case <-exited:
 				return
 			}
@@ -72,6 +77,9 @@ func cmdGuard(e *env, args []string) int {
 	err = cmd.Wait()
 	close(exited)
 	killRest(cmd)
+	if killed.Load() {
+		return 128 + int(syscall.SIGKILL) // nobody waits for it: agentlock is gone
+	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) && cmd.ProcessState == nil {
 		fmt.Fprintf(e.stderr, "agentlock run: %v\n", err)
