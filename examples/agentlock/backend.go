@@ -79,6 +79,9 @@ func describe(h lock.Holder, now time.Time) string {
 	if h.PID == 0 {
 		return "a holder with no record (it has only just taken the lock, or locks without this package)"
 	}
+	if h.Foreign {
+		return fmt.Sprintf("pid %d %s", h.PID, foreignNote)
+	}
 	s := fmt.Sprintf("pid %d on %s", h.PID, h.Host)
 	if h.Purpose != "" {
 		s += fmt.Sprintf(" (%q)", h.Purpose)
@@ -88,6 +91,10 @@ func describe(h lock.Holder, now time.Time) string {
 	}
 	return s
 }
+
+// foreignNote follows the pid of a holder that locked the lock file
+// without this package, which only the system's lock table shows.
+const foreignNote = "(foreign: locked without agentlock, no record)"
 
 // age is how long h has held the lock, rounded for people. A holder on
 // another machine has a Since from that machine's clock; the age is

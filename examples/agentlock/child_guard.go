@@ -1,4 +1,4 @@
-//go:build unix && !linux && !freebsd
+//go:build unix
 
 package main
 
@@ -7,19 +7,20 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 )
 
-// runChild starts cmd, calls started with its process, and waits for
-// it to end. This system has no parent-death signal, so the command
-// runs under a guard process that kills it if agentlock dies (see
-// guardCommand).
-func runChild(cmd *exec.Cmd, started func(*os.Process)) (*os.ProcessState, error) {
+// runChild starts cmd, calls started with its process and a function
+// that kills it with everything it started, and waits for it to end. The command runs under a guard process that kills it and
+// the processes it started if agentlock dies (see guardCommand): a
+// parent-death signal would reach the command's own process only.
+func runChild(cmd *exec.Cmd, started func(p *os.Process, kill func())) (*os.ProcessState, error) {
 	return startGuarded(cmd, started)
 }
 
 // startGuarded starts cmd under the guard and returns the guard's
 // process state when it ends. See guardCommand.
-func startGuarded(cmd *exec.Cmd, started func(*os.Process)) (*os.ProcessState, error) {
+func startGuarded(cmd *exec.Cmd, started func(p *os.Process, kill func())) (*os.ProcessState, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("cannot start the guard process: %w", err)
@@ -28,7 +29,11 @@ func startGuarded(cmd *exec.Cmd, started func(*os.Process)) (*os.ProcessState, e
 	if err != nil {
 		return nil, fmt.Errorf("cannot start the guard process: %w", err)
 	}
-	defer w.Close() // after the guard has ended: closing it earlier would orphan the command
+	// Closing w ends the command and all it started: the guard takes it
+	// for agentlock's death. So it happens once the guard has ended, or
+	// to kill.
+	closeW := sync.OnceFunc(func() { w.Close() })
+	defer closeW()
 	guard := exec.Command(exe, append([]string{guardCommand}, cmd.Args...)...)
 	guard.Env, guard.Stdin, guard.Stdout, guard.Stderr = cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr
 	guard.ExtraFiles = []*os.File{r}
@@ -37,7 +42,7 @@ func startGuarded(cmd *exec.Cmd, started func(*os.Process)) (*os.ProcessState, e
 	if err != nil {
 		return nil, fmt.Errorf("cannot start the guard process: %w", err)
 	}
-	started(guard.Process)
+	started(guard.Process, closeW)
 	err = guard.Wait()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) && guard.ProcessState == nil {

@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// runChild starts cmd, calls started with its process, and waits for
-// it to end.
+// runChild starts cmd, calls started with its process and a function
+// that kills it, and waits for it to end.
 //
 // The command must not outlive agentlock, which holds the lock. So
 // agentlock puts itself in a job object that ends every process in it
@@ -20,14 +20,14 @@ import (
 // however it exits (TerminateProcess included); the command and every
 // process it starts are born in the job. The handle is not inheritable,
 // so only agentlock keeps the job alive.
-func runChild(cmd *exec.Cmd, started func(*os.Process)) (*os.ProcessState, error) {
+func runChild(cmd *exec.Cmd, started func(p *os.Process, kill func())) (*os.ProcessState, error) {
 	if err := killOnExitJob(); err != nil {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	started(cmd.Process)
+	started(cmd.Process, func() { cmd.Process.Kill() }) // the job ends the rest as agentlock exits
 	err := cmd.Wait()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) && cmd.ProcessState == nil {

@@ -42,7 +42,8 @@ that lock forever.
 
 Exit status: 0; -E (default 1) if the lock is held (-n) or the wait timed
 out (-w); 2 on a usage or other error; 3 if the write was refused by
-fencing.
+fencing; 4 if it was refused because the lock was lost once taken (its
+lock file was removed or replaced).
 
 Flags:
 `
@@ -148,6 +149,10 @@ func cmdPut(e *env, args []string) int {
 	}
 	defer lease.Release()
 	err = g.Write(lease, data)
+	if errors.Is(err, lock.ErrFenced) && isClosed(lease.Lost()) {
+		fmt.Fprintf(e.stderr, "agentlock put: lost the lock %s (its lock file was removed or replaced): %s not written\n", c.Name(), f.Arg(1))
+		return exitLost
+	}
 	if errors.Is(err, lock.ErrFenced) {
 		return f.fail(exitCheck, err)
 	}
@@ -155,4 +160,14 @@ func cmdPut(e *env, args []string) int {
 		return f.fail(exitUsage, err)
 	}
 	return exitOK
+}
+
+// isClosed reports whether ch is closed; a nil ch never is.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

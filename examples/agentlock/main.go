@@ -37,6 +37,7 @@ const (
 	exitNo     = 1 // busy, timed out, free (who), corrupt (cat)
 	exitUsage  = 2 // bad flags or arguments; also errors of who, ls, wait, cat, put
 	exitCheck  = 3 // run: no valid logon server; put: fenced
+	exitLost   = 4 // run, put: the lock was lost (its lock file removed or replaced)
 	exitFailed = 125
 	exitNoExec = 126 // run: the command could not be started
 	exitNoCmd  = 127 // run: the command was not found

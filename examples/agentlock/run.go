@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -43,24 +44,34 @@ command gets console events from the console itself). Ctrl-C at a terminal
 signals the command directly as well, so it may see SIGINT twice. A signal
 that arrives while waiting for the lock ends the wait.
 
-If agentlock itself is killed, even with kill -9, the command does not go
-on running without the lock: on Linux and FreeBSD the kernel kills it
-(SIGKILL, through the parent-death signal); on Windows the command and
-every process it starts run in a job object that ends with agentlock (so
-a process the command leaves running is ended when agentlock exits, in any
-way); on macOS and the other BSDs a guard process (agentlock itself,
-between agentlock and the command) kills it. Outside Windows this covers
-the command's own process: a program that a script is running at that
-moment may finish, but the script does not go on. The system releases the
-lock and kills the command as parts of the same exit of agentlock, so
-the command is stopped within moments of the release, not before it.
+If agentlock itself is killed, even with kill -9, nothing of the command
+goes on running without the lock. The command runs under a guard process
+(agentlock itself) that sees agentlock die and kills the command and
+every process it started with SIGKILL; on Windows the command and every
+process it starts run in a job object that ends with agentlock. When the
+command ends, whatever it left running is killed the same way before the
+lock is released. On Linux the guard is a child subreaper and finds
+every descendant, even one in a session of its own; on macOS and the BSDs
+it kills the command's process group, so a process that leaves the group
+(setsid, say) is out of reach, and a command whose standard input is a
+terminal stays in the terminal's group, where only its own process is
+covered. The system releases the lock and the guard kills the command as
+parts of the same exit of agentlock, so the command is stopped within
+moments of the release, not before it.
+
+If the lock is lost while the command runs (its lock file was removed or
+replaced, by a cleaner say, which Linux, macOS and the BSDs report at
+once), another process may take it: the command gets SIGTERM, and after
+3 s it and everything it started are killed; agentlock says so on
+standard error and exits 4.
 
 Exit status: the command's; 128+N if it was killed by signal N (as
 shells report it); -E (default 1) if the lock is held (-n) or the wait
 timed out (-w), with the holder on standard error; 2 on a usage error;
--C (default 3) if no -check server is valid; 125 if agentlock failed otherwise; 126 if
-the command could not be started, 127 if it was not found; 128+N if a
-signal N ended the wait for the lock.
+-C (default 3) if no -check server is valid; 4 if the lock was lost while
+the command ran; 125 if agentlock failed otherwise; 126 if the command
+could not be started, 127 if it was not found; 128+N if a signal N ended
+the wait for the lock.
 
 Flags:
 `
@@ -171,8 +182,9 @@ func (cfg *runConfig) run(f *flags) int {
 	if st >= 0 {
 		return st
 	}
+	var lost atomic.Bool // the lock was lost while the command ran
 	defer func() {
-		if err := lease.Release(); err != nil {
+		if err := lease.Release(); err != nil && !(lost.Load() && errors.Is(err, lock.ErrLost)) {
 			fmt.Fprintf(f.e.stderr, "agentlock run: %v\n", err)
 		}
 	}()
@@ -190,11 +202,44 @@ func (cfg *runConfig) run(f *flags) int {
 	cmd := exec.Command(cfg.argv[0], cfg.argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = f.e.stdin, f.e.stdout, f.e.stderr
 	cmd.Env = env
-	ps, err := runChild(cmd, sig.forwardTo)
+	stopped := make(chan struct{})
+	defer close(stopped)
+	ps, err := runChild(cmd, func(p *os.Process, kill func()) {
+		sig.forwardTo(p)
+		go stopOnLoss(lease.Lost(), stopped, &lost, p, kill)
+	})
 	if err != nil {
 		return f.fail(startStatus(err), err)
 	}
+	if lost.Load() {
+		fmt.Fprintf(f.e.stderr, "agentlock run: lost the lock %s (its lock file was removed or replaced): stopped the command\n", cfg.name)
+		return exitLost
+	}
 	return exitStatus(ps)
+}
+
+// lostGrace is how long a command whose lock was lost has to end after
+// SIGTERM before it is killed.
+const lostGrace = 3 * time.Second
+
+// stopOnLoss stops the command p if lost closes before stopped: SIGTERM
+// (on Windows, which never loses a file lock this way, at once kill),
+// then after lostGrace kill, which ends every process it started.
+func stopOnLoss(lost, stopped <-chan struct{}, flag *atomic.Bool, p *os.Process, kill func()) {
+	select {
+	case <-lost:
+	case <-stopped:
+		return
+	}
+	flag.Store(true)
+	terminate(p, kill)
+	t := time.NewTimer(lostGrace)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		kill()
+	case <-stopped:
+	}
 }
 
 // acquire takes the lock as the flags say. It returns -1 with the

@@ -3,10 +3,12 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,9 +104,8 @@ func TestRunKilledScriptStops(t *testing.T) {
 	assert.NoFileExists(t, marker, "the script went on after agentlock was killed")
 }
 
-// The guard that runs the command on systems without a parent-death
-// signal (macOS, OpenBSD, NetBSD) kills it when agentlock dies, which it
-// sees as the end of its pipe; here the test stands in for agentlock.
+// The guard that runs the command kills it when agentlock dies, which
+// it sees as the end of its pipe; here the test stands in for agentlock.
 func TestGuardKillsCommandWhenAgentlockDies(t *testing.T) {
 	dir := lockDir(t)
 	ticks := filepath.Join(dir, "ticks")
@@ -148,24 +149,66 @@ func TestGuardKillsCommandWhenAgentlockDies(t *testing.T) {
 }
 
 // A program that locks the lock file without this package (flock(1))
-// publishes no record: run -n still fails, and says so.
+// publishes no record: run -n still fails and names it as such; on
+// Linux, where the lock table in /proc/locks tells its pid, who shows it
+// as a foreign holder and wait waits for it.
 func TestRunForeignHolder(t *testing.T) {
-	if _, err := exec.LookPath("flock"); err != nil {
-		t.Skip("no flock(1) here")
-	}
 	dir := lockDir(t)
-	require.Equal(t, 0, agentlock(t, "", "run", "-dir", dir, "job", "--", "true").code) // creates job.lock
-	s := exec.Command("flock", filepath.Join(dir, "job.lock"), "-c", "echo locked; sleep 30")
-	out := &lockedBuffer{}
-	s.Stdout = out
-	s.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so that the cleanup kills the sleep too
-	require.NoError(t, s.Start())
-	t.Cleanup(func() { syscall.Kill(-s.Process.Pid, syscall.SIGKILL); s.Wait() })
-	eventually(t, 20*time.Second, "flock(1) holds the lock", func() bool { return strings.Contains(out.String(), "locked") })
+	stop := flockHolder(t, dir, "job")
 
 	r := agentlock(t, "", "run", "-n", "-dir", dir, "job", "--", "true")
 	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, "job is held by a holder with no record")
+	if runtime.GOOS == "linux" {
+		assert.Regexp(t, `job is held by pid \d+ \(foreign: locked without agentlock, no record\)`, r.stderr)
+	} else {
+		assert.Contains(t, r.stderr, "job is held by a holder with no record")
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+
+	r = agentlock(t, "", "who", "-dir", dir, "job")
+	assert.Equal(t, 0, r.code, r.stderr)
+	assert.Regexp(t, `job: held by pid \d+ \(foreign: locked without agentlock, no record\)`, r.stdout)
+	r = agentlock(t, "", "who", "-json", "-dir", dir, "job")
+	assert.Equal(t, 0, r.code, r.stderr)
+	var st map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st), r.stdout)
+	assert.Equal(t, "held", st["state"])
+	assert.Equal(t, true, st["foreign"])
+	assert.NotZero(t, st["pid"])
+	r = agentlock(t, "", "ls", "-dir", dir)
+	assert.Regexp(t, `job +held by pid \d+ \(foreign`, r.stdout)
+
+	r = agentlock(t, "", "wait", "-w", "500ms", "-dir", dir, "job")
+	assert.Equal(t, 1, r.code, "wait must go on waiting while a foreign holder holds: %s", r.stderr)
+	w := start(t, "wait", "-dir", dir, "job")
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-w.done:
+		t.Fatalf("wait returned while flock(1) held the lock: %d %s", w.code, w.errb.String())
+	default:
+	}
+	stop()
+	assert.Equal(t, 0, w.wait(t, 20*time.Second))
+}
+
+// flockHolder has flock(1) lock NAME.lock in dir without this package
+// and returns a function that ends it.
+func flockHolder(t *testing.T, dir, name string) (stop func()) {
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("no flock(1) here")
+	}
+	require.Equal(t, 0, agentlock(t, "", "run", "-dir", dir, name, "--", "true").code) // creates the files
+	s := exec.Command("flock", filepath.Join(dir, name+".lock"), "-c", "echo locked; sleep 30")
+	out := &lockedBuffer{}
+	s.Stdout = out
+	s.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so that stop kills the sleep too
+	require.NoError(t, s.Start())
+	stop = sync.OnceFunc(func() { syscall.Kill(-s.Process.Pid, syscall.SIGKILL); s.Wait() })
+	t.Cleanup(stop)
+	eventually(t, 20*time.Second, "flock(1) holds the lock", func() bool { return strings.Contains(out.String(), "locked") })
+	return stop
 }
 
 // plainBinary builds the command with go build, without the race
@@ -185,4 +228,45 @@ func plainBinary(t *testing.T) string {
 		return exe(t)
 	}
 	return bin
+}
+
+// kill -9 of agentlock run while the command's own child runs: that
+// grandchild is killed too, so nothing of the command goes on after a
+// second runner has taken the lock.
+func TestRunKilledGrandchildStops(t *testing.T) {
+	dir := lockDir(t)
+	log := filepath.Join(dir, "log")
+	s := start(t, "run", "-dir", dir, "x", "--", "sh", "-c",
+		`echo started; sh -c 'sleep 1.5; echo inner >> "$0"' "$0" >/dev/null 2>&1; echo outer >> "$0"`, log)
+	eventually(t, 20*time.Second, "the command started", func() bool { return strings.Contains(s.out.String(), "started") })
+	require.NoError(t, s.cmd.Process.Kill())
+	// The second runner takes the lock the moment the system releases it.
+	eventually(t, 20*time.Second, "a second runner got the lock", func() bool {
+		r := agentlock(t, "", "run", "-n", "-dir", dir, "x", "--", "sh", "-c", `echo second >> "$0"; sleep 2.5`, log)
+		return r.code == 0
+	})
+	b, _ := os.ReadFile(log)
+	assert.Equal(t, "second\n", string(b), "the killed runner's command went on under the second runner's lock")
+}
+
+// The lock file removed while the command runs (a cleaner): the lock is
+// lost, so the command is stopped at once (SIGTERM, which it may trap,
+// then SIGKILL), and run says so and exits 4.
+func TestRunStopsWhenLockLost(t *testing.T) {
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" && !strings.HasSuffix(runtime.GOOS, "bsd") {
+		t.Skip("Lease.Lost is not closed on " + runtime.GOOS)
+	}
+	dir := lockDir(t)
+	log := filepath.Join(dir, "log")
+	for _, script := range []string{
+		`echo started; sleep 30; echo finished >> "$0"`,
+		`trap '' TERM; echo started; sleep 30; echo finished >> "$0"`, // ignores SIGTERM: killed after the grace
+	} {
+		s := start(t, "run", "-dir", dir, "job", "--", "sh", "-c", script, log)
+		eventually(t, 20*time.Second, "the command started", func() bool { return strings.Contains(s.out.String(), "started") })
+		require.NoError(t, os.Remove(filepath.Join(dir, "job.lock")))
+		assert.Equal(t, 4, s.wait(t, 15*time.Second), script)
+		assert.Equal(t, "agentlock run: lost the lock job (its lock file was removed or replaced): stopped the command\n", s.errb.String())
+		assert.NoFileExists(t, log)
+	}
 }

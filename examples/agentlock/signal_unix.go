@@ -22,3 +22,6 @@ func termSignal(ps *os.ProcessState) (int, bool) {
 	}
 	return int(ws.Signal()), true
 }
+
+// terminate asks the command p to end (SIGTERM).
+func terminate(p *os.Process, _ func()) { p.Signal(syscall.SIGTERM) }

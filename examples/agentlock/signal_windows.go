@@ -16,3 +16,6 @@ func forward(p *os.Process, s os.Signal) {}
 // termSignal reports the signal that ended the process: on Windows a
 // process ends with an exit code, never a signal.
 func termSignal(ps *os.ProcessState) (int, bool) { return 0, false }
+
+// terminate ends the command: Windows has no SIGTERM to send it.
+func terminate(_ *os.Process, kill func()) { kill() }

@@ -35,8 +35,9 @@ type lockState struct {
 	Since      *time.Time `json:"since,omitempty"`
 	AgeSeconds float64    `json:"age_seconds,omitempty"`
 	Token      uint64     `json:"token,omitempty"`
-	Local      bool       `json:"local,omitempty"` // the holder runs on this machine
-	Error      string     `json:"error,omitempty"` // the lock's state could not be read
+	Local      bool       `json:"local,omitempty"`   // the holder runs on this machine
+	Foreign    bool       `json:"foreign,omitempty"` // locked without this package: only PID is known
+	Error      string     `json:"error,omitempty"`   // the lock's state could not be read
 }
 
 // inspect reads the state of c's lock without contending for it.
@@ -54,6 +55,10 @@ func inspect(ctx context.Context, c *lock.Coordinator, holderPath string, now ti
 	if err != nil {
 		st.State, st.Error = "unknown", err.Error()
 		return st, err
+	}
+	if h.Foreign {
+		st.State, st.PID, st.Foreign = stateHeld, h.PID, true
+		return st, nil
 	}
 	since := h.Since.Local()
 	st.State, st.PID, st.Host, st.Purpose, st.Token = stateHeld, h.PID, h.Host, h.Purpose, h.Token
@@ -78,6 +83,10 @@ func (st lockState) text(w io.Writer) {
 		fmt.Fprintf(w, "%s: %s (%s)\n", st.Name, st.State, st.Error)
 		return
 	}
+	if st.Foreign {
+		fmt.Fprintf(w, "%s: held by pid %d %s\n", st.Name, st.PID, foreignNote)
+		return
+	}
 	fmt.Fprintf(w, "%s: held\n", st.Name)
 	fmt.Fprintf(w, "  pid      %d\n", st.PID)
 	host := st.Host
@@ -97,6 +106,9 @@ func (st lockState) text(w io.Writer) {
 func (st lockState) short() string {
 	switch st.State {
 	case stateHeld:
+		if st.Foreign {
+			return fmt.Sprintf("held by pid %d %s", st.PID, foreignNote)
+		}
 		s := fmt.Sprintf("held by pid %d on %s", st.PID, st.Host)
 		if st.Since != nil {
 			s += fmt.Sprintf(" for %v", time.Duration(st.AgeSeconds*float64(time.Second)))

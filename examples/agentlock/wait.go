@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/agentlock/agentlock/lock"
@@ -17,11 +18,17 @@ takes the lock (which may of course be taken again in between).
 
 wait only reads the holder record, every 5 ms, and never touches the lock,
 so nobody sees the lock busy because of it; it notices a release (or the
-holder's death) within about 5 ms. Like who, it does not see a program
-that locks NAME.lock without this package.
+holder's death) within about 5 ms. A program that locks NAME.lock
+without this package publishes no record: on Linux wait sees it in the
+system's lock table and waits for it like any holder; elsewhere it does
+not see it and returns at once.
+
+A holder record that reads as corrupt or missing (its holder file was
+truncated or removed, which the holder repairs) does not end the wait:
+the lock may still be held, so wait reads on.
 
 Exit status: 0 once the lock is free, 1 if -w ran out first, 2 on an
-error, 128+N if signal N ended the wait.
+error that waiting cannot cure, 128+N if signal N ended the wait.
 
 Flags:
 `
@@ -75,16 +82,22 @@ func cmdWait(e *env, args []string) int {
 	return f.fail(exitUsage, err)
 }
 
-// waitFree returns nil once c's lock is free, or ctx's error.
+// waitFree returns nil once c's lock is free, ctx's error, or an error
+// that cannot go away by waiting. A corrupt or missing holder record is
+// not such an error: a truncated or replaced holder file is restored,
+// and the holder republishes its record, while the lock stays held.
 func waitFree(ctx context.Context, c *lock.Coordinator) error {
 	t := time.NewTicker(waitInterval)
 	defer t.Stop()
 	for {
 		_, err := c.Holder(ctx)
-		if errors.Is(err, lock.ErrNotHeld) {
+		switch {
+		case errors.Is(err, lock.ErrNotHeld):
 			return nil
-		}
-		if err != nil {
+		case err == nil, errors.Is(err, lock.ErrCorrupt), errors.Is(err, fs.ErrNotExist):
+		case ctx.Err() != nil:
+			return ctx.Err()
+		default:
 			return err
 		}
 		select {

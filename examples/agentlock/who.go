@@ -20,7 +20,10 @@ holder died holding it)": what the lock guards may then be half-written.
 It reads the published holder record and never contends for the lock.
 
 A program that locks the file NAME.lock without this package (flock(1) on
-it, for example) publishes no record; who does not see it.
+it, for example) publishes no record. On Linux, where the system's lock
+table (/proc/locks) tells its process id, who shows it as "held by pid N
+(foreign: locked without agentlock, no record)" (with -json, "foreign":
+true and only the pid); elsewhere who does not see it and says "free".
 
 Exit status: 0 if the lock is held, 1 if it is free, 2 on an error.
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +209,30 @@ func TestUsage(t *testing.T) {
 	r := agentlock(t, "", "-h")
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.stdout, "usage: agentlock COMMAND")
+}
+
+// A holder file truncated while the lock is held (by anyone: it is
+// writable by every user) reads as corrupt until the page is restored
+// and the holder republishes: wait goes on waiting through that, and
+// returns once the holder releases.
+func TestWaitThroughTruncatedHolderFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows refuses to truncate a mapped file: the holder file cannot be truncated while held")
+	}
+	dir := lockDir(t)
+	h := startHolder(t, dir, "job", "installing")
+	w := start(t, "wait", "-dir", dir, "job")
+	time.Sleep(100 * time.Millisecond)
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
+		require.NoError(t, os.Truncate(filepath.Join(dir, "job.holder"), 0))
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-w.done:
+		t.Fatalf("wait ended while the lock was held: status %d, stderr %q", w.code, w.errb.String())
+	default:
+	}
+	h.release(t)
+	assert.Equal(t, 0, w.wait(t, 20*time.Second), w.errb.String())
 }
