@@ -97,6 +97,12 @@ type fileLock struct {
 	events   atomic.Uint64
 	verified uint64
 
+	// rel is the buffer each grant encodes its released record in
+	// (pageGrant.rel); last is where this process's last release left
+	// the page (see prev). Only the holder of sem uses them.
+	rel  [record.Size]byte
+	last releasedAt
+
 	held      atomic.Pointer[pageGrant] // the grant while this process holds the lock
 	sleepers  atomic.Int32              // goroutines sleeping in waitLockFile
 	lastClose atomic.Int64              // when the watch last saw another process close the lock file
@@ -349,7 +355,8 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pageGrant, error) {
 	// The previous record tells whether its holder released cleanly and
 	// what the last token was.
-	h, abandoned, err := publishAcquired(page, l.hf.path, req, false)
+	st, tok, perr := l.prev(page)
+	h, abandoned, err := publishAfter(page, l.hf.path, req, false, st, tok, perr)
 	if errors.Is(err, ErrCorrupt) && !sameFile(l.hf.f, l.hf.path) {
 		// A page replaced in the moment before the lock was taken (an
 		// operator's recovery from a corrupt page) that the watch has
@@ -365,9 +372,32 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pag
 		return nil, err
 	}
 	g := &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l,
-		lockF: l.f, holderF: l.hf.f, watched: l.watched.Load()}
+		lockF: l.f, holderF: l.hf.f, watched: l.watched.Load(), rel: &l.rel}
+	g.encodeReleased() // now, while the encoder is warm, not in Release
 	l.held.Store(g)
 	return g, nil
+}
+
+// A releasedAt is where a release left a page: its sequence number
+// after the write, and the token released.
+type releasedAt struct {
+	page  *record.Page
+	seq   uint32
+	token uint64
+}
+
+// prev returns the state and token of the record on page before this
+// acquisition. If the page is as this process's last release left it
+// (nobody has written it since, which the sequence number says), that
+// is the released record, known without reading and checking it again:
+// the common case of a process that takes the lock over and over.
+func (l *fileLock) prev(page *record.Page) (record.State, uint64, error) {
+	if l.last.page == page {
+		if s, err := page.Seq(); err == nil && s == l.last.seq {
+			return record.Released, l.last.token, nil
+		}
+	}
+	return page.Peek()
 }
 
 // attempt is one round of an event-assisted wait (waitLockFile): it
@@ -384,10 +414,7 @@ func attempt(ctx context.Context, f *os.File, page *record.Page) (done bool, err
 	if l := lockOf(f); l != nil && l.events.Load() != l.verified {
 		return true, errMoved
 	}
-	if err := page.SetWaiting(); err != nil {
-		return true, err
-	}
-	if err := page.ClearWoken(); err != nil {
+	if _, err := page.Arm(); err != nil {
 		return true, err
 	}
 	err = tryLockFileContext(ctx, f)
@@ -401,15 +428,12 @@ func attempt(ctx context.Context, f *os.File, page *record.Page) (done bool, err
 func (l *fileLock) unlock() error {
 	l.held.Store(nil)
 	err := unlockFile(l.f)
-	// Wake processes sleeping in waitLockFile, if any said they were.
-	// A releaser that finds a woken waiter still on its way skips the
-	// wake-up, and then must leave the flag set for the next release.
-	// (The page through ready: the watch may move the holder to a new
-	// holder file while it holds the lock, see pageGrant.checkLost.)
+	// Wake processes sleeping in waitLockFile, if any said they were
+	// (see releaseWake). (The page through ready: the watch may move the
+	// holder to a new holder file while it holds the lock, see
+	// pageGrant.checkLost.)
 	if page := l.ready.Load(); page != nil {
-		if set, _ := page.TakeWaiting(); set && !wakeWaiters(l.f, page) {
-			page.SetWaiting()
-		}
+		releaseWake(l.f, page)
 	}
 	<-l.sem
 	if err != nil {

@@ -37,6 +37,7 @@ type holderFile struct {
 
 	cache   atomic.Pointer[record.Cached] // last record read by busy or holder
 	checked atomic.Pointer[checkedRecord] // liveness of the holder of a cached record (busy)
+	live    atomic.Pointer[liveRecord]    // the same for holder, which must see a death
 }
 
 // open opens (creating it if needed) and maps the file if that has not
@@ -148,6 +149,12 @@ func atPath(id fileID, path string) bool {
 // says held (its holder never released) or cannot be read.
 func publishAcquired(page *record.Page, path string, req Request, abandoned bool) (Holder, bool, error) {
 	prevState, prevToken, perr := page.Peek()
+	return publishAfter(page, path, req, abandoned, prevState, prevToken, perr)
+}
+
+// publishAfter is publishAcquired once the previous record's state and
+// token have been read (perr: they could not be).
+func publishAfter(page *record.Page, path string, req Request, abandoned bool, prevState record.State, prevToken uint64, perr error) (Holder, bool, error) {
 	abandoned = abandoned || perr != nil || prevState == record.Held
 	if perr != nil {
 		prevToken = 0 // a record that fails its checks says nothing
@@ -317,6 +324,46 @@ type checkedRecord struct {
 	alive bool
 }
 
+// holderAlive reports whether the process that published c is alive.
+// Unlike aliveCached it sees a death even if the record does not
+// change: where the system offers a handle on the process (a pidfd on
+// Linux) it opens one per record and polls it, one system call instead
+// of reading /proc, and otherwise it asks each time.
+func (h *holderFile) holderAlive(c *record.Cached) bool {
+	if lr := h.live.Load(); lr != nil && lr.c == c {
+		if !lr.alive {
+			return false // a process never comes back
+		}
+		if lr.w != nil {
+			if exited, ok := lr.w.exited(); ok {
+				return !exited
+			}
+		}
+	}
+	hd := holderFromRecord(&c.Record)
+	var w *procWatch
+	if hd.PID != os.Getpid() {
+		w = watchProcess(hd.PID) // before the check: see watchProcess
+	}
+	alive := hd.alive()
+	if !alive && w != nil {
+		w.close()
+		w = nil
+	}
+	if old := h.live.Swap(&liveRecord{c: c, alive: alive, w: w}); old != nil && old.w != nil {
+		old.w.close() // a concurrent poll of it fails and asks the system
+	}
+	return alive
+}
+
+// A liveRecord is the liveness of the holder of a cached record, and
+// the watch on its process.
+type liveRecord struct {
+	c     *record.Cached
+	alive bool
+	w     *procWatch
+}
+
 // holder returns the live holder published on the page, or the
 // foreign holder of the lock file, or an error matching ErrNotHeld.
 // While the lock is held but its record cannot be read (a truncated or
@@ -346,7 +393,7 @@ func (h *holderFile) holder(name string) (Holder, error) {
 	if c.Record.State == record.Held {
 		// Not aliveCached: a holder can die without its record changing.
 		hd := holderFromRecord(&c.Record)
-		if hd.alive() {
+		if h.holderAlive(c) {
 			return hd, nil
 		}
 		dead = hd
@@ -380,6 +427,15 @@ type pageGrant struct {
 	released bool
 	lost     bool          // the files are no longer at their paths
 	lostCh   chan struct{} // made by Lost, closed once lost
+
+	// rel is the record Release publishes, encoded while the holder is
+	// known (see encodeReleased), so that the release, which a waiting
+	// process is timing, only copies bytes; relOK says it is current.
+	// (The file backend lends each grant its lock's buffer: one grant
+	// per process holds a lock at a time. Otherwise nil, and Release
+	// encodes.)
+	rel   *[record.Size]byte
+	relOK bool
 }
 
 func (g *pageGrant) Holder() Holder {
@@ -486,7 +542,18 @@ func (g *pageGrant) SetPurpose(purpose string) error {
 		return &fs.PathError{Op: "publish", Path: g.hf.path, Err: pageError(err)}
 	}
 	g.holder = h
+	g.encodeReleased()
 	return nil
+}
+
+// encodeReleased encodes the record that Release will publish. The
+// caller holds g.mu or is the only user of g.
+func (g *pageGrant) encodeReleased() {
+	if g.rel == nil || g.released {
+		return // (released: the buffer may be the next grant's now)
+	}
+	r := g.holder.toRecord(record.Released)
+	g.relOK = record.Encode(g.rel[:], &r) == nil
 }
 
 // errLost is the error of a lease used after its files were removed
@@ -501,7 +568,15 @@ func (g *pageGrant) Release() error {
 	h, lost := g.holder, g.lost
 	g.released = true
 	var serr error
-	if !lost {
+	switch {
+	case lost:
+	case g.relOK:
+		var seq uint32
+		seq, serr = g.page.StoreEncoded(g.rel, h.Token)
+		if l, ok := g.unlock.(*fileLock); ok && serr == nil {
+			l.last = releasedAt{g.page, seq, h.Token}
+		}
+	default:
 		r := h.toRecord(record.Released)
 		serr = g.page.Store(&r)
 	}
