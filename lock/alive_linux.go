@@ -30,9 +30,9 @@ func (w *procWatch) exited() (exited, ok bool) {
 		return false, false
 	}
 	cerr := rc.Control(func(fd uintptr) {
-		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		p := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		for {
-			n, err := unix.Poll(p, 0)
+			n, err := unix.Poll(p[:], 0)
 			if err == unix.EINTR {
 				continue
 			}

@@ -154,7 +154,7 @@ func benchHolderRole(args []string, in *bufio.Scanner, out *proctest.Writer) int
 // BenchmarkHandoff: this process waits in Acquire while another holds
 // the lock for the sub-benchmark's time, so that a CPU profile
 // (-cpuprofile) covers the waiter's side of a hand-off: the sleep, the
-// death watch that a wait sets up after 10 ms, and the way out. The
+// wake-up and the way out. The
 // hand-off latency, from just before the holder's release to the
 // return of Acquire, is reported as p50-µs and p99-µs; ns/op is mostly
 // the hold. The cross-process figures and their ratios to raw flock(2)

@@ -331,18 +331,20 @@ type checkedRecord struct {
 // of reading /proc, and otherwise it asks each time.
 func (h *holderFile) holderAlive(c *record.Cached) bool {
 	if lr := h.live.Load(); lr != nil && lr.c == c {
-		if !lr.alive {
-			return false // a process never comes back
+		switch {
+		case !lr.alive || lr.self:
+			return lr.alive // a process never comes back; this one lives
+		case lr.w == nil:
+			return holderFromRecord(&c.Record).alive() // no handle: ask
 		}
-		if lr.w != nil {
-			if exited, ok := lr.w.exited(); ok {
-				return !exited
-			}
+		if exited, ok := lr.w.exited(); ok {
+			return !exited
 		}
 	}
 	hd := holderFromRecord(&c.Record)
+	self := hd.PID == os.Getpid()
 	var w *procWatch
-	if hd.PID != os.Getpid() {
+	if !self {
 		w = watchProcess(hd.PID) // before the check: see watchProcess
 	}
 	alive := hd.alive()
@@ -350,7 +352,7 @@ func (h *holderFile) holderAlive(c *record.Cached) bool {
 		w.close()
 		w = nil
 	}
-	if old := h.live.Swap(&liveRecord{c: c, alive: alive, w: w}); old != nil && old.w != nil {
+	if old := h.live.Swap(&liveRecord{c: c, alive: alive, self: self, w: w}); old != nil && old.w != nil {
 		old.w.close() // a concurrent poll of it fails and asks the system
 	}
 	return alive
@@ -359,9 +361,9 @@ func (h *holderFile) holderAlive(c *record.Cached) bool {
 // A liveRecord is the liveness of the holder of a cached record, and
 // the watch on its process.
 type liveRecord struct {
-	c     *record.Cached
-	alive bool
-	w     *procWatch
+	c           *record.Cached
+	alive, self bool
+	w           *procWatch
 }
 
 // holder returns the live holder published on the page, or the
