@@ -355,14 +355,17 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pageGrant, error) {
 	// The previous record tells whether its holder released cleanly and
 	// what the last token was.
+	// The released record is encoded now, with the held one (the
+	// encoder is warm), so that Release only copies it.
 	st, tok, perr := l.prev(page)
-	h, abandoned, err := publishAfter(page, l.hf.path, req, false, st, tok, perr)
+	h, abandoned, err := publishAfter(page, l.hf.path, req, false, st, tok, perr, &l.rel)
 	if errors.Is(err, ErrCorrupt) && !sameFile(l.hf.f, l.hf.path) {
 		// A page replaced in the moment before the lock was taken (an
 		// operator's recovery from a corrupt page) that the watch has
 		// not reported yet: use the new one.
 		if page, err = l.reopen(false, true); err == nil {
-			h, abandoned, err = publishAcquired(page, l.hf.path, req, false)
+			st, tok, perr = page.Peek()
+			h, abandoned, err = publishAfter(page, l.hf.path, req, false, st, tok, perr, &l.rel)
 		}
 	}
 	if err != nil {
@@ -372,8 +375,7 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pag
 		return nil, err
 	}
 	g := &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l,
-		lockF: l.f, holderF: l.hf.f, watched: l.watched.Load(), rel: &l.rel}
-	g.encodeReleased() // now, while the encoder is warm, not in Release
+		lockF: l.f, holderF: l.hf.f, watched: l.watched.Load(), rel: &l.rel, relOK: true}
 	l.held.Store(g)
 	return g, nil
 }

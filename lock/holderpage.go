@@ -149,12 +149,13 @@ func atPath(id fileID, path string) bool {
 // says held (its holder never released) or cannot be read.
 func publishAcquired(page *record.Page, path string, req Request, abandoned bool) (Holder, bool, error) {
 	prevState, prevToken, perr := page.Peek()
-	return publishAfter(page, path, req, abandoned, prevState, prevToken, perr)
+	return publishAfter(page, path, req, abandoned, prevState, prevToken, perr, nil)
 }
 
 // publishAfter is publishAcquired once the previous record's state and
-// token have been read (perr: they could not be).
-func publishAfter(page *record.Page, path string, req Request, abandoned bool, prevState record.State, prevToken uint64, perr error) (Holder, bool, error) {
+// token have been read (perr: they could not be). If rel is not nil it
+// also encodes there the record that the release will publish.
+func publishAfter(page *record.Page, path string, req Request, abandoned bool, prevState record.State, prevToken uint64, perr error, rel *[record.Size]byte) (Holder, bool, error) {
 	abandoned = abandoned || perr != nil || prevState == record.Held
 	if perr != nil {
 		prevToken = 0 // a record that fails its checks says nothing
@@ -168,7 +169,7 @@ func publishAfter(page *record.Page, path string, req Request, abandoned bool, p
 	h.Since = now
 	h.Token = token
 	r := h.toRecord(record.Held)
-	if err := page.Store(&r); err != nil {
+	if err := page.StoreHeld(&r, rel); err != nil {
 		return Holder{}, false, &fs.PathError{Op: "lock", Path: path, Err: pageError(err)}
 	}
 	return h, abandoned, nil
@@ -431,7 +432,8 @@ type pageGrant struct {
 	lostCh   chan struct{} // made by Lost, closed once lost
 
 	// rel is the record Release publishes, encoded while the holder is
-	// known (see encodeReleased), so that the release, which a waiting
+	// known (at acquisition, see publishAfter; after SetPurpose, see
+	// encodeReleased), so that the release, which a waiting
 	// process is timing, only copies bytes; relOK says it is current.
 	// (The file backend lends each grant its lock's buffer: one grant
 	// per process holds a lock at a time. Otherwise nil, and Release

@@ -303,6 +303,31 @@ func (p *Page) Store(r *Record) (err error) {
 	if err := check(r); err != nil {
 		return err
 	}
+	return p.storeChecked(r)
+}
+
+// StoreHeld is Store for the record of a lock just taken that also
+// encodes into rel (if not nil) the same record in state Released, for
+// the release to store with StoreEncoded: the record's strings are
+// checked once for both.
+func (p *Page) StoreHeld(r *Record, rel *[Size]byte) error {
+	if err := check(r); err != nil {
+		return err
+	}
+	if err := p.storeChecked(r); err != nil {
+		return err
+	}
+	// After the store: readers wait for the held record, not for this.
+	if rel != nil {
+		released := *r
+		released.State = Released
+		encode(rel[:], &released)
+	}
+	return nil
+}
+
+// storeChecked is Store after check.
+func (p *Page) storeChecked(r *Record) error {
 	return p.do(func() error {
 		s := atomic.LoadUint32(p.seq())
 		if string(p.b[:8]) != magic {

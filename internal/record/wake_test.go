@@ -74,3 +74,27 @@ func TestStoreEncoded(t *testing.T) {
 	assert.True(t, ours)
 	assert.Equal(t, rel.Token, tok)
 }
+
+// TestStoreHeld: StoreHeld stores the record, and its released twin
+// stored with StoreEncoded reads back as the record in state Released.
+func TestStoreHeld(t *testing.T) {
+	p := NewPage(unsafeBytes(make([]uint64, PageSize/8)))
+	held := sample()
+	held.State = Held
+	var rel [Size]byte
+	require.NoError(t, p.StoreHeld(&held, &rel))
+	got, err := p.Load()
+	require.NoError(t, err)
+	assert.Equal(t, held, got)
+	_, err = p.StoreEncoded(&rel, held.Token)
+	require.NoError(t, err)
+	got, err = p.Load()
+	require.NoError(t, err)
+	want := held
+	want.State = Released
+	assert.Equal(t, want, got)
+
+	bad := held
+	bad.Host = "\xff"
+	assert.Error(t, p.StoreHeld(&bad, &rel), "an invalid record is refused")
+}
