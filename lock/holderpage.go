@@ -289,15 +289,33 @@ func (h *holderFile) busy(name string) error {
 // unless the holder has published its record by now on page (the
 // window of microseconds after it locks). ok is false if the table
 // shows no holder or cannot be read.
+//
+// A page whose last record is that process's released one means that
+// it is between locking and publishing, or between publishing its
+// release and unlocking: a moment of microseconds. foreign then waits
+// for the held record, and failing that looks at the table again (the
+// release finished: not held), rather than report this package's holder
+// as a foreign one.
 func (h *holderFile) foreign(page *record.Page) (hd Holder, ok bool) {
 	pid, ok := foreignHolder(lockPathOf(h.path))
 	if !ok {
 		return Holder{}, false
 	}
-	if page != nil {
-		if c, err := page.LoadCached(&h.cache); err == nil && c.Record.State == record.Held && int(c.Record.PID) == pid {
+	if page == nil {
+		return Holder{PID: pid, Foreign: true}, true
+	}
+	for i := 0; i < 100; i++ {
+		c, err := page.LoadCached(&h.cache)
+		if err != nil || int(c.Record.PID) != pid {
+			return Holder{PID: pid, Foreign: true}, true
+		}
+		if c.Record.State == record.Held {
 			return holderFromRecord(&c.Record), true
 		}
+		runtime.Gosched()
+	}
+	if now, ok := foreignHolder(lockPathOf(h.path)); !ok || now != pid {
+		return Holder{}, false
 	}
 	return Holder{PID: pid, Foreign: true}, true
 }
