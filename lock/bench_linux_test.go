@@ -13,14 +13,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// BenchmarkWaitPieces times, warm and in isolation, the pieces that a
-// wait of more than 10 ms adds to the way out of Acquire: stopping the
-// context.AfterFunc that wakes sleepers on cancellation, and stopping
-// the death watch's goroutine, which is parked reading an inotify
-// descriptor and is stopped by a read deadline in the past. In a real
-// hand-off they run cold, right after a long sleep, and the stop readies
-// a goroutine while the runtime is just waking up, which costs far more
-// than these figures (see BENCHMARKS.md and go run ./internal/lockbench).
+// BenchmarkWaitPieces times, warm and in isolation, pieces that a wait
+// could add to the way out of Acquire: stopping the context.AfterFunc
+// that wakes sleepers on cancellation (a wait skips it for a context
+// that cannot be cancelled), and stopping a goroutine parked reading an
+// inotify descriptor with a read deadline in the past, which is what a
+// death watch set up per wait cost on the way out before the watch
+// became one per process, armed for its life (notify_linux.go). In a
+// real hand-off such pieces run cold, right after a long sleep, which
+// costs far more than these figures (see BENCHMARKS.md).
 func BenchmarkWaitPieces(b *testing.B) {
 	b.Run("AfterFunc+stop", func(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())

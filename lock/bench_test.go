@@ -55,6 +55,25 @@ func BenchmarkTryAcquireBusy(b *testing.B) {
 	}
 }
 
+// BenchmarkHolderOtherProcess: Holder while another process holds the
+// lock. The record is decoded once; each call then checks that its
+// holder is still alive, with one poll of a pidfd on Linux rather than
+// a read of /proc.
+func BenchmarkHolderOtherProcess(b *testing.B) {
+	dir := proctest.TempDir(b)
+	ch := proctest.Start(b, "locktest-hold", dir, "bench", "installing")
+	ch.Expect("waiting", time.Minute)
+	ch.Expect("locked", time.Minute)
+	c, _ := lock.New("bench", lock.WithDir(dir))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if h, err := c.Holder(ctx); err != nil || h.Purpose != "installing" {
+			b.Fatal(h, err)
+		}
+	}
+}
+
 // BenchmarkTryAcquireBusyInProcess: the same with the holder in this
 // process (no system call: the in-process semaphore answers).
 func BenchmarkTryAcquireBusyInProcess(b *testing.B) {
@@ -135,7 +154,7 @@ func benchHolderRole(args []string, in *bufio.Scanner, out *proctest.Writer) int
 // BenchmarkHandoff: this process waits in Acquire while another holds
 // the lock for the sub-benchmark's time, so that a CPU profile
 // (-cpuprofile) covers the waiter's side of a hand-off: the sleep, the
-// death watch that a wait sets up after 10 ms, and the way out. The
+// wake-up and the way out. The
 // hand-off latency, from just before the holder's release to the
 // return of Acquire, is reported as p50-µs and p99-µs; ns/op is mostly
 // the hold. The cross-process figures and their ratios to raw flock(2)

@@ -97,6 +97,12 @@ type fileLock struct {
 	events   atomic.Uint64
 	verified uint64
 
+	// rel is the buffer each grant encodes its released record in
+	// (pageGrant.rel); last is where this process's last release left
+	// the page (see prev). Only the holder of sem uses them.
+	rel  [record.Size]byte
+	last releasedAt
+
 	held atomic.Pointer[pageGrant] // the grant while this process holds the lock
 }
 
@@ -337,13 +343,17 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pageGrant, error) {
 	// The previous record tells whether its holder released cleanly and
 	// what the last token was.
-	h, abandoned, err := publishAcquired(page, l.hf.path, req, false)
+	// The released record is encoded now, with the held one (the
+	// encoder is warm), so that Release only copies it.
+	st, tok, perr := l.prev(page)
+	h, abandoned, err := publishAfter(page, l.hf.path, req, false, st, tok, perr, &l.rel)
 	if errors.Is(err, ErrCorrupt) && !sameFile(l.hf.f, l.hf.path) {
 		// A page replaced in the moment before the lock was taken (an
 		// operator's recovery from a corrupt page) that the watch has
 		// not reported yet: use the new one.
 		if page, err = l.reopen(false, true); err == nil {
-			h, abandoned, err = publishAcquired(page, l.hf.path, req, false)
+			st, tok, perr = page.Peek()
+			h, abandoned, err = publishAfter(page, l.hf.path, req, false, st, tok, perr, &l.rel)
 		}
 	}
 	if err != nil {
@@ -353,7 +363,7 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pag
 		return nil, err
 	}
 	g := &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l,
-		lockF: l.f, holderF: l.hf.f, watched: l.watched.Load()}
+		lockF: l.f, holderF: l.hf.f, watched: l.watched.Load(), rel: &l.rel, relOK: true}
 	l.held.Store(g)
 	// A change the watch counted after verify but handled before held
 	// was set has not been checked against this grant: check it now
@@ -364,46 +374,38 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pag
 	return g, nil
 }
 
-// attempt is one round of an event-assisted wait (waitLockFile): it
-// announces the caller as a waiter on the page (so that the next release
-// wakes a sleeper) and makes one non-blocking attempt. done reports that
-// the wait is over, with err nil if the lock was taken; otherwise the
-// caller sleeps until a wake-up and calls attempt again.
-func attempt(ctx context.Context, f *os.File, page *record.Page) (done bool, err error) {
-	// A wake-up may be the cancellation itself: never take the lock
-	// once ctx is done.
-	if err := ctx.Err(); err != nil {
-		return true, err
+// A releasedAt is where a release left a page: its sequence number
+// after the write, and the token released.
+type releasedAt struct {
+	page  *record.Page
+	seq   uint32
+	token uint64
+}
+
+// prev returns the state and token of the record on page before this
+// acquisition. If the page is as this process's last release left it
+// (nobody has written it since, which the sequence number says), that
+// is the released record, known without reading and checking it again:
+// the common case of a process that takes the lock over and over.
+func (l *fileLock) prev(page *record.Page) (record.State, uint64, error) {
+	if l.last.page == page {
+		if s, err := page.Seq(); err == nil && s == l.last.seq {
+			return record.Released, l.last.token, nil
+		}
 	}
-	if l := lockOf(f); l != nil && l.events.Load() != l.verified {
-		return true, errMoved
-	}
-	if err := page.SetWaiting(); err != nil {
-		return true, err
-	}
-	if err := page.ClearWoken(); err != nil {
-		return true, err
-	}
-	err = tryLockFileContext(ctx, f)
-	if errors.Is(err, errWouldBlock) {
-		return false, nil
-	}
-	return true, err
+	return page.Peek()
 }
 
 // unlock releases the lock file and the in-process semaphore.
 func (l *fileLock) unlock() error {
 	l.held.Store(nil)
 	err := unlockFile(l.f)
-	// Wake processes sleeping in waitLockFile, if any said they were.
-	// A releaser that finds a woken waiter still on its way skips the
-	// wake-up, and then must leave the flag set for the next release.
-	// (The page through ready: the watch may move the holder to a new
-	// holder file while it holds the lock, see pageGrant.checkLost.)
+	// Wake processes sleeping in waitLockFile, if any said they were
+	// (see releaseWake). (The page through ready: the watch may move the
+	// holder to a new holder file while it holds the lock, see
+	// pageGrant.checkLost.)
 	if page := l.ready.Load(); page != nil {
-		if set, _ := page.TakeWaiting(); set && !wakeWaiters(l.f, page) {
-			page.SetWaiting()
-		}
+		releaseWake(l.f, page)
 	}
 	<-l.sem
 	if err != nil {

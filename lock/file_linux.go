@@ -88,17 +88,15 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	// free for moments only. A few quick attempts first catch those
 	// moments; going to sleep and being woken would cost far more (a
 	// futex round trip each way, and the lock moving between processes).
-	for i := 0; i < spinAttempts; i++ {
-		runtime.Gosched()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := tryLockFile(f); err == nil || !errors.Is(err, errWouldBlock) {
-			return err
-		}
+	if done, err := spin(ctx, f); done {
+		return err
 	}
-	stop := context.AfterFunc(ctx, func() { wakeSleepers(page) })
-	defer stop()
+	if ctx.Done() != nil {
+		// (A context that can never be cancelled needs no wake-up, and
+		// then costs nothing on the way out.)
+		stop := context.AfterFunc(ctx, func() { wakeSleepers(page) })
+		defer stop()
+	}
 	l := lockOf(f)
 	timeout := time.Duration(0)
 	if l != nil {
@@ -116,11 +114,8 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 		maxSleep = unwatchedWait // deaths are seen only by looking
 	}
 	for {
-		seq, err := page.WakeSeq()
-		if err != nil {
-			return err
-		}
-		if done, err := attempt(ctx, f, page); done {
+		seq, done, err := attemptArmed(ctx, l, f, page)
+		if done {
 			return err
 		}
 		d := timeout
@@ -148,6 +143,21 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	}
 }
 
+// spin makes spinAttempts quick attempts, yielding before each; done
+// reports that the wait is over (the lock taken, or err).
+func spin(ctx context.Context, f *os.File) (done bool, err error) {
+	for i := 0; i < spinAttempts; i++ {
+		runtime.Gosched()
+		if err := ctx.Err(); err != nil {
+			return true, err
+		}
+		if err := tryLockFile(f); err == nil || !errors.Is(err, errWouldBlock) {
+			return true, err
+		}
+	}
+	return false, nil
+}
+
 // sleepFor returns how long a sleeper may sleep: fallbackWait while the
 // page says the lock is held by a live holder that publishes records,
 // foreignWait otherwise (the lock is held, so by someone who published
@@ -163,17 +173,34 @@ func sleepFor(l *fileLock, page *record.Page) time.Duration {
 	return foreignWait
 }
 
-// wakeWaiters wakes one process sleeping in waitLockFile, unless one
-// that was woken has not yet made its attempt; it reports whether it
-// woke one.
-func wakeWaiters(f *os.File, page *record.Page) bool {
-	if clear, err := page.MarkWoken(); err != nil || !clear {
-		return err != nil
+// attemptArmed is attempt with the wake sequence to sleep on if the
+// lock is still held, read in the same touch of the page that announces
+// the sleeper (Arm), and with the lock at hand rather than looked up.
+func attemptArmed(ctx context.Context, l *fileLock, f *os.File, page *record.Page) (seq uint32, done bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, true, err
 	}
-	if page.BumpWake() == nil {
+	if l != nil && l.events.Load() != l.verified {
+		return 0, true, errMoved
+	}
+	if seq, err = page.Arm(); err != nil {
+		return 0, true, err
+	}
+	err = tryLockFile(f)
+	if errors.Is(err, errWouldBlock) {
+		return seq, false, nil
+	}
+	return seq, true, err
+}
+
+// releaseWake wakes one process sleeping in waitLockFile after a
+// release, if any said it was, with one touch of the page (TakeWake)
+// and one futex call: a releaser that finds a woken sleeper still on
+// its way skips the wake-up and leaves the flag for the next release.
+func releaseWake(_ *os.File, page *record.Page) {
+	if wake, _ := page.TakeWake(); wake {
 		futex(page.WakeWord(), futexWake, 1, nil)
 	}
-	return true
 }
 
 // futex(2) operations (golang.org/x/sys/unix does not name them).

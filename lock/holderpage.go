@@ -37,6 +37,7 @@ type holderFile struct {
 
 	cache   atomic.Pointer[record.Cached] // last record read by busy or holder
 	checked atomic.Pointer[checkedRecord] // liveness of the holder of a cached record (busy)
+	live    atomic.Pointer[liveRecord]    // the same for holder, which must see a death
 }
 
 // open opens (creating it if needed) and maps the file if that has not
@@ -141,13 +142,10 @@ func atPath(id fileID, path string) bool {
 	return ok && now == id
 }
 
-// publishAcquired publishes req.Holder on page right after the lock
-// was taken: it sets Since and a token larger than the last one stored
-// (see issueToken), and reports the acquisition as abandoned if the
-// caller already knows it is (abandoned) or the previous record still
-// says held (its holder never released) or cannot be read.
-func publishAcquired(page *record.Page, path string, req Request, abandoned bool) (Holder, bool, error) {
-	prevState, prevToken, perr := page.Peek()
+// publishAfter is publishAcquired once the previous record's state and
+// token have been read (perr: they could not be). If rel is not nil it
+// also encodes there the record that the release will publish.
+func publishAfter(page *record.Page, path string, req Request, abandoned bool, prevState record.State, prevToken uint64, perr error, rel *[record.Size]byte) (Holder, bool, error) {
 	abandoned = abandoned || perr != nil || prevState == record.Held
 	if perr != nil {
 		prevToken = 0 // a record that fails its checks says nothing
@@ -161,7 +159,7 @@ func publishAcquired(page *record.Page, path string, req Request, abandoned bool
 	h.Since = now
 	h.Token = token
 	r := h.toRecord(record.Held)
-	if err := page.Store(&r); err != nil {
+	if err := page.StoreHeld(&r, rel); err != nil {
 		return Holder{}, false, &fs.PathError{Op: "lock", Path: path, Err: pageError(err)}
 	}
 	return h, abandoned, nil
@@ -281,30 +279,42 @@ func (h *holderFile) busy(name string) error {
 // unless the holder has published its record by now on page (the
 // window of microseconds after it locks). ok is false if the table
 // shows no holder or cannot be read.
+//
+// A page whose last record is that process's released one means that
+// it is between locking and publishing, or between publishing its
+// release and unlocking: a moment of microseconds. foreign then waits
+// for the held record, and failing that looks at the table again (the
+// release finished: not held), rather than report this package's holder
+// as a foreign one.
 func (h *holderFile) foreign(page *record.Page) (hd Holder, ok bool) {
 	pid, ok := foreignHolder(lockPathOf(h.path))
 	if !ok {
 		return Holder{}, false
 	}
-	if page != nil {
-		// A holder of this package locks first and publishes a moment
-		// later; on a busy machine that moment can last milliseconds.
-		// Only a holder that publishes nothing within publishGrace is
-		// foreign.
-		deadline := time.Now().Add(publishGrace)
-		for i := 0; ; i++ {
-			if c, err := page.LoadCached(&h.cache); err == nil && c.Record.State == record.Held && int(c.Record.PID) == pid {
-				return holderFromRecord(&c.Record), true
-			}
-			if time.Now().After(deadline) {
-				break
-			}
-			if i < 100 {
-				runtime.Gosched()
-			} else {
-				time.Sleep(100 * time.Microsecond)
-			}
+	if page == nil {
+		return Holder{PID: pid, Foreign: true}, true
+	}
+	// A holder of this package locks first and publishes a moment
+	// later; on a busy machine that moment can last milliseconds. Only
+	// a holder that publishes nothing within publishGrace is foreign.
+	deadline := time.Now().Add(publishGrace)
+	for i := 0; ; i++ {
+		if c, err := page.LoadCached(&h.cache); err == nil && c.Record.State == record.Held && int(c.Record.PID) == pid {
+			return holderFromRecord(&c.Record), true
 		}
+		if time.Now().After(deadline) {
+			break
+		}
+		if i < 100 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	// It may have released meanwhile (between publishing its release
+	// and unlocking, the table still shows it).
+	if now, ok := foreignHolder(lockPathOf(h.path)); !ok || now != pid {
+		return Holder{}, false
 	}
 	return Holder{PID: pid, Foreign: true}, true
 }
@@ -336,6 +346,48 @@ type checkedRecord struct {
 	alive bool
 }
 
+// holderAlive reports whether the process that published c is alive.
+// Unlike aliveCached it sees a death even if the record does not
+// change: where the system offers a handle on the process (a pidfd on
+// Linux) it opens one per record and polls it, one system call instead
+// of reading /proc, and otherwise it asks each time.
+func (h *holderFile) holderAlive(c *record.Cached) bool {
+	if lr := h.live.Load(); lr != nil && lr.c == c {
+		switch {
+		case !lr.alive || lr.self:
+			return lr.alive // a process never comes back; this one lives
+		case lr.w == nil:
+			return holderFromRecord(&c.Record).alive() // no handle: ask
+		}
+		if exited, ok := lr.w.exited(); ok {
+			return !exited
+		}
+	}
+	hd := holderFromRecord(&c.Record)
+	self := hd.PID == os.Getpid()
+	var w *procWatch
+	if !self {
+		w = watchProcess(hd.PID) // before the check: see watchProcess
+	}
+	alive := hd.alive()
+	if !alive && w != nil {
+		w.close()
+		w = nil
+	}
+	if old := h.live.Swap(&liveRecord{c: c, alive: alive, self: self, w: w}); old != nil && old.w != nil {
+		old.w.close() // a concurrent poll of it fails and asks the system
+	}
+	return alive
+}
+
+// A liveRecord is the liveness of the holder of a cached record, and
+// the watch on its process.
+type liveRecord struct {
+	c           *record.Cached
+	alive, self bool
+	w           *procWatch
+}
+
 // holder returns the live holder published on the page, or the
 // foreign holder of the lock file, or an error matching ErrNotHeld.
 // While the lock is held but its record cannot be read (a truncated or
@@ -365,7 +417,7 @@ func (h *holderFile) holder(name string) (Holder, error) {
 	if c.Record.State == record.Held {
 		// Not aliveCached: a holder can die without its record changing.
 		hd := holderFromRecord(&c.Record)
-		if hd.alive() {
+		if h.holderAlive(c) {
 			return hd, nil
 		}
 		dead = hd
@@ -399,6 +451,16 @@ type pageGrant struct {
 	released bool
 	lost     bool          // the files are no longer at their paths
 	lostCh   chan struct{} // made by Lost, closed once lost
+
+	// rel is the record Release publishes, encoded while the holder is
+	// known (at acquisition, see publishAfter; after SetPurpose, see
+	// encodeReleased), so that the release, which a waiting
+	// process is timing, only copies bytes; relOK says it is current.
+	// (The file backend lends each grant its lock's buffer: one grant
+	// per process holds a lock at a time. Otherwise nil, and Release
+	// encodes.)
+	rel   *[record.Size]byte
+	relOK bool
 }
 
 func (g *pageGrant) Holder() Holder {
@@ -440,7 +502,18 @@ func (g *pageGrant) SetPurpose(purpose string) error {
 		return &fs.PathError{Op: "publish", Path: g.hf.path, Err: pageError(err)}
 	}
 	g.holder = h
+	g.encodeReleased()
 	return nil
+}
+
+// encodeReleased encodes the record that Release will publish. The
+// caller holds g.mu or is the only user of g.
+func (g *pageGrant) encodeReleased() {
+	if g.rel == nil || g.released {
+		return // (released: the buffer may be the next grant's now)
+	}
+	r := g.holder.toRecord(record.Released)
+	g.relOK = record.Encode(g.rel[:], &r) == nil
 }
 
 // errLost is the error of a lease used after its files were removed
@@ -455,7 +528,15 @@ func (g *pageGrant) Release() error {
 	h, lost := g.holder, g.lost
 	g.released = true
 	var serr error
-	if !lost {
+	switch {
+	case lost:
+	case g.relOK:
+		var seq uint32
+		seq, serr = g.page.StoreEncoded(g.rel, h.Token)
+		if l, ok := g.unlock.(*fileLock); ok && serr == nil {
+			l.last = releasedAt{g.page, seq, h.Token}
+		}
+	default:
 		r := h.toRecord(record.Released)
 		serr = g.page.Store(&r)
 	}

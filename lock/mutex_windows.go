@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/agentlock/agentlock/internal/record"
 )
 
 // localPrefix marks the per-session holder files of ScopeLocal.
@@ -287,4 +289,14 @@ func (b *mutexBackend) Holder(ctx context.Context, name string) (Holder, error) 
 		return Holder{}, err
 	}
 	return b.mutex(name).hf.holder(name)
+}
+
+// publishAcquired publishes req.Holder on page right after the lock
+// was taken: it sets Since and a token larger than the last one stored
+// (see issueToken), and reports the acquisition as abandoned if the
+// caller already knows it is (abandoned) or the previous record still
+// says held (its holder never released) or cannot be read.
+func publishAcquired(page *record.Page, path string, req Request, abandoned bool) (Holder, bool, error) {
+	prevState, prevToken, perr := page.Peek()
+	return publishAfter(page, path, req, abandoned, prevState, prevToken, perr, nil)
 }

@@ -303,6 +303,31 @@ func (p *Page) Store(r *Record) (err error) {
 	if err := check(r); err != nil {
 		return err
 	}
+	return p.storeChecked(r)
+}
+
+// StoreHeld is Store for the record of a lock just taken that also
+// encodes into rel (if not nil) the same record in state Released, for
+// the release to store with StoreEncoded: the record's strings are
+// checked once for both.
+func (p *Page) StoreHeld(r *Record, rel *[Size]byte) error {
+	if err := check(r); err != nil {
+		return err
+	}
+	if err := p.storeChecked(r); err != nil {
+		return err
+	}
+	// After the store: readers wait for the held record, not for this.
+	if rel != nil {
+		released := *r
+		released.State = Released
+		encode(rel[:], &released)
+	}
+	return nil
+}
+
+// storeChecked is Store after check.
+func (p *Page) storeChecked(r *Record) error {
 	return p.do(func() error {
 		s := atomic.LoadUint32(p.seq())
 		if string(p.b[:8]) != magic {
@@ -345,3 +370,76 @@ func (p *Page) TakeWaiting() (set bool, err error) {
 	})
 	return set, err
 }
+
+// Arm prepares a sleeper's attempt in one touch of the page: it reads
+// the wake sequence (to sleep on if the attempt fails), then sets the
+// waiters flag (so that the next release wakes a sleeper) and clears
+// the woken flag (this sleeper is awake and about to try). It is
+// WakeSeq, SetWaiting and ClearWoken in that order.
+func (p *Page) Arm() (seq uint32, err error) {
+	err = p.do(func() error {
+		seq = atomic.LoadUint32(p.WakeWord())
+		if atomic.LoadUint32(p.waiters()) == 0 {
+			atomic.StoreUint32(p.waiters(), 1)
+		}
+		if atomic.LoadUint32(p.woken()) != 0 {
+			atomic.StoreUint32(p.woken(), 0)
+		}
+		return nil
+	})
+	return seq, err
+}
+
+// TakeWake is a releaser's side of a wake-up in one touch of the page:
+// if the waiters flag is set it clears it and, unless a woken sleeper
+// has not yet made its attempt (the woken flag; the waiters flag is
+// then left set for the next release), sets the woken flag, bumps the
+// wake sequence and reports that the caller should wake a sleeper. It
+// is TakeWaiting, MarkWoken and BumpWake together.
+func (p *Page) TakeWake() (wake bool, err error) {
+	err = p.do(func() error {
+		if atomic.LoadUint32(p.waiters()) == 0 || atomic.SwapUint32(p.waiters(), 0) == 0 {
+			return nil
+		}
+		if atomic.SwapUint32(p.woken(), 1) != 0 {
+			atomic.StoreUint32(p.waiters(), 1)
+			return nil
+		}
+		atomic.AddUint32(p.WakeWord(), 1)
+		wake = true
+		return nil
+	})
+	return wake, err
+}
+
+// StoreEncoded is Store with a body that Encode wrote earlier, for a
+// release, whose record is known when the lock is taken: the release
+// then only copies bytes. It returns the page's sequence number after
+// the write (see Seq). The caller must hold the lock.
+func (p *Page) StoreEncoded(body *[Size]byte, token uint64) (seq uint32, err error) {
+	err = p.do(func() error {
+		s := atomic.LoadUint32(p.seq())
+		if string(p.b[:8]) != magic {
+			s = uint32(time.Now().UnixNano()) &^ 1
+			atomic.StoreUint64(p.lastToken(), 0)
+		}
+		atomic.StoreUint32(p.seq(), s|1)
+		if string(p.b[:8]) != magic {
+			copy(p.b[:8], magic)
+		}
+		if atomic.LoadUint64(p.lastToken()) < token {
+			atomic.StoreUint64(p.lastToken(), token)
+		}
+		copy(p.b[bodyOff:bodyOff+Size], body[:])
+		seq = (s | 1) + 1
+		atomic.StoreUint32(p.seq(), seq)
+		return nil
+	})
+	return seq, err
+}
+
+// Seq returns the page's sequence number, which every write through
+// this package advances: a page whose number is the one a write left
+// still holds that write's record (or was changed by something that
+// does not write as this package does).
+func (p *Page) Seq() (uint32, error) { return p.sequence() }
