@@ -218,6 +218,9 @@
 //     file and says SIGBUS. The page's blocks are allocated when the
 //     file is created (fallocate on Linux), so a full file system is
 //     ENOSPC at the first use of a name rather than a fault later.
+//     (A program built with the race detector is the exception: a fault
+//     the race runtime takes on its own stack cannot be recovered, and
+//     once ended such a holder; a page truncated under it can kill it.)
 //
 // A lock or holder file that another user owns with a mode other than
 // 0666 (a planted 0600 file would let its owner lock every third user

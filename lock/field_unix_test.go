@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentlock/agentlock/internal/racebuild"
 	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/lock/guarded"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
@@ -267,6 +268,9 @@ func TestLockFileRemovedWhileHeld(t *testing.T) {
 // holds the lock and two wait: the waiters get the lock in turn, every
 // Release returns nil, and Holder never says "not held" meanwhile.
 func TestHolderPageTruncated(t *testing.T) {
+	if racebuild.Enabled {
+		t.Skip("the holder processes of this test are race-built: a memory fault on the truncated mapping once hit the watch goroutine while the race runtime had it on the system stack, where it cannot be turned into an error, and killed the holder; .ci/run runs this test without -race")
+	}
 	dir := proctest.TempDir(t)
 	hpath := filepath.Join(dir, "x.holder")
 	h := fieldChild(t, dir, "x")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentlock/agentlock/internal/racebuild"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -216,6 +217,9 @@ func TestUsage(t *testing.T) {
 // and the holder republishes: wait goes on waiting through that, and
 // returns once the holder releases.
 func TestWaitThroughTruncatedHolderFile(t *testing.T) {
+	if racebuild.Enabled {
+		t.Skip("the holder processes of this test are race-built: a memory fault on the truncated mapping once hit the watch goroutine while the race runtime had it on the system stack, where it cannot be turned into an error, and killed the holder; .ci/run runs this test without -race")
+	}
 	if runtime.GOOS == "windows" {
 		t.Skip("Windows refuses to truncate a mapped file: the holder file cannot be truncated while held")
 	}
