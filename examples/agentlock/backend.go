@@ -33,6 +33,18 @@ func (b *backendFlags) check(f *flags) string {
 	return ""
 }
 
+// parse parses args into f and checks the backend flags: it returns
+// the status to exit with on -h or a usage mistake, or -1.
+func (b *backendFlags) parse(f *flags, args []string) int {
+	if st := f.parse(args); st >= 0 {
+		return st
+	}
+	if msg := b.check(f); msg != "" {
+		return f.usageError("%s", msg)
+	}
+	return -1
+}
+
 // options returns the lock options that select the backend.
 func (b *backendFlags) options() ([]lock.Option, error) {
 	if !b.mutex {

@@ -45,11 +45,8 @@ func cmdWait(e *env, args []string) int {
 	f := newFlags(e, "wait", waitUsage)
 	limit := f.Duration("w", 0, "give up after `DURATION` (default: no limit)")
 	b.register(f)
-	if st := f.parse(args); st >= 0 {
+	if st := b.parse(f, args); st >= 0 {
 		return st
-	}
-	if msg := b.check(f); msg != "" {
-		return f.usageError("%s", msg)
 	}
 	if f.set("w") && *limit <= 0 {
 		return f.usageError("invalid value %v for flag -w: must be positive", *limit)

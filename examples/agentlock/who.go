@@ -48,11 +48,8 @@ func cmdWho(e *env, args []string) int {
 	f := newFlags(e, "who", whoUsage)
 	asJSON := f.Bool("json", false, "print one JSON object")
 	b.register(f)
-	if st := f.parse(args); st >= 0 {
+	if st := b.parse(f, args); st >= 0 {
 		return st
-	}
-	if msg := b.check(f); msg != "" {
-		return f.usageError("%s", msg)
 	}
 	if f.NArg() != 1 {
 		return f.usageError("want one NAME, have %d arguments", f.NArg())
@@ -87,11 +84,8 @@ func cmdLs(e *env, args []string) int {
 	f := newFlags(e, "ls", lsUsage)
 	asJSON := f.Bool("json", false, "print one JSON object per lock, one per line")
 	b.register(f)
-	if st := f.parse(args); st >= 0 {
+	if st := b.parse(f, args); st >= 0 {
 		return st
-	}
-	if msg := b.check(f); msg != "" {
-		return f.usageError("%s", msg)
 	}
 	if f.NArg() != 0 {
 		return f.usageError("unexpected arguments %q", f.Args())
