@@ -44,10 +44,11 @@
 // issued before for its name, across processes and restarts, so a
 // resource can refuse a holder that has been superseded.
 //
-// Holder records are checked by a checksum and by their process (pid,
-// start time, boot), so a dead holder is reported as ErrNotHeld and a
-// damaged record as ErrCorrupt, never as a live holder. Records are
-// advisory: only the operating system decides who owns the lock, and
+// The local backends check a holder record by its checksum and by its
+// process (pid, start time, boot), so a dead holder is reported as
+// ErrNotHeld and a damaged record as ErrCorrupt, never as a live
+// holder. Records are advisory: only the operating system (or the
+// distributed engine) decides who owns the lock, and
 // this package never kills a process, deletes a lock file or breaks a
 // lock because of what a record says. Holder never contends, so
 // watching a lock cannot make anyone else find it busy.

@@ -32,8 +32,8 @@ const (
 
 // A File is a file read by anyone and replaced only by holders of a
 // lock, atomically and with fencing: the shared instruction file. The
-// package documentation describes how it is written, fenced and
-// checked, and its on-disk format. A File is safe for concurrent use;
+// package documentation gives the fencing rules and the on-disk format,
+// and Write the write procedure. A File is safe for concurrent use;
 // writes through one File are serialized.
 type File struct {
 	path     string // absolute
