@@ -29,8 +29,9 @@
 // two Coordinators of one name in one process included.
 //
 // Acquire honours its context: when ctx ends first it returns an error
-// matching ctx.Err() that says who held the lock, and leaves nothing
-// behind, no goroutine still waiting and no hold of the lock afterwards.
+// matching ctx.Err() that says who held the lock (a *BusyError for
+// errors.As), and leaves nothing behind: no goroutine still waiting and
+// no hold of the lock afterwards.
 // A precondition (WithPrecondition) runs before anything is locked; if
 // it fails, panics or overruns ctx, the error matches ErrPrecondition
 // and the lock was never held.
@@ -48,10 +49,10 @@
 // process (pid, start time, boot), so a dead holder is reported as
 // ErrNotHeld and a damaged record as ErrCorrupt, never as a live
 // holder. Records are advisory: only the operating system (or the
-// distributed engine) decides who owns the lock, and
-// this package never kills a process, deletes a lock file or breaks a
-// lock because of what a record says. Holder never contends, so
-// watching a lock cannot make anyone else find it busy.
+// distributed engine) decides who owns the lock, and this package never
+// kills a process, deletes a lock file or breaks a lock because of what
+// a record says. Holder never contends, so watching a lock cannot make
+// anyone else find it busy.
 //
 // A held lock is lost only if its lock file is removed or replaced, or
 // a distributed backend's session ends; Lease.Lost says when. Every

@@ -44,9 +44,10 @@
 //
 // # What you can rely on
 //
-// Cycles are spaced by an interval with jitter, one timer reused; errors
-// other than a busy lock go to OnError and back off exponentially up to
-// a cap. A cancelled context stops Run at once if it is waiting, or at
+// Cycles are spaced by an interval with jitter, one timer reused. An
+// error from the lock (a failed precondition, an I/O error) goes to
+// OnError and backs off exponentially up to a cap; an error from work
+// goes to OnError without backoff. A cancelled context stops Run at once if it is waiting, or at
 // the end of the cycle. AcquireNotify is the blocking form: it waits
 // for the lock like Coordinator.Acquire and notifies by policy
 // meanwhile, and leaves nothing running when it returns.
