@@ -26,7 +26,7 @@ type Coordinator struct {
 }
 
 // New returns a Coordinator for the lock called name. The name is
-// checked first (see the package documentation for the rules), then the
+// checked first (see ValidName for the rules), then the
 // options; an invalid name is an error matching ErrInvalidName and an
 // invalid option one matching ErrInvalidOption, and in both cases no
 // file is touched.

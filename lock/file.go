@@ -45,10 +45,63 @@ import (
 // held lease whose lock file went is lost (pageGrant.Lost).
 
 // NewFileBackend returns the file backend on dir, or on the platform's
-// default directory if dir is empty. It checks the directory: it must
-// exist, be a directory (not a symbolic link to one), and if others may
-// write it, carry the sticky bit; the default directory must in addition
-// be owned by the system (see the package documentation).
+// default directory (see the package documentation) if dir is empty.
+// New uses it unless WithBackend says otherwise.
+//
+// The directory must exist and be a directory, not a symbolic link to
+// one. It is refused with an error matching ErrUnsafePath if an
+// untrusted user could swap files in it: on Unix, if it is owned by
+// someone other than root or the caller, or writable by group or others
+// without the sticky bit; on Windows, if it is a reparse point, is owned
+// by someone other than SYSTEM, Administrators or the caller without an
+// OWNER RIGHTS entry, or lets anyone else delete or rename it or the
+// files in it, or change their DACL or owner (the creator of a file
+// excepted). The default directory must in addition be owned by the
+// system on Unix; on Windows it is created with a DACL that lets every
+// authenticated user create, read and write files but not delete them,
+// so a service and a desktop program share it whichever created it.
+// New fails rather than use another directory.
+//
+// The lock's two files, NAME.lock and NAME.holder, are created on first
+// use with mode 0666 whatever the umask, opened once per process with
+// O_NOFOLLOW and close-on-exec and kept open, and never deleted. A link
+// or anything but a regular file at either path is refused
+// (ErrUnsafePath). A file that another user owns with another mode (a
+// planted 0600 file would lock every third user out) is given mode 0666
+// when root or its owner opens it; anyone else gets an error naming its
+// owner and mode. Read-only file systems, permission errors and ENOLCK
+// are *fs.PathError. On Unix the holder file's page is allocated when it is
+// created, so a full file system fails at a name's first use, not
+// later. On Linux one inotify instance (on macOS and the BSDs, one
+// kqueue) serves the whole process, with a watch per file. Without a
+// watch (the user's inotify limits exhausted) locks still work: deaths
+// are then seen by polling and Lease.Lost stays open.
+//
+// The lock directory must not be cleaned while programs use it (a WithDir
+// under /tmp or /var/tmp is exposed to cleaners). If it is, exclusion
+// holds among the programs that open the new files: each acquisition
+// checks that the file it locked is the file at the path, and opens it
+// anew if not. A holder whose lock file is removed or replaced while it
+// holds has lost the lock: Lease.Lost closes (Linux, macOS, BSDs), its
+// SetPurpose and Release return errors matching ErrLost, and guarded
+// files refuse its writes; on Windows a held lock file cannot be removed
+// or renamed. A holder whose holder file alone is replaced keeps the
+// lock and, where there is a watch, publishes on the new file. A
+// truncated holder file is given its page back by the first process
+// that touches it, and its holder publishes again (on Linux at once,
+// elsewhere at its next SetPurpose); meanwhile Holder reports
+// ErrCorrupt, never ErrNotHeld for a held lock, and Release succeeds. (In a program
+// built with the race detector a page truncated under a holder can kill
+// it: the race runtime cannot recover that fault.)
+//
+// A process that locks NAME.lock without this package (flock(1),
+// Python's fcntl.flock) excludes and is excluded like any holder but
+// publishes no record. On Linux, Holder and BusyError report its pid
+// from /proc/locks, with Holder.Foreign set, once it has published
+// nothing for 20 ms; elsewhere the lock shows busy with a zero Holder
+// and Holder reports ErrNotHeld.
+// Such a holder does not wake waiters when it unlocks, so they then look
+// again every 10 ms.
 func NewFileBackend(dir string) (Backend, error) {
 	isDefault := dir == ""
 	if isDefault {

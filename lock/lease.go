@@ -51,6 +51,15 @@ func newLease(name string, g Grant) *Lease {
 // increase with every acquisition, across processes and restarts, so a
 // resource that remembers the highest token it has seen can refuse a
 // write from a holder that has since been superseded (see package guarded).
+//
+// With the file and named-mutex backends a token is the larger of the
+// previous token plus one and the wall clock in nanoseconds, so tokens
+// recover upward if the stored one is lost (its holder file deleted or
+// damaged), unless the clock was set back further than the time since.
+// A process also remembers the highest token it has issued or seen. A
+// stored token more than 24 hours ahead of the clock is not trusted:
+// the acquisition fails with an error matching ErrCorrupt that says how
+// to recover, rather than issue a token that may repeat.
 func (l *Lease) Token() uint64 { return l.g.Holder().Token }
 
 // Holder returns the record this lease published.
@@ -99,14 +108,10 @@ func (l *Lease) SetPurpose(purpose string) error {
 // named-mutex backend returns nil: a held lock is kept until Release or
 // the end of the process.
 //
-// The etcd backend (module github.com/agentlock/agentlock/lock/etcdlock)
-// closes it when its session lease can no longer be kept alive: the
-// lease expired because the process was paused or cut off from the
-// cluster for longer than the TTL, or it was revoked. Another process
-// may hold the lock by then. Lost is a signal, not a guarantee: a
-// holder may be paused between checking it and writing, so data the
-// lock guards must also be fenced by the lease's token (see package guarded,
-// and etcdlock's Fenced for data kept in etcd).
+// A distributed backend closes it when its session ends (see module
+// github.com/agentlock/agentlock/lock/etcdlock). Lost is a signal, not a
+// guarantee: a holder may be paused between checking it and writing, so
+// data the lock guards must also be fenced by the lease's token.
 func (l *Lease) Lost() <-chan struct{} { return l.g.Lost() }
 
 // Release gives up the lock. A second call returns an error matching

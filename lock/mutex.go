@@ -99,8 +99,12 @@ func WithMutexDir(dir string) MutexOption {
 //	b, err := lock.NewNamedMutexBackend(lock.WithScope(lock.ScopeGlobal))
 //	c, err := lock.New("pcm-install", lock.WithBackend(b))
 //
-// On Windows it locks a kernel mutex, on other systems a file with
-// flock(2); see the package documentation. Invalid options are errors
+// On Windows it locks a kernel mutex (Global\agentlock.NAME, or
+// Local\agentlock.NAME with ScopeLocal), which the system abandons when
+// its owner dies. On other systems it locks the file _mutex.NAME.lock in
+// the mutex directory with flock(2), a namespace apart from the file
+// backend's, never a no-op. Records, tokens, Abandoned, cancellation and
+// Holder behave as with the file backend. Invalid options are errors
 // matching ErrInvalidOption; an unsafe holder directory is an error
 // matching ErrUnsafePath.
 //
@@ -112,10 +116,9 @@ func WithMutexDir(dir string) MutexOption {
 // (access denied); it never runs unlocked. The mutex is created with a
 // security descriptor that gives SYSTEM and Administrators full access
 // and every authenticated user the right to wait for and release it,
-// so a desktop program can share the mutex a service created. A
-// service should therefore start first; if a desktop program created
-// the mutex, a service running as another user refuses it until every
-// handle to it is closed.
+// so a desktop program can share the mutex a service created; an OWNER
+// RIGHTS entry gives its creator no more, so a service also shares the
+// mutex a desktop program created.
 func NewNamedMutexBackend(opts ...MutexOption) (Backend, error) {
 	var c mutexConfig
 	for _, o := range opts {

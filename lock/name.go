@@ -11,8 +11,11 @@ const MaxNameLen = 64
 // ValidName reports whether name is a valid lock name: 1 to MaxNameLen
 // bytes of lower-case ASCII letters, digits, '.', '_' and '-', starting
 // with a letter or digit, not ending with '.', and not a name Windows
-// reserves for a device. New and the backends refuse other names with
-// an error matching ErrInvalidName that says why.
+// reserves for a device. The rules are the same on every system, so a
+// name means the same lock everywhere (which is why upper case is
+// refused rather than folded). New and the backends refuse other names
+// with an error matching ErrInvalidName that says why, before any file
+// is touched.
 func ValidName(name string) bool { return validateName(name) == nil }
 
 // validateName applies the same rules on every operating system, so a

@@ -5,7 +5,7 @@
 //
 //	go install github.com/agentlock/agentlock/examples/agentlock@latest
 //
-//	agentlock run [-n | -w DURATION] [-E CODE] [-purpose TEXT] [-check SERVER ...] NAME [--] COMMAND [ARGS...]
+//	agentlock run [-n | -w DURATION] [-E CODE] [-C CODE] [-purpose TEXT] [-check SERVER ...] NAME [--] COMMAND [ARGS...]
 //	agentlock who [-json] NAME
 //	agentlock ls [-json]
 //	agentlock wait [-w DURATION] NAME
@@ -14,7 +14,7 @@
 //
 // Every command takes -dir DIR (the lock directory; default: the lock
 // package's system-wide one, /run/lock on Linux, /var/tmp on macOS and
-// the BSDs, %ProgramData%\agentlock on Windows), -mutex (the named-mutex
+// the BSDs but OpenBSD, %ProgramData%\agentlock on Windows), -mutex (the named-mutex
 // backend) and -scope local|global (its namespace). Run "agentlock
 // COMMAND -h" for the details of each, including its exit statuses.
 // Usage errors exit with status 2 and name the flag or argument;

@@ -76,7 +76,7 @@ func decodeRecord(val []byte, rev int64) (lock.Holder, error) {
 	return h, nil
 }
 
-// State key values (see the package documentation, "Abandoned").
+// State key values (see README.md, "How it works", Abandoned).
 const (
 	stateHeld     = "held "
 	stateReleased = "released "

@@ -32,8 +32,8 @@ const (
 
 // A File is a file read by anyone and replaced only by holders of a
 // lock, atomically and with fencing: the shared instruction file. The
-// package documentation describes how it is written, fenced and
-// checked, and its on-disk format. A File is safe for concurrent use;
+// package documentation gives the fencing rules and the on-disk format,
+// and Write the write procedure. A File is safe for concurrent use;
 // writes through one File are serialized.
 type File struct {
 	path     string // absolute
@@ -169,6 +169,22 @@ func (g *File) ReadToken() (data []byte, token uint64, err error) {
 // Write replaces a damaged file (one that fails its checks but starts
 // with the magic number, or is empty); it refuses a file that is not a
 // guarded file at all with an error matching lock.ErrCorrupt.
+//
+// A write checks the fencing rules, creates a temporary file in the
+// file's directory (O_EXCL, O_NOFOLLOW, close-on-exec), writes and
+// fsyncs it, renames it over the file and fsyncs the directory. On
+// Windows the rename is a POSIX-semantics rename, which replaces a file
+// that readers have open; where that is unsupported, MoveFileEx,
+// retried for up to 2 s while another program has the file open. A
+// directory that cannot be synced (Windows, or EINVAL or ENOTSUP) is
+// taken to make renames durable by other means, such as NTFS's journal.
+// An fsync error is returned and never retried, since a retried fsync
+// can report success for data the kernel dropped. If the directory
+// fsync fails after the rename, the previous version is written back
+// the same way (or the file removed if there was none), and a reader
+// may have seen the new version in between. Temporary files left by a
+// writer that died are removed on the first write through each File
+// and on every write with a lease that reports Abandoned.
 func (g *File) Write(lease *lock.Lease, data []byte) error {
 	return g.commit(lease, "write guarded", true, func([]byte) ([]byte, error) { return data, nil })
 }

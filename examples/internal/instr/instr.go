@@ -3,7 +3,7 @@
 // file the installer and the poller share (a guarded.File payload).
 //
 // Both are JSON so that a newcomer can look at them with cat; the
-// guarded file adds its own binary header (see the lock package), so
+// guarded file adds its own binary header (see package guarded), so
 // to read the instruction file by hand use the poller, or
 // guarded.Open(path).Read().
 package instr
