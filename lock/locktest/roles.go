@@ -18,7 +18,8 @@ import (
 // A Factory returns the backend under test. dir is a scratch directory
 // shared by a test and its child processes: file-based backends keep
 // their files there; others may ignore it. A factory must give every
-// process the same locks for the same dir.
+// process the same locks for the same dir. The suite closes a backend
+// that implements io.Closer when the test that made it ends.
 type Factory func(dir string) (lock.Backend, error)
 
 // Main registers the child roles the suite uses, with f as their

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -84,6 +85,15 @@ func (s *suite) new(t *testing.T, dir, name string, opts ...lock.Option) *lock.C
 	b, err := s.f(dir)
 	if err != nil {
 		t.Fatalf("backend factory: %v", err)
+	}
+	if c, ok := b.(io.Closer); ok {
+		// A backend with a connection (etcd's) closes it, so that a
+		// run of the suite leaves no session or goroutine behind.
+		t.Cleanup(func() {
+			if err := c.Close(); err != nil {
+				t.Errorf("closing the backend: %v", err)
+			}
+		})
 	}
 	c, err := lock.New(name, append([]lock.Option{lock.WithBackend(b)}, opts...)...)
 	if err != nil {
