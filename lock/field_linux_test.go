@@ -23,7 +23,9 @@ import (
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
-func init() { proctest.Role("field-many", fieldManyRole) }
+const roleFieldMany = "field-many"
+
+func init() { proctest.Role(roleFieldMany, fieldManyRole) }
 
 // fieldManyRole: args dir count. Takes the locks n0 … n{count-1} and
 // says "held"; then holds them until killed.
@@ -81,7 +83,7 @@ func TestThousandNames(t *testing.T) {
 	for i, name := range names {
 		cs[i] = newC(t, dir, name)
 	}
-	h := proctest.Start(t, "field-many", dir, strconv.Itoa(n))
+	h := proctest.Start(t, roleFieldMany, dir, strconv.Itoa(n))
 	h.Expect("held", 2*time.Minute)
 
 	// Wait on every name long enough for its wait to watch for deaths.
@@ -114,7 +116,7 @@ func TestThousandNames(t *testing.T) {
 	var firsts, lasts []time.Duration
 	for round := 0; round < 3; round++ {
 		if round > 0 {
-			h = proctest.Start(t, "field-many", dir, strconv.Itoa(n))
+			h = proctest.Start(t, roleFieldMany, dir, strconv.Itoa(n))
 			h.Expect("held", 2*time.Minute)
 		}
 		type res struct {

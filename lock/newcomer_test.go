@@ -38,7 +38,7 @@ func TestDroppedLeaseReleasedByGC(t *testing.T) {
 			require.NoError(t, err)
 			dropLease(t, c)
 
-			ch := proctest.Start(t, "try", kind, dir, name)
+			ch := proctest.Start(t, roleTry, kind, dir, name)
 			require.Equal(t, fmt.Sprint("busy ", os.Getpid()), ch.Expect("busy", 30*time.Second),
 				"the dropped lease holds the lock until it is collected")
 			require.NoError(t, ch.Wait(30*time.Second))
@@ -52,7 +52,7 @@ func TestDroppedLeaseReleasedByGC(t *testing.T) {
 				require.True(t, time.Now().Before(deadline), "the dropped lease was never released")
 				time.Sleep(10 * time.Millisecond)
 			}
-			ch = proctest.Start(t, "try", kind, dir, name)
+			ch = proctest.Start(t, roleTry, kind, dir, name)
 			ch.Expect("got false", 30*time.Second)
 			require.NoError(t, ch.Wait(30*time.Second))
 		})

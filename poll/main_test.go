@@ -14,9 +14,15 @@ import (
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
+// The child roles of this package's tests.
+const (
+	roleHold  = "hold"
+	roleTries = "tries"
+)
+
 func TestMain(m *testing.M) {
-	proctest.Role("hold", holdRole)
-	proctest.Role("tries", triesRole)
+	proctest.Role(roleHold, holdRole)
+	proctest.Role(roleTries, triesRole)
 	proctest.Main(m)
 }
 

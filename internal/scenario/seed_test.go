@@ -19,9 +19,15 @@ import (
 	"github.com/agentlock/agentlock/logon"
 )
 
+// The child roles of this package's tests.
+const (
+	roleInstaller = "installer"
+	roleLegacy    = "legacy-installer"
+)
+
 func TestMain(m *testing.M) {
-	proctest.Role("installer", installerRole)
-	proctest.Role("legacy-installer", legacyRole)
+	proctest.Role(roleInstaller, installerRole)
+	proctest.Role(roleLegacy, legacyRole)
 	proctest.Main(m)
 }
 
@@ -71,7 +77,7 @@ func TestValidateFirstLockSecond(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 
-	a := proctest.Start(t, "installer", dir, blackhole.URL, "installing Office 97")
+	a := proctest.Start(t, roleInstaller, dir, blackhole.URL, "installing Office 97")
 	a.Expect("validating", time.Minute)
 	tries := 0
 	var failed string
@@ -93,7 +99,7 @@ func TestValidateFirstLockSecond(t *testing.T) {
 	_, err = b.Holder(ctx)
 	assert.ErrorIs(t, err, lock.ErrNotHeld, "a failed precondition must publish nothing")
 
-	a2 := proctest.Start(t, "installer", dir, healthy.URL, "installing Office 97")
+	a2 := proctest.Start(t, roleInstaller, dir, healthy.URL, "installing Office 97")
 	a2.Expect("validating", time.Minute)
 	a2.Expect("locked", time.Minute)
 	_, err = b.TryAcquire(ctx)
@@ -139,7 +145,7 @@ func TestLegacyOrderingIsCaught(t *testing.T) {
 	blackhole := blackholeServer(t)
 	b, err := lock.New("pcm-install", lock.WithDir(dir))
 	require.NoError(t, err)
-	a := proctest.Start(t, "legacy-installer", dir, blackhole.URL)
+	a := proctest.Start(t, roleLegacy, dir, blackhole.URL)
 	a.Expect("validating", time.Minute)
 	busy := 0
 	var be *lock.BusyError

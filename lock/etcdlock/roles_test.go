@@ -13,9 +13,16 @@ import (
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
+// The child roles of this package's tests (roleCount and roleHold are
+// their functions).
+const (
+	roleNameCount = "etcd-count"
+	roleNameHold  = "etcd-hold"
+)
+
 func registerRoles() {
-	proctest.Role("etcd-count", roleCount)
-	proctest.Role("etcd-hold", roleHold)
+	proctest.Role(roleNameCount, roleCount)
+	proctest.Role(roleNameHold, roleHold)
 }
 
 func fail(out *proctest.Writer, err error) int {

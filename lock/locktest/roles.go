@@ -29,17 +29,28 @@ func Main(m *testing.M, f Factory) {
 	proctest.Main(m)
 }
 
+// The child roles the suite registers, for tests of a package that
+// calls Main or Register and start them themselves with proctest.Start
+// (the arguments each takes are on its function below).
+const (
+	RoleHold   = "locktest-hold"   // acquire, then obey "release", "purpose P", "exit"
+	RoleTry    = "locktest-try"    // one TryAcquire per "again"
+	RoleHolder = "locktest-holder" // one Holder per line
+	RoleCount  = "locktest-count"  // n locked increments of a counter file
+	RoleIdle   = "locktest-idle"   // wait for standard input to close
+)
+
 // Register registers the child roles the suite uses, with f as their
 // backend, without running anything: for a TestMain that calls
 // proctest.Dispatch and m.Run itself (to start and stop a server
 // around the tests, say).
 func Register(f Factory) {
 	factory = f
-	proctest.Role("locktest-hold", roleHold)
-	proctest.Role("locktest-try", roleTry)
-	proctest.Role("locktest-holder", roleHolder)
-	proctest.Role("locktest-count", roleCount)
-	proctest.Role("locktest-idle", roleIdle)
+	proctest.Role(RoleHold, roleHold)
+	proctest.Role(RoleTry, roleTry)
+	proctest.Role(RoleHolder, roleHolder)
+	proctest.Role(RoleCount, roleCount)
+	proctest.Role(RoleIdle, roleIdle)
 }
 
 var factory Factory

@@ -25,9 +25,12 @@ import (
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
+// roleInstaller is the child role that runs the installer program.
+const roleInstaller = "installer"
+
 func TestMain(m *testing.M) {
 	// The installer program itself, as a child process.
-	proctest.Role("installer", func(args []string, _ *bufio.Scanner, _ *proctest.Writer) int {
+	proctest.Role(roleInstaller, func(args []string, _ *bufio.Scanner, _ *proctest.Writer) int {
 		return Main(args, os.Stdout, os.Stderr)
 	})
 	proctest.Main(m)
@@ -98,7 +101,7 @@ func find(evs []report.Event, event string) *report.Event {
 // package marked installing, installs it again, and counts it once.
 func TestKilledInstallRedoneOnce(t *testing.T) {
 	s := newSetup(t, instr.Catalog{Packages: []instr.CatalogEntry{{Name: "Office 97", Files: 4}, {Name: "Quake", Files: 1}}})
-	child := proctest.Start(t, "installer", "-share", s.share, "-file", s.file, "-lock-dir", s.lockDir, "-target", s.target,
+	child := proctest.Start(t, roleInstaller, "-share", s.share, "-file", s.file, "-lock-dir", s.lockDir, "-target", s.target,
 		"-install-time", "2s", "-once", "-json")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
