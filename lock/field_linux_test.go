@@ -208,19 +208,24 @@ func TestForeignFlockHolder(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l.Release())
 
-	cmd := exec.Command("flock", "-o", path, "sleep", "60")
+	// flock(1) runs its command once it holds the lock: the command's
+	// first line says it does.
+	cmd := exec.Command("flock", "-o", path, "sh", "-c", "echo locked; exec sleep 60")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	pid := cmd.Process.Pid
-	deadline := time.Now().Add(fieldLong)
-	for {
-		l, err := c.TryAcquire(context.Background())
-		if err != nil {
-			break
-		}
-		l.Release()
-		require.True(t, time.Now().Before(deadline), "flock(1) did not lock")
-		time.Sleep(time.Millisecond)
+	locked := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		locked <- line
+	}()
+	select {
+	case line := <-locked:
+		require.Equal(t, "locked\n", line, "flock(1) did not lock")
+	case <-time.After(fieldLong):
+		t.Fatal("flock(1) did not lock")
 	}
 	h, err := c.Holder(context.Background())
 	require.NoError(t, err)
@@ -244,7 +249,7 @@ func TestForeignFlockHolder(t *testing.T) {
 			l.Release()
 		}
 	}()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the waiter is in its long wait: what the kill must wake
 	cmd.Process.Kill()
 	cmd.Wait()
 	exited := time.Now()
@@ -297,7 +302,7 @@ while sys.stdin.readline():
 				l.Release()
 			}
 		}()
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // the waiter is in its long wait: what the unlock must wake
 		fmt.Fprintln(stdin, "unlock")
 		require.True(t, sc.Scan())
 		f := strings.Fields(sc.Text())

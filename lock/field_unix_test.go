@@ -297,7 +297,7 @@ func TestHolderPageTruncated(t *testing.T) {
 			require.ErrorIs(t, err, lock.ErrCorrupt)
 			require.NotContains(t, err.Error(), "runtime error")
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // spread the looks over the holder's repair
 	}
 	q := fieldChild(t, dir, "x")
 	q.Send("holder")
@@ -460,7 +460,7 @@ func TestHolderFileRemovedWhileHeld(t *testing.T) {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "the holder's record did not reappear: %v", err)
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // the holder's republishing has no sign outside it but the record
 	}
 	noLine(t, a, 200*time.Millisecond, "the lock file is intact")
 	a.Send("release")

@@ -296,7 +296,7 @@ func TestMeasure(t *testing.T) {
 					l.Release()
 				}
 			}()
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // the waiter is asleep now
 			k := time.Now()
 			h.Kill()
 			ks = append(ks, (<-done).Sub(k))

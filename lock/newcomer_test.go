@@ -50,7 +50,7 @@ func TestDroppedLeaseReleasedByGC(t *testing.T) {
 					break
 				}
 				require.True(t, time.Now().Before(deadline), "the dropped lease was never released")
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(10 * time.Millisecond) // the cleanup runs when the collector gets to it: no event
 			}
 			ch = proctest.Start(t, roleTry, kind, dir, name)
 			ch.Expect("got false", 30*time.Second)
@@ -73,7 +73,7 @@ func TestReleasedLeaseCollectedKeepsNextHolder(t *testing.T) {
 	require.NoError(t, err)
 	for range 5 {
 		runtime.GC()
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // time for a wrongly kept cleanup to run
 	}
 	h, err := c.Holder(context.Background())
 	require.NoError(t, err, "the next holder must still hold the lock")

@@ -223,7 +223,7 @@ func TestCrossProcessWorkingPollerContends(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p, err := New(c, func(context.Context, *lock.Lease) error { time.Sleep(time.Millisecond); return nil },
+	p, err := New(c, func(context.Context, *lock.Lease) error { time.Sleep(time.Millisecond); return nil }, // work that holds the lock a while,
 		WithInterval(2*time.Millisecond), WithImmediateStart())
 	require.NoError(t, err)
 	done := make(chan error, 1)

@@ -154,7 +154,7 @@ func TestLegacyOrderingIsCaught(t *testing.T) {
 		if errors.As(err, &be) {
 			busy++
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // spread the 20 looks over the validation
 	}
 	a.Expect("failed true", time.Minute)
 	t.Logf("legacy ordering: B found the lock busy %d of 20 times, held for %q", busy, be.Holder.Purpose)

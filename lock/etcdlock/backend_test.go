@@ -30,7 +30,7 @@ func coordinator(t *testing.T, b *etcdlock.Backend, name string, opts ...lock.Op
 func queuePrefix(prefix, name string) string { return prefix + name + "/" }
 
 // queueKeys lists the queue keys of name, oldest first.
-func queueKeys(t *testing.T, prefix, name string) []string {
+func queueKeys(t testing.TB, prefix, name string) []string {
 	t.Helper()
 	cli, err := client()
 	require.NoError(t, err)

@@ -57,7 +57,7 @@ func TestMutexExclusion(t *testing.T) {
 		if len(resp.Kvs) > 0 {
 			v, _ = strconv.Atoi(string(resp.Kvs[0].Value))
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // widen the read-modify-write, so that an overlap would show
 		_, err = cli.Put(ctx, key, strconv.Itoa(v+1))
 		return err
 	}

@@ -63,7 +63,8 @@ func TestKilledHolder(t *testing.T) {
 		assert.NoError(t, err)
 		got <- l
 	}()
-	time.Sleep(200 * time.Millisecond)
+	require.Eventually(t, func() bool { return len(queueKeys(t, prefix, "killed")) == 2 }, long, time.Millisecond,
+		"the waiter never joined the queue behind the holder")
 	start := time.Now()
 	ch.Kill()
 	select {

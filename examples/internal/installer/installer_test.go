@@ -111,7 +111,11 @@ func TestKilledInstallRedoneOnce(t *testing.T) {
 			break
 		}
 	}
-	time.Sleep(700 * time.Millisecond) // one file of Office 97 written, of four
+	// Kill it in the middle of Office 97: once the first of its four
+	// files is written.
+	first := filepath.Join(s.target, instr.Slug("Office 97"), "file-01.dat")
+	require.Eventually(t, func() bool { _, err := os.Stat(first); return err == nil },
+		20*time.Second, time.Millisecond, "the child never wrote a file of Office 97")
 	child.Kill()
 	child.Wait(10 * time.Second)
 	f := s.read(t)
