@@ -480,52 +480,41 @@ func (d *demo) step(format string, args ...any) {
 // until handles events until cond, a test of the demo's state, is
 // true, and fails after the step timeout.
 func (d *demo) until(ctx context.Context, what string, cond func() bool) error {
-	if cond() {
-		return nil
-	}
-	t := time.NewTimer(d.p.wait)
-	defer t.Stop()
-	for {
-		select {
-		case e := <-d.events:
-			d.handle(e)
-			if cond() {
-				return nil
-			}
-		case <-t.C:
-			return fmt.Errorf("gave up waiting for %s after %v", what, d.p.wait)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return d.pump(ctx, d.p.wait, nil, cond, func() error {
+		return fmt.Errorf("gave up waiting for %s after %v", what, d.p.wait)
+	})
 }
 
 // sleep handles events for a while.
 func (d *demo) sleep(ctx context.Context, dur time.Duration) error {
+	return d.pump(ctx, dur, nil, never, func() error { return nil })
+}
+
+// waitExit handles events until c has exited and been reaped.
+func (d *demo) waitExit(ctx context.Context, c *child) error {
+	return d.pump(ctx, d.p.wait, c.done, never, func() error {
+		return fmt.Errorf("the %s (pid %d) did not exit", c.role, c.cmd.Process.Pid)
+	})
+}
+
+// pump handles events until stop, checked before and after each,
+// reports true; or until done is closed, and then the events still
+// queued too; or until dur has passed, and then returns expired(); or
+// until ctx ends.
+func (d *demo) pump(ctx context.Context, dur time.Duration, done <-chan struct{}, stop func() bool, expired func() error) error {
+	if stop() {
+		return nil
+	}
 	t := time.NewTimer(dur)
 	defer t.Stop()
 	for {
 		select {
 		case e := <-d.events:
 			d.handle(e)
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// waitExit handles events until c has exited and been reaped.
-func (d *demo) waitExit(ctx context.Context, c *child) error {
-	t := time.NewTimer(d.p.wait)
-	defer t.Stop()
-	for {
-		select {
-		case e := <-d.events:
-			d.handle(e)
-		case <-c.done:
-			// Its last events may still be queued.
+			if stop() {
+				return nil
+			}
+		case <-done:
 			for {
 				select {
 				case e := <-d.events:
@@ -535,12 +524,15 @@ func (d *demo) waitExit(ctx context.Context, c *child) error {
 				}
 			}
 		case <-t.C:
-			return fmt.Errorf("the %s (pid %d) did not exit", c.role, c.cmd.Process.Pid)
+			return expired()
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
+
+// never is a stop condition for pump that never holds.
+func never() bool { return false }
 
 // reapAll kills every child still running and waits for it, so that
 // none is left behind, whatever went wrong.

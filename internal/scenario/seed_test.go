@@ -36,13 +36,11 @@ func TestMain(m *testing.M) {
 func installerRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	check, err := logon.HTTP(args[1], logon.WithTimeout(2*time.Second))
 	if err != nil {
-		out.Println("error", err)
-		return 1
+		return out.Fail(err)
 	}
 	c, err := lock.New("pcm-install", lock.WithDir(args[0]), lock.WithPurpose(args[2]), lock.WithPrecondition(check))
 	if err != nil {
-		out.Println("error", err)
-		return 1
+		return out.Fail(err)
 	}
 	out.Println("validating")
 	l, err := c.Acquire(context.Background())
@@ -116,18 +114,15 @@ func TestValidateFirstLockSecond(t *testing.T) {
 func legacyRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	check, err := logon.HTTP(args[1], logon.WithTimeout(2*time.Second))
 	if err != nil {
-		out.Println("error", err)
-		return 1
+		return out.Fail(err)
 	}
 	c, err := lock.New("pcm-install", lock.WithDir(args[0]), lock.WithPurpose("querying "+args[1]))
 	if err != nil {
-		out.Println("error", err)
-		return 1
+		return out.Fail(err)
 	}
 	l, err := c.Acquire(context.Background())
 	if err != nil {
-		out.Println("error", err)
-		return 1
+		return out.Fail(err)
 	}
 	out.Println("validating")
 	err = check(context.Background())

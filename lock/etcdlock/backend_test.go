@@ -222,12 +222,7 @@ func TestWaiterSessionExpires(t *testing.T) {
 	l, err := a.Acquire(ctx)
 	require.NoError(t, err)
 
-	got := make(chan *lock.Lease, 1)
-	go func() {
-		l, err := w.Acquire(ctx)
-		assert.NoError(t, err)
-		got <- l
-	}()
+	got := acquireAsync(t, ctx, w)
 	var keys []string
 	require.Eventually(t, func() bool {
 		keys = queueKeys(t, prefix, "expire")

@@ -38,16 +38,23 @@ func benchCoordinatorsAt(b *testing.B, prefix, name string, n int) []*lock.Coord
 	return cs
 }
 
+// mustAcquire acquires the lock of c, or ends the benchmark.
+func mustAcquire(b *testing.B, c *lock.Coordinator) *lock.Lease {
+	b.Helper()
+	l, err := c.Acquire(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
 // BenchmarkAcquireRelease: uncontended Acquire + Release, with the
 // holder record (two round trips: one transaction each).
 func BenchmarkAcquireRelease(b *testing.B) {
 	c := benchCoordinators(b, "bench", 1)[0]
 	ctx := context.Background()
 	// The first acquisition grants the session lease.
-	l, err := c.Acquire(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := mustAcquire(b, c)
 	l.Release()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -67,10 +74,7 @@ func BenchmarkTryAcquireBusy(b *testing.B) {
 	cs := benchCoordinators(b, "busy", 2)
 	c, d := cs[0], cs[1]
 	ctx := context.Background()
-	l, err := c.Acquire(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := mustAcquire(b, c)
 	defer l.Release()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -86,10 +90,7 @@ func BenchmarkTryAcquireBusy(b *testing.B) {
 func BenchmarkHolder(b *testing.B) {
 	c := benchCoordinators(b, "holder", 1)[0]
 	ctx := context.Background()
-	l, err := c.Acquire(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := mustAcquire(b, c)
 	defer l.Release()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -107,10 +108,7 @@ func BenchmarkHandoff(b *testing.B) {
 	prefix := prefixFor(proctest.TempDir(b))
 	coords := benchCoordinatorsAt(b, prefix, "handoff", 2)
 	ctx := context.Background()
-	l, err := coords[0].Acquire(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := mustAcquire(b, coords[0])
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -57,12 +57,7 @@ func TestKilledHolder(t *testing.T) {
 	c, err := lock.New("killed", lock.WithBackend(b))
 	require.NoError(t, err)
 
-	got := make(chan *lock.Lease, 1)
-	go func() {
-		l, err := c.Acquire(context.Background())
-		assert.NoError(t, err)
-		got <- l
-	}()
+	got := acquireAsync(t, context.Background(), c)
 	require.Eventually(t, func() bool { return len(queueKeys(t, prefix, "killed")) == 2 }, long, time.Millisecond,
 		"the waiter never joined the queue behind the holder")
 	start := time.Now()

@@ -63,18 +63,13 @@ func coordinator(dir, name string, opts ...lock.Option) (*lock.Coordinator, erro
 	return lock.New(name, append([]lock.Option{lock.WithBackend(b)}, opts...)...)
 }
 
-func fail(out *proctest.Writer, err error) int {
-	out.Println("error", strings.ReplaceAll(err.Error(), "\n", " "))
-	return 1
-}
-
 // roleHold: args dir name purpose [timeout]. Acquires (blocking, with an
 // optional timeout), prints "locked TOKEN ABANDONED" or "cancelled ERR",
 // then obeys commands: "release", "purpose P", "exit" (exit holding).
 func roleHold(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	c, err := coordinator(args[0], args[1], lock.WithPurpose(args[2]))
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	ctx := context.Background()
 	if len(args) > 3 {
@@ -102,12 +97,12 @@ func roleHold(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 		switch cmd {
 		case "release":
 			if err := l.Release(); err != nil {
-				return fail(out, err)
+				return out.Fail(err)
 			}
 			out.Println("released")
 		case "purpose":
 			if err := l.SetPurpose(arg); err != nil {
-				return fail(out, err)
+				return out.Fail(err)
 			}
 			out.Println("ok")
 		case "exit":
@@ -122,7 +117,7 @@ func roleHold(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 func roleTry(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	c, err := coordinator(args[0], args[1])
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	for {
 		l, err := c.TryAcquire(context.Background())
@@ -131,12 +126,12 @@ func roleTry(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 		case err == nil:
 			out.Println("locked", l.Token())
 			if err := l.Release(); err != nil {
-				return fail(out, err)
+				return out.Fail(err)
 			}
 		case errors.As(err, &be):
 			out.Println("busy", be.Holder.PID, be.Holder.Purpose)
 		default:
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		if !in.Scan() || in.Text() != "again" {
 			return 0
@@ -149,7 +144,7 @@ func roleTry(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 func roleHolder(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	c, err := coordinator(args[0], args[1])
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	out.Println("ready")
 	for in.Scan() {
@@ -160,7 +155,7 @@ func roleHolder(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 		case errors.Is(err, lock.ErrNotHeld):
 			out.Println("free")
 		default:
-			return fail(out, err)
+			return out.Fail(err)
 		}
 	}
 	return 0
@@ -172,27 +167,27 @@ func roleHolder(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 func roleCount(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	c, err := coordinator(args[0], args[1])
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	n, _ := strconv.Atoi(args[3])
 	w := bufio.NewWriter(os.Stdout)
 	for i := 0; i < n; i++ {
 		l, err := c.Acquire(context.Background())
 		if err != nil {
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		b, err := os.ReadFile(args[2])
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		v, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 		v++
 		if err := os.WriteFile(args[2], []byte(strconv.Itoa(v)), 0o644); err != nil {
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		tok := l.Token()
 		if err := l.Release(); err != nil {
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		fmt.Fprintln(w, "tok", v, tok)
 	}
