@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentlock/agentlock/lock/locktest"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 
 	"github.com/agentlock/agentlock/lock"
@@ -40,7 +41,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 // holder, which is another process.
 func BenchmarkTryAcquireBusy(b *testing.B) {
 	dir := proctest.TempDir(b)
-	ch := proctest.Start(b, "locktest-hold", dir, "bench", "installing")
+	ch := proctest.Start(b, locktest.RoleHold, dir, "bench", "installing")
 	ch.Expect("waiting", time.Minute)
 	ch.Expect("locked", time.Minute)
 	c, _ := lock.New("bench", lock.WithDir(dir))
@@ -61,7 +62,7 @@ func BenchmarkTryAcquireBusy(b *testing.B) {
 // a read of /proc.
 func BenchmarkHolderOtherProcess(b *testing.B) {
 	dir := proctest.TempDir(b)
-	ch := proctest.Start(b, "locktest-hold", dir, "bench", "installing")
+	ch := proctest.Start(b, locktest.RoleHold, dir, "bench", "installing")
 	ch.Expect("waiting", time.Minute)
 	ch.Expect("locked", time.Minute)
 	c, _ := lock.New("bench", lock.WithDir(dir))
@@ -117,7 +118,9 @@ func BenchmarkHolder(b *testing.B) {
 	}
 }
 
-func init() { proctest.Role("bench-holder", benchHolderRole) }
+const roleBenchHolder = "bench-holder"
+
+func init() { proctest.Role(roleBenchHolder, benchHolderRole) }
 
 // benchHolderRole takes the lock on "hold D", says "held", keeps the
 // lock D more and releases it, saying "released T" with the wall clock
@@ -163,7 +166,7 @@ func BenchmarkHandoff(b *testing.B) {
 	for _, hold := range []time.Duration{time.Millisecond, 20 * time.Millisecond} {
 		b.Run("hold="+hold.String(), func(b *testing.B) {
 			dir := proctest.TempDir(b)
-			holder := proctest.Start(b, "bench-holder", dir, "bench")
+			holder := proctest.Start(b, roleBenchHolder, dir, "bench")
 			c, err := lock.New("bench", lock.WithDir(dir))
 			if err != nil {
 				b.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/agentlock/agentlock/internal/record"
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/lock/locktest"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
@@ -257,7 +258,7 @@ func TestStaleRecords(t *testing.T) {
 
 func holdIn(t *testing.T, dir, name, purpose string) (*proctest.Child, uint64) {
 	t.Helper()
-	ch := proctest.Start(t, "locktest-hold", dir, name, purpose)
+	ch := proctest.Start(t, locktest.RoleHold, dir, name, purpose)
 	ch.Expect("waiting", time.Minute)
 	f := strings.Fields(ch.Expect("locked", time.Minute))
 	tok, err := strconv.ParseUint(f[1], 10, 64)
@@ -285,7 +286,7 @@ func TestTokensSurviveLostState(t *testing.T) {
 	// A stored token far ahead of the clock (more than a day) is not
 	// trusted: neither followed nor wrapped, but ErrCorrupt.
 	writeRecord(t, filepath.Join(dir, "tokens.holder"), record.Record{State: record.Released, Token: 1 << 63})
-	ch3 := proctest.Start(t, "locktest-hold", dir, "tokens", "c")
+	ch3 := proctest.Start(t, locktest.RoleHold, dir, "tokens", "c")
 	ch3.Expect("waiting", time.Minute)
 	assert.Contains(t, ch3.Expect("cancelled", time.Minute), "corrupt data")
 }
@@ -299,7 +300,7 @@ func TestKillFreesQuickly(t *testing.T) {
 	var worst time.Duration
 	for i := 0; i < 5; i++ {
 		holder, _ := holdIn(t, dir, "kill", "installing")
-		waiter := proctest.Start(t, "locktest-hold", dir, "kill", "next")
+		waiter := proctest.Start(t, locktest.RoleHold, dir, "kill", "next")
 		waiter.Expect("waiting", time.Minute)
 		time.Sleep(50 * time.Millisecond) // the waiter is asleep now
 		start := time.Now()

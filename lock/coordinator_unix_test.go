@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentlock/agentlock/lock"
+	"github.com/agentlock/agentlock/lock/locktest"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
@@ -111,7 +112,7 @@ func TestPermissionDenied(t *testing.T) {
 	require.NoError(t, err)
 	exe = filepath.Join(top, "lock.test")
 	require.NoError(t, os.WriteFile(exe, b, 0o755))
-	cmd := proctest.Command(exe, "locktest-try", dir, "denied")
+	cmd := proctest.Command(exe, locktest.RoleTry, dir, "denied")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	t.Logf("child exit: %v", err)
@@ -151,17 +152,17 @@ func TestDefaultDirServiceAndDesktop(t *testing.T) {
 		require.NoError(t, err, "the default directory must be usable")
 		if who == "desktop" {
 			// The desktop program creates the files this time.
-			out, err := runAs(exe, "locktest-try", "", name)
+			out, err := runAs(exe, locktest.RoleTry, "", name)
 			require.NoError(t, err, "%s", out)
 			require.True(t, strings.HasPrefix(out, "locked "), "unprivileged child: %q", out)
 		}
 		l, err := c.Acquire(ctx, lock.WithPurpose("service"))
 		require.NoError(t, err)
-		out, err := runAs(exe, "locktest-try", "", name)
+		out, err := runAs(exe, locktest.RoleTry, "", name)
 		require.NoError(t, err, "%s", out)
 		assert.Equal(t, fmt.Sprintf("busy %d service\n", os.Getpid()), out, "the unprivileged program must see the service's lock")
 		require.NoError(t, l.Release())
-		out, err = runAs(exe, "locktest-try", "", name)
+		out, err = runAs(exe, locktest.RoleTry, "", name)
 		require.NoError(t, err, "%s", out)
 		assert.True(t, strings.HasPrefix(out, "locked "), "got %q", out)
 	}

@@ -23,7 +23,9 @@ import (
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
-func init() { proctest.Role("field-many", fieldManyRole) }
+const roleFieldMany = "field-many"
+
+func init() { proctest.Role(roleFieldMany, fieldManyRole) }
 
 // fieldManyRole: args dir count. Takes the locks n0 … n{count-1} and
 // says "held"; then holds them until killed.
@@ -81,7 +83,7 @@ func TestThousandNames(t *testing.T) {
 	for i, name := range names {
 		cs[i] = newC(t, dir, name)
 	}
-	h := proctest.Start(t, "field-many", dir, strconv.Itoa(n))
+	h := proctest.Start(t, roleFieldMany, dir, strconv.Itoa(n))
 	h.Expect("held", 2*time.Minute)
 
 	// Wait on every name long enough for its wait to watch for deaths.
@@ -114,7 +116,7 @@ func TestThousandNames(t *testing.T) {
 	var firsts, lasts []time.Duration
 	for round := 0; round < 3; round++ {
 		if round > 0 {
-			h = proctest.Start(t, "field-many", dir, strconv.Itoa(n))
+			h = proctest.Start(t, roleFieldMany, dir, strconv.Itoa(n))
 			h.Expect("held", 2*time.Minute)
 		}
 		type res struct {
@@ -206,19 +208,24 @@ func TestForeignFlockHolder(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l.Release())
 
-	cmd := exec.Command("flock", "-o", path, "sleep", "60")
+	// flock(1) runs its command once it holds the lock: the command's
+	// first line says it does.
+	cmd := exec.Command("flock", "-o", path, "sh", "-c", "echo locked; exec sleep 60")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	pid := cmd.Process.Pid
-	deadline := time.Now().Add(fieldLong)
-	for {
-		l, err := c.TryAcquire(context.Background())
-		if err != nil {
-			break
-		}
-		l.Release()
-		require.True(t, time.Now().Before(deadline), "flock(1) did not lock")
-		time.Sleep(time.Millisecond)
+	locked := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		locked <- line
+	}()
+	select {
+	case line := <-locked:
+		require.Equal(t, "locked\n", line, "flock(1) did not lock")
+	case <-time.After(fieldLong):
+		t.Fatal("flock(1) did not lock")
 	}
 	h, err := c.Holder(context.Background())
 	require.NoError(t, err)
@@ -242,7 +249,7 @@ func TestForeignFlockHolder(t *testing.T) {
 			l.Release()
 		}
 	}()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the waiter is in its long wait: what the kill must wake
 	cmd.Process.Kill()
 	cmd.Wait()
 	exited := time.Now()
@@ -295,7 +302,7 @@ while sys.stdin.readline():
 				l.Release()
 			}
 		}()
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // the waiter is in its long wait: what the unlock must wake
 		fmt.Fprintln(stdin, "unlock")
 		require.True(t, sc.Scan())
 		f := strings.Fields(sc.Text())

@@ -22,6 +22,7 @@ import (
 	"github.com/agentlock/agentlock/internal/racebuild"
 	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/lock/guarded"
+	"github.com/agentlock/agentlock/lock/locktest"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
@@ -29,7 +30,9 @@ import (
 // in the field: lock files removed or replaced under a holder, holder
 // pages truncated or scribbled on, squatters and foreign lockers.
 
-func init() { proctest.Role("field", fieldRole) }
+const roleField = "field"
+
+func init() { proctest.Role(roleField, fieldRole) }
 
 // fieldRole is a child that obeys one command per line, on the lock
 // args[1] in directory args[0]:
@@ -133,7 +136,7 @@ func fieldRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 // fieldChild starts a field child on dir/name.
 func fieldChild(t *testing.T, dir, name string) *proctest.Child {
 	t.Helper()
-	return proctest.Start(t, "field", dir, name)
+	return proctest.Start(t, roleField, dir, name)
 }
 
 // acquired sends acquire and waits for the lock; it returns the token.
@@ -294,7 +297,7 @@ func TestHolderPageTruncated(t *testing.T) {
 			require.ErrorIs(t, err, lock.ErrCorrupt)
 			require.NotContains(t, err.Error(), "runtime error")
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // spread the looks over the holder's repair
 	}
 	q := fieldChild(t, dir, "x")
 	q.Send("holder")
@@ -416,7 +419,7 @@ func TestSquatterFile(t *testing.T) {
 			require.NoError(t, os.Chown(p, 12345, 12345))
 
 			// A third user may not repair it: refused, naming owner and mode.
-			out, _ := runAs(exe, "locktest-try", dir, "x")
+			out, _ := runAs(exe, locktest.RoleTry, dir, "x")
 			require.Contains(t, out, "unsafe path", "third user: %q", out)
 			require.Contains(t, out, "12345", "third user: %q", out)
 			require.Contains(t, out, "0600", "third user: %q", out)
@@ -429,7 +432,7 @@ func TestSquatterFile(t *testing.T) {
 			st, err := os.Stat(p)
 			require.NoError(t, err)
 			require.Equal(t, os.FileMode(0o666), st.Mode().Perm())
-			out, err = runAs(exe, "locktest-try", dir, "x")
+			out, err = runAs(exe, locktest.RoleTry, dir, "x")
 			require.NoError(t, err, out)
 			require.True(t, strings.HasPrefix(out, "locked "), "third user after repair: %q", out)
 		})
@@ -457,7 +460,7 @@ func TestHolderFileRemovedWhileHeld(t *testing.T) {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "the holder's record did not reappear: %v", err)
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // the holder's republishing has no sign outside it but the record
 	}
 	noLine(t, a, 200*time.Millisecond, "the lock file is intact")
 	a.Send("release")

@@ -18,7 +18,7 @@ import (
 func TestHolderSeesDeathOfCachedHolder(t *testing.T) {
 	forKinds(t, func(t *testing.T, kind string) {
 		dir, name := proctest.TempDir(t), lockName(t)
-		ch := proctest.Start(t, "hold", kind, dir, name)
+		ch := proctest.Start(t, roleHold, kind, dir, name)
 		ch.Expect("held", 30*time.Second)
 		c := mustCoordinator(t, kind, dir, name)
 		for i := 0; i < 3; i++ {

@@ -40,10 +40,18 @@ func backendFromEnv(dir string) (lock.Backend, error) {
 	return fileBackend(dir)
 }
 
+// The child roles of this package's own tests; the conformance suite's
+// are locktest's Role constants.
+const (
+	roleHold    = "hold"
+	roleTry     = "try"
+	roleHandoff = "handoff"
+)
+
 func TestMain(m *testing.M) {
-	proctest.Role("hold", holdRole)
-	proctest.Role("try", tryRole)
-	proctest.Role("handoff", handoffRole)
+	proctest.Role(roleHold, holdRole)
+	proctest.Role(roleTry, tryRole)
+	proctest.Role(roleHandoff, handoffRole)
 	locktest.Main(m, backendFromEnv)
 }
 

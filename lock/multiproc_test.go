@@ -156,7 +156,7 @@ func TestCrossProcessExclusion(t *testing.T) {
 		if h, err := c.Holder(context.Background()); err != nil || h.PID != os.Getpid() || h.Purpose != "testing" {
 			t.Fatalf("Holder while held = %+v, %v; want this process, purpose testing", h, err)
 		}
-		ch := proctest.Start(t, "try", kind, dir, name)
+		ch := proctest.Start(t, roleTry, kind, dir, name)
 		if got, want := ch.Expect("busy", 30*time.Second), fmt.Sprint("busy ", os.Getpid()); got != want {
 			t.Fatalf("child saw %q, want %q", got, want)
 		}
@@ -167,7 +167,7 @@ func TestCrossProcessExclusion(t *testing.T) {
 		if _, err := c.Holder(context.Background()); !errors.Is(err, lock.ErrNotHeld) {
 			t.Fatalf("Holder after release: %v, want ErrNotHeld", err)
 		}
-		ch = proctest.Start(t, "try", kind, dir, name)
+		ch = proctest.Start(t, roleTry, kind, dir, name)
 		ch.Expect("got false", 30*time.Second)
 		if err := ch.Wait(30 * time.Second); err != nil {
 			t.Fatalf("child: %v", err)
@@ -186,7 +186,7 @@ func TestCrossProcessExclusion(t *testing.T) {
 func TestKilledHolderIsAbandoned(t *testing.T) {
 	forKinds(t, func(t *testing.T, kind string) {
 		dir, name := proctest.TempDir(t), lockName(t)
-		ch := proctest.Start(t, "hold", kind, dir, name)
+		ch := proctest.Start(t, roleHold, kind, dir, name)
 		ch.Expect("held", 30*time.Second)
 		c := mustCoordinator(t, kind, dir, name)
 		if h, err := c.Holder(context.Background()); err != nil || h.PID != ch.PID() {
@@ -220,7 +220,7 @@ func TestKilledHolderIsAbandoned(t *testing.T) {
 func TestCancelLeavesNoPhantom(t *testing.T) {
 	forKinds(t, func(t *testing.T, kind string) {
 		dir, name := proctest.TempDir(t), lockName(t)
-		holder := proctest.Start(t, "hold", kind, dir, name)
+		holder := proctest.Start(t, roleHold, kind, dir, name)
 		holder.Expect("held", 30*time.Second)
 		c := mustCoordinator(t, kind, dir, name)
 		for i := 0; i < 5; i++ {
@@ -239,7 +239,7 @@ func TestCancelLeavesNoPhantom(t *testing.T) {
 		holder.Expect("released", 30*time.Second)
 		// Right after the real release, nobody holds it: not this
 		// process's cancelled waits either.
-		third := proctest.Start(t, "try", kind, dir, name)
+		third := proctest.Start(t, roleTry, kind, dir, name)
 		third.Expect("got", 30*time.Second)
 	})
 }
@@ -264,7 +264,7 @@ func TestMeasure(t *testing.T) {
 	forKinds(t, func(t *testing.T, kind string) {
 		dir, name := proctest.TempDir(t), lockName(t)
 		c := mustCoordinator(t, kind, dir, name)
-		ch := proctest.Start(t, "handoff", kind, dir, name)
+		ch := proctest.Start(t, roleHandoff, kind, dir, name)
 		var ds []time.Duration
 		for i := 0; i < rounds; i++ {
 			l, err := c.Acquire(context.Background())
@@ -286,7 +286,7 @@ func TestMeasure(t *testing.T) {
 
 		var ks []time.Duration
 		for i := 0; i < 20; i++ {
-			h := proctest.Start(t, "hold", kind, dir, name)
+			h := proctest.Start(t, roleHold, kind, dir, name)
 			h.Expect("held", 30*time.Second)
 			done := make(chan time.Time, 1)
 			go func() {
@@ -296,7 +296,7 @@ func TestMeasure(t *testing.T) {
 					l.Release()
 				}
 			}()
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // the waiter is asleep now
 			k := time.Now()
 			h.Kill()
 			ks = append(ks, (<-done).Sub(k))

@@ -38,7 +38,7 @@ func TestDroppedLeaseReleasedByGC(t *testing.T) {
 			require.NoError(t, err)
 			dropLease(t, c)
 
-			ch := proctest.Start(t, "try", kind, dir, name)
+			ch := proctest.Start(t, roleTry, kind, dir, name)
 			require.Equal(t, fmt.Sprint("busy ", os.Getpid()), ch.Expect("busy", 30*time.Second),
 				"the dropped lease holds the lock until it is collected")
 			require.NoError(t, ch.Wait(30*time.Second))
@@ -50,9 +50,9 @@ func TestDroppedLeaseReleasedByGC(t *testing.T) {
 					break
 				}
 				require.True(t, time.Now().Before(deadline), "the dropped lease was never released")
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(10 * time.Millisecond) // the cleanup runs when the collector gets to it: no event
 			}
-			ch = proctest.Start(t, "try", kind, dir, name)
+			ch = proctest.Start(t, roleTry, kind, dir, name)
 			ch.Expect("got false", 30*time.Second)
 			require.NoError(t, ch.Wait(30*time.Second))
 		})
@@ -73,7 +73,7 @@ func TestReleasedLeaseCollectedKeepsNextHolder(t *testing.T) {
 	require.NoError(t, err)
 	for range 5 {
 		runtime.GC()
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // time for a wrongly kept cleanup to run
 	}
 	h, err := c.Holder(context.Background())
 	require.NoError(t, err, "the next holder must still hold the lock")

@@ -72,7 +72,7 @@ func TestHTTPCancel(t *testing.T) {
 
 func TestHTTPSlowButInTime(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // a slow server, well within the timeout
 		w.Write([]byte("ok"))
 	}))
 	defer srv.Close()

@@ -20,7 +20,7 @@ import (
 // hold, and returns it with the token of its lease.
 func startHolder(t *testing.T, dir, purpose string, hold time.Duration) (*proctest.Child, uint64) {
 	t.Helper()
-	child := proctest.Start(t, "hold", dir, purpose, hold.String())
+	child := proctest.Start(t, roleHold, dir, purpose, hold.String())
 	line := child.Expect("held ", 10*time.Second)
 	token, err := strconv.ParseUint(strings.TrimPrefix(line, "held "), 10, 64)
 	require.NoError(t, err)
@@ -187,7 +187,7 @@ func TestCrossProcessWatchOnlyNeverHolds(t *testing.T) {
 
 	var busy, free, errs atomic.Int64
 	var other atomic.Int64 // busy looks whose holder is not the child
-	child := proctest.Start(t, "tries", dir, "500")
+	child := proctest.Start(t, roleTries, dir, "500")
 	p, err := New(c, nil, WithInterval(2*time.Millisecond), WithImmediateStart(), WithPolicy(Always()),
 		OnBusy(func(e Event) {
 			busy.Add(1)
@@ -223,12 +223,12 @@ func TestCrossProcessWorkingPollerContends(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p, err := New(c, func(context.Context, *lock.Lease) error { time.Sleep(time.Millisecond); return nil },
+	p, err := New(c, func(context.Context, *lock.Lease) error { time.Sleep(time.Millisecond); return nil }, // work that holds the lock a while,
 		WithInterval(2*time.Millisecond), WithImmediateStart())
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	child := proctest.Start(t, "tries", dir, "500")
+	child := proctest.Start(t, roleTries, dir, "500")
 	line := child.Expect("tries ", time.Minute)
 	cancel()
 	<-done

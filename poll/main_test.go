@@ -14,9 +14,15 @@ import (
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
+// The child roles of this package's tests.
+const (
+	roleHold  = "hold"
+	roleTries = "tries"
+)
+
 func TestMain(m *testing.M) {
-	proctest.Role("hold", holdRole)
-	proctest.Role("tries", triesRole)
+	proctest.Role(roleHold, holdRole)
+	proctest.Role(roleTries, triesRole)
 	proctest.Main(m)
 }
 
@@ -79,13 +85,13 @@ func triesRole(args []string, _ *bufio.Scanner, out *proctest.Writer) int {
 			fmt.Fprintln(os.Stderr, "tries:", err)
 			return 1
 		default:
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(2 * time.Millisecond) // a hold long enough for the poller to see
 			if err := l.Release(); err != nil {
 				fmt.Fprintln(os.Stderr, "tries:", err)
 				return 1
 			}
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // a gap long enough for the poller to find the lock free
 	}
 	out.Println("tries", busy)
 	return 0

@@ -201,7 +201,7 @@ func TestPollerTrigger(t *testing.T) {
 		tries, _, _ := b.counts()
 		assert.Equal(t, 1, tries, "three triggers, one cycle")
 
-		time.Sleep(30 * time.Minute)
+		time.Sleep(30 * time.Minute) // the bubble's clock: half of the interval
 		p.Trigger()
 		synctest.Wait()
 		tries, _, _ = b.counts()
@@ -210,7 +210,7 @@ func TestPollerTrigger(t *testing.T) {
 		synctest.Wait()
 		tries, _, _ = b.counts()
 		assert.Equal(t, 2, tries, "the triggered cycle resets the timer")
-		time.Sleep(2 * time.Minute)
+		time.Sleep(2 * time.Minute) // past the hour of the second timer
 		require.ErrorIs(t, stop(), context.Canceled)
 		assert.Equal(t, []time.Duration{30 * time.Minute, time.Hour}, gaps(b.times()), "no cycle without a trigger or the timer")
 	})
@@ -249,7 +249,7 @@ func TestPollerWorkErrorAndEarlyRelease(t *testing.T) {
 			return l.Release() // released by the work itself: not an error
 		}, WithInterval(time.Second), WithImmediateStart(), OnError(func(err error) { errs = append(errs, err) }))
 		stop := start(t, p)
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(1500 * time.Millisecond) // cycles at 0 and 1s
 		require.ErrorIs(t, stop(), context.Canceled)
 
 		assert.Equal(t, []time.Duration{time.Second}, gaps(b.times()), "a work error is no reason to back off")
@@ -398,7 +398,7 @@ func checkNoLeak(t *testing.T) {
 			t.Errorf("%d goroutines left behind:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // a goroutine's end has no event to wait on
 	}
 }
 

@@ -29,6 +29,9 @@ const (
 	helperArg  = "-helper"
 )
 
+// roleHolder is the child role that holds a lock for the tests.
+const roleHolder = "holder"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(envCommand) == "1" {
 		if len(os.Args) > 1 && os.Args[1] == helperArg {
@@ -36,7 +39,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	proctest.Role("holder", holderRole)
+	proctest.Role(roleHolder, holderRole)
 	proctest.Main(m)
 }
 
@@ -159,7 +162,7 @@ type holder struct {
 
 func startHolder(t *testing.T, dir, name, purpose string) *holder {
 	t.Helper()
-	c := proctest.Start(t, "holder", dir, name, purpose)
+	c := proctest.Start(t, roleHolder, dir, name, purpose)
 	f := strings.Fields(c.Expect("locked", 20*time.Second))
 	pid, _ := strconv.Atoi(f[1])
 	tok, _ := strconv.ParseUint(f[2], 10, 64)
@@ -252,6 +255,6 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not within %v: %s", d, what)
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond) // what it polls (a buffer, a file) has no event to wait on
 	}
 }

@@ -24,7 +24,7 @@ func TestRunKillsWhatTheCommandLeft(t *testing.T) {
 		sh -c 'sleep 1; echo background >> "$0"' "$0" </dev/null >/dev/null 2>&1 &
 		exit 3`, log)
 	assert.Equal(t, 3, r.code, r.stderr)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // past the left process's 1s: it would have written by now
 	_, err := os.Stat(log)
 	assert.ErrorIs(t, err, os.ErrNotExist, "a process the command left ran on without the lock")
 }

@@ -203,7 +203,7 @@ func TestRunCheck(t *testing.T) {
 			if _, err := c.Holder(context.Background()); err == nil {
 				seen.Add(1)
 			}
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // sample the holder while run runs
 		}
 	}()
 	r := agentlock(t, "", append([]string{"run", "-check", silent, "-check-timeout", "500ms", "-dir", dir, "pcm-install", "--"},

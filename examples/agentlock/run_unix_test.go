@@ -49,7 +49,7 @@ func TestRunForwardsSignals(t *testing.T) {
 	h := startHolder(t, dir, "job", "installing")
 	marker := filepath.Join(dir, "ran")
 	s := start(t, "run", "-dir", dir, "job", "--", "touch", marker)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // run is waiting for the lock by now (it says nothing while it waits)
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
 	assert.Equal(t, 143, s.wait(t, 20*time.Second))
 	assert.NoFileExists(t, marker)
@@ -100,7 +100,7 @@ func TestRunKilledScriptStops(t *testing.T) {
 	eventually(t, 20*time.Second, "the script started", func() bool { return strings.Contains(s.out.String(), "started") })
 	require.NoError(t, s.cmd.Process.Kill())
 	s.wait(t, 10*time.Second)
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // past the script's 1s: it would have touched the marker by now
 	assert.NoFileExists(t, marker, "the script went on after agentlock was killed")
 }
 
@@ -131,7 +131,7 @@ func TestGuardKillsCommandWhenAgentlockDies(t *testing.T) {
 	}
 	assert.Equal(t, 128+9, cmd.ProcessState.ExitCode(), "the command was killed with SIGKILL")
 	size := fileSize(t, ticks)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // dozens of ticks, were the command still running
 	if !assert.Equal(t, size, fileSize(t, ticks), "the command went on running") {
 		killTicker(t, ticks)
 	}
@@ -183,7 +183,7 @@ func TestRunForeignHolder(t *testing.T) {
 	r = agentlock(t, "", "wait", "-w", "500ms", "-dir", dir, "job")
 	assert.Equal(t, 1, r.code, "wait must go on waiting while a foreign holder holds: %s", r.stderr)
 	w := start(t, "wait", "-dir", dir, "job")
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // time for wait to end, were it to end wrongly
 	select {
 	case <-w.done:
 		t.Fatalf("wait returned while flock(1) held the lock: %d %s", w.code, w.errb.String())

@@ -226,12 +226,12 @@ func TestWaitThroughTruncatedHolderFile(t *testing.T) {
 	dir := lockDir(t)
 	h := startHolder(t, dir, "job", "installing")
 	w := start(t, "wait", "-dir", dir, "job")
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // wait is waiting by now (it says nothing while it waits)
 	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
 		require.NoError(t, os.Truncate(filepath.Join(dir, "job.holder"), 0))
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // the holder restores the page; truncate it again
 	}
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // time for wait to end, were it to end wrongly
 	select {
 	case <-w.done:
 		t.Fatalf("wait ended while the lock was held: status %d, stderr %q", w.code, w.errb.String())

@@ -37,6 +37,14 @@ import (
 // envRole names the role a re-executed demo binary plays.
 const envRole = "AGENTLOCK_DEMO_ROLE"
 
+// The roles a re-executed demo binary plays besides roleReaper and
+// roleVerify: the example programs, named as they name themselves in
+// their events' Prog.
+const (
+	roleInstaller = "installer"
+	rolePoller    = "poller"
+)
+
 const usage = `usage: demo [flags]
 
 Plays the agentlock story with a logon server on loopback and the
@@ -71,9 +79,9 @@ Flags:
 
 func main() {
 	switch role := os.Getenv(envRole); role {
-	case "installer":
+	case roleInstaller:
 		os.Exit(installer.Main(os.Args[1:], os.Stdout, os.Stderr))
-	case "poller":
+	case rolePoller:
 		os.Exit(pollerapp.Main(os.Args[1:], os.Stdout, os.Stderr))
 	case roleReaper:
 		os.Exit(reaper())
@@ -99,10 +107,29 @@ type options struct {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	o, p, status, ok := parseFlags(args, stdout, stderr)
+	if !ok {
+		return status
+	}
+	ctx, stop := cli.Context()
+	defer stop()
+	ctx, stdout, cancel := stopOnClosedOutput(ctx, stdout)
+	defer cancel(nil)
+
+	results, status, stopped := playAll(ctx, o, p, stdout, stderr)
+	if stopped {
+		return status
+	}
+	printSummary(stdout, o, results)
+	return status
+}
+
+// parseFlags reads the demo's flags. When it reports !ok, the run ends
+// with status (the flags were wrong, or -h asked for the usage).
+func parseFlags(args []string, stdout, stderr io.Writer) (o options, p params, status int, ok bool) {
 	cmd := cli.New("demo", usage, stdout, stderr)
 	fs := cmd.Flags
 	var (
-		o       options
 		mode    string
 		noColor bool
 	)
@@ -114,61 +141,67 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&noColor, "no-color", false, "no colour (it is off anyway when the output is not a terminal)")
 	fs.StringVar(&o.installerBin, "installer-bin", "", "run this installer `program` (built from examples/installer) instead of this binary")
 	fs.StringVar(&o.pollerBin, "poller-bin", "", "run this poller `program` (built from examples/poller) instead of this binary")
-	var p params
-	check := func() error {
-		switch mode {
-		case "fixed", "legacy":
-			o.modes = []string{mode}
-		case "compare":
-			o.modes = []string{"fixed", "legacy"}
-		default:
-			return &cli.UsageError{Flag: "mode", Want: "fixed, legacy or compare", Got: mode}
-		}
-		if !(o.tempo >= 0.05 && o.tempo <= 20) {
-			return &cli.UsageError{Flag: "tempo", Want: "a factor between 0.05 and 20", Got: fmt.Sprint(o.tempo)}
-		}
-		p = paramsFor(o.tempo)
-		if o.notify == "" {
-			o.notify = os.Getenv(poll.EnvNotify)
-		}
-		if o.notify == "" {
-			o.notify = fmt.Sprintf("after=%v;every=%v", p.grace, p.every)
-		}
-		if _, err := poll.ParsePolicy(o.notify, poll.DefaultPolicy()); err != nil {
-			return &cli.UsageError{Flag: "notify", Want: "a notification policy (see poller -h)", Err: err}
-		}
-		return nil
+	check := func() (err error) {
+		p, err = o.check(mode)
+		return err
 	}
 	if status, ok := cmd.Parse(args, check); !ok {
-		return status
+		return o, p, status, false
 	}
 	o.color = !noColor && !o.json && !o.quiet && stdout == io.Writer(os.Stdout) && report.ColorOK(os.Stdout)
+	return o, p, cli.StatusOK, true
+}
 
-	ctx, stop := cli.Context()
-	defer stop()
-	// A reader that went away ("demo -json | head -3") ends the demo
-	// like Ctrl-C does, with everything cleaned up, instead of killing
-	// it with SIGPIPE on its next line.
+// check checks the flags' values, fills in o.modes from mode and the
+// default policy, and returns the durations at o's tempo.
+func (o *options) check(mode string) (params, error) {
+	switch mode {
+	case "fixed", "legacy":
+		o.modes = []string{mode}
+	case "compare":
+		o.modes = []string{"fixed", "legacy"}
+	default:
+		return params{}, &cli.UsageError{Flag: "mode", Want: "fixed, legacy or compare", Got: mode}
+	}
+	if !(o.tempo >= 0.05 && o.tempo <= 20) {
+		return params{}, &cli.UsageError{Flag: "tempo", Want: "a factor between 0.05 and 20", Got: fmt.Sprint(o.tempo)}
+	}
+	p := paramsFor(o.tempo)
+	if o.notify == "" {
+		o.notify = os.Getenv(poll.EnvNotify)
+	}
+	if o.notify == "" {
+		o.notify = fmt.Sprintf("after=%v;every=%v", p.grace, p.every)
+	}
+	if _, err := poll.ParsePolicy(o.notify, poll.DefaultPolicy()); err != nil {
+		return p, &cli.UsageError{Flag: "notify", Want: "a notification policy (see poller -h)", Err: err}
+	}
+	return p, nil
+}
+
+// stopOnClosedOutput makes a reader that went away ("demo -json | head
+// -3") end the demo like Ctrl-C does, with everything cleaned up,
+// instead of killing it with SIGPIPE on its next line.
+func stopOnClosedOutput(ctx context.Context, stdout io.Writer) (context.Context, io.Writer, context.CancelCauseFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	stdout = &closedWatch{w: stdout, closed: func(err error) { cancel(fmt.Errorf("standard output: %w", err)) }}
 	signal.Ignore(syscall.SIGPIPE)
+	return ctx, stdout, cancel
+}
 
-	results, status, stopped := playAll(ctx, o, p, stdout, stderr)
-	if stopped {
-		return status
-	}
-	if o.json {
-		b, _ := json.Marshal(struct {
-			Event   string   `json:"event"`
-			Policy  string   `json:"policy"`
-			Results []result `json:"results"`
-		}{"summary", o.notify, results})
-		fmt.Fprintln(stdout, string(b))
-	} else {
+// printSummary prints the results: a JSON line with -json, else a
+// table.
+func printSummary(stdout io.Writer, o options, results []result) {
+	if !o.json {
 		printTable(stdout, o, results)
+		return
 	}
-	return status
+	b, _ := json.Marshal(struct {
+		Event   string   `json:"event"`
+		Policy  string   `json:"policy"`
+		Results []result `json:"results"`
+	}{"summary", o.notify, results})
+	fmt.Fprintln(stdout, string(b))
 }
 
 // playAll plays the scenario in each of o.modes, and returns their

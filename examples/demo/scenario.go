@@ -98,7 +98,7 @@ type child struct {
 // -installer-bin / -poller-bin. Its JSON events arrive on d.events.
 func (d *demo) start(role string, args ...string) (*child, error) {
 	bin := d.o.installerBin
-	if role == "poller" {
+	if role == rolePoller {
 		bin = d.o.pollerBin
 	}
 	env := os.Environ()
@@ -151,7 +151,6 @@ func (d *demo) play(ctx context.Context) (res result, err error) {
 		return d.res, err
 	}
 	d.fam = fam
-	root := fam.dir
 	srv, err := newLogonServer(instr.Catalog{Packages: firstPackages})
 	if err != nil {
 		fam.close()
@@ -166,99 +165,148 @@ func (d *demo) play(ctx context.Context) (res result, err error) {
 		d.res.Seconds = time.Since(began).Seconds()
 		res = d.res
 	}()
-	lockDir, stateDir, target := filepath.Join(root, "lock"), filepath.Join(root, "state"), filepath.Join(root, "target")
-	for _, dir := range []string{lockDir, stateDir} {
-		if err := os.Mkdir(dir, 0o755); err != nil {
+	sc, err := d.newScene(srv)
+	if err != nil {
+		return d.res, err
+	}
+	steps := []func(context.Context, *scene) error{
+		d.startBoth, d.silenceServer, d.restoreServer, d.killInstaller, d.restartInstaller, d.finish,
+	}
+	for _, step := range steps {
+		if err := step(ctx, sc); err != nil {
 			return d.res, err
 		}
 	}
-	file := filepath.Join(stateDir, "instructions")
+	return d.res, nil
+}
+
+// A scene is what the steps of one scenario share: the server, the
+// files, the installer's arguments and the children running.
+type scene struct {
+	srv                             *logonServer
+	file, lockDir, stateDir, target string
+	instArgs                        []string
+	poller, inst                    *child
+	victim                          string // the package the installer is killed installing
+}
+
+// newScene makes the scenario's directories below the family's and
+// the installer's arguments.
+func (d *demo) newScene(srv *logonServer) (*scene, error) {
+	root := d.fam.dir
+	sc := &scene{
+		srv:      srv,
+		lockDir:  filepath.Join(root, "lock"),
+		stateDir: filepath.Join(root, "state"),
+		target:   filepath.Join(root, "target"),
+		victim:   morePackages[len(morePackages)-1].Name,
+	}
+	for _, dir := range []string{sc.lockDir, sc.stateDir} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	sc.file = filepath.Join(sc.stateDir, "instructions")
 	p := d.p
-	instArgs := []string{"-server", srv.URL, "-file", file, "-target", target, "-lock-dir", lockDir, "-lock", lockName,
+	sc.instArgs = []string{"-server", srv.URL, "-file", sc.file, "-target", sc.target, "-lock-dir", sc.lockDir, "-lock", lockName,
 		"-install-time", p.install.String(), "-check-timeout", p.checkTimeout.String(), "-interval", p.instInterval.String()}
 	if d.mode == "legacy" {
-		instArgs = append(instArgs, "-legacy")
+		sc.instArgs = append(sc.instArgs, "-legacy")
 	}
+	return sc, nil
+}
+
+// startBoth is step 1: the poller, then the installer service, which
+// installs the first packages.
+func (d *demo) startBoth(ctx context.Context, sc *scene) error {
 	order := "validate first, lock second"
 	if d.mode == "legacy" {
 		order = "LEGACY order: lock first, validate second"
 	}
-
 	d.step("=== %s scenario (%s) ===", d.mode, order)
-	d.step("1/6 logon server %s offers %s; starting the poller and the installer service", srv.URL, report.List(names(firstPackages)))
-	poller, err := d.start("poller", "-file", file, "-lock-dir", lockDir, "-lock", lockName,
-		"-interval", p.pollInterval.String(), "-notify", d.o.notify)
+	d.step("1/6 logon server %s offers %s; starting the poller and the installer service", sc.srv.URL, report.List(names(firstPackages)))
+	var err error
+	sc.poller, err = d.start(rolePoller, "-file", sc.file, "-lock-dir", sc.lockDir, "-lock", lockName,
+		"-interval", d.p.pollInterval.String(), "-notify", d.o.notify)
 	if err != nil {
-		return d.res, err
+		return err
 	}
-	if err := d.until(ctx, "the poller to start", func() bool { return d.seen["poller "+pollerapp.EvStart] }); err != nil {
-		return d.res, err
+	if err := d.until(ctx, "the poller to start", d.seenFunc(rolePoller+" "+pollerapp.EvStart)); err != nil {
+		return err
 	}
-	inst, err := d.start("installer", instArgs...)
-	if err != nil {
-		return d.res, err
+	if sc.inst, err = d.start(roleInstaller, sc.instArgs...); err != nil {
+		return err
 	}
 	last := firstPackages[len(firstPackages)-1].Name
-	if err := d.until(ctx, "the installer to install "+last, d.seenFunc("installer "+installer.EvInstalling+" "+last)); err != nil {
-		return d.res, err
-	}
+	return d.until(ctx, "the installer to install "+last, d.seenFunc(roleInstaller+" "+installer.EvInstalling+" "+last))
+}
 
-	d.step("2/6 the logon server stops answering (a dead link: requests hang until the installer's %v timeout)", p.checkTimeout)
-	srv.setDown(true)
+// silenceServer is step 2: the logon server hangs until the
+// installer's checks time out, twice.
+func (d *demo) silenceServer(ctx context.Context, sc *scene) error {
+	d.step("2/6 the logon server stops answering (a dead link: requests hang until the installer's %v timeout)", d.p.checkTimeout)
+	sc.srv.setDown(true)
 	failures := d.res.ValidationFailures
-	if err := d.until(ctx, "two failed validations", func() bool { return d.res.ValidationFailures >= failures+2 }); err != nil {
-		return d.res, err
-	}
+	return d.until(ctx, "two failed validations", func() bool { return d.res.ValidationFailures >= failures+2 })
+}
 
+// restoreServer is step 3: the server answers again, with more
+// packages, and the installer starts on the last of them.
+func (d *demo) restoreServer(ctx context.Context, sc *scene) error {
 	d.step("3/6 the logon server is back, and offers %s too", report.List(names(morePackages)))
-	srv.setCatalog(instr.Catalog{Packages: append(append([]instr.CatalogEntry(nil), firstPackages...), morePackages...)})
-	srv.setDown(false)
-	victim := morePackages[len(morePackages)-1].Name
-	if err := d.until(ctx, "the installer to install "+victim, d.seenFunc("installer "+installer.EvInstalling+" "+victim)); err != nil {
-		return d.res, err
+	sc.srv.setCatalog(instr.Catalog{Packages: allPackages()})
+	sc.srv.setDown(false)
+	if err := d.until(ctx, "the installer to install "+sc.victim, d.seenFunc(roleInstaller+" "+installer.EvInstalling+" "+sc.victim)); err != nil {
+		return err
 	}
-	if err := d.sleep(ctx, p.install*2/5); err != nil {
-		return d.res, err
-	}
+	// Into the install, so that the kill lands in its middle.
+	return d.sleep(ctx, d.p.install*2/5)
+}
 
-	d.step("4/6 kill -9 the installer (pid %d) in the middle of installing %s", inst.cmd.Process.Pid, victim)
-	inst.cmd.Process.Kill()
-	if err := d.waitExit(ctx, inst); err != nil {
-		return d.res, err
+// killInstaller is step 4: kill -9 in the middle of an install, and
+// the poller's next look.
+func (d *demo) killInstaller(ctx context.Context, sc *scene) error {
+	d.step("4/6 kill -9 the installer (pid %d) in the middle of installing %s", sc.inst.cmd.Process.Pid, sc.victim)
+	sc.inst.cmd.Process.Kill()
+	if err := d.waitExit(ctx, sc.inst); err != nil {
+		return err
 	}
-
 	// The next process to take the lock gets a lease that says
 	// Abandoned: the restarted installer (the poller only watches). The
 	// poller's next look finds the lock free and the package marked
 	// "installing", and says it was interrupted. (The demo waits for
 	// that look, so that the poller sees the lock free between the two
 	// installers, as it would with a service manager's restart delay.)
-	if err := d.until(ctx, "the poller to notice the interrupted install", d.seenFunc("poller "+pollerapp.EvInterrupted+" "+victim)); err != nil {
-		return d.res, err
-	}
-	d.step("5/6 the service manager restarts the installer (one run, -once): it finds %s marked installing and installs it again", victim)
-	inst2, err := d.start("installer", append(instArgs, "-once")...)
+	return d.until(ctx, "the poller to notice the interrupted install", d.seenFunc(rolePoller+" "+pollerapp.EvInterrupted+" "+sc.victim))
+}
+
+// restartInstaller is step 5: one more installer run, which redoes the
+// interrupted install, and the poller showing every package done.
+func (d *demo) restartInstaller(ctx context.Context, sc *scene) error {
+	d.step("5/6 the service manager restarts the installer (one run, -once): it finds %s marked installing and installs it again", sc.victim)
+	inst2, err := d.start(roleInstaller, append(sc.instArgs, "-once")...)
 	if err != nil {
-		return d.res, err
+		return err
 	}
 	if err := d.waitExit(ctx, inst2); err != nil {
-		return d.res, err
+		return err
 	}
 	if inst2.err != nil {
-		return d.res, fmt.Errorf("the restarted installer failed: %v", inst2.err)
+		return fmt.Errorf("the restarted installer failed: %v", inst2.err)
 	}
-	all := len(firstPackages) + len(morePackages)
-	if err := d.until(ctx, "the poller to show every package done", func() bool { return d.shownDone == all }); err != nil {
-		return d.res, err
-	}
+	all := len(allPackages())
+	return d.until(ctx, "the poller to show every package done", func() bool { return d.shownDone == all })
+}
 
+// finish is step 6: the poller stops, and the files are checked.
+func (d *demo) finish(ctx context.Context, sc *scene) error {
 	d.step("6/6 stopping the poller, checking the instruction file")
-	stopChild(poller)
-	if err := d.waitExit(ctx, poller); err != nil {
-		return d.res, err
+	stopChild(sc.poller)
+	if err := d.waitExit(ctx, sc.poller); err != nil {
+		return err
 	}
-	d.verify(ctx, file, lockDir, stateDir, target)
-	return d.res, nil
+	d.verify(ctx, sc.file, sc.lockDir, sc.stateDir, sc.target)
+	return nil
 }
 
 // verify checks the end state: the guarded file reads back (checksum
@@ -432,52 +480,41 @@ func (d *demo) step(format string, args ...any) {
 // until handles events until cond, a test of the demo's state, is
 // true, and fails after the step timeout.
 func (d *demo) until(ctx context.Context, what string, cond func() bool) error {
-	if cond() {
-		return nil
-	}
-	t := time.NewTimer(d.p.wait)
-	defer t.Stop()
-	for {
-		select {
-		case e := <-d.events:
-			d.handle(e)
-			if cond() {
-				return nil
-			}
-		case <-t.C:
-			return fmt.Errorf("gave up waiting for %s after %v", what, d.p.wait)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return d.pump(ctx, d.p.wait, nil, cond, func() error {
+		return fmt.Errorf("gave up waiting for %s after %v", what, d.p.wait)
+	})
 }
 
 // sleep handles events for a while.
 func (d *demo) sleep(ctx context.Context, dur time.Duration) error {
+	return d.pump(ctx, dur, nil, never, func() error { return nil })
+}
+
+// waitExit handles events until c has exited and been reaped.
+func (d *demo) waitExit(ctx context.Context, c *child) error {
+	return d.pump(ctx, d.p.wait, c.done, never, func() error {
+		return fmt.Errorf("the %s (pid %d) did not exit", c.role, c.cmd.Process.Pid)
+	})
+}
+
+// pump handles events until stop, checked before and after each,
+// reports true; or until done is closed, and then the events still
+// queued too; or until dur has passed, and then returns expired(); or
+// until ctx ends.
+func (d *demo) pump(ctx context.Context, dur time.Duration, done <-chan struct{}, stop func() bool, expired func() error) error {
+	if stop() {
+		return nil
+	}
 	t := time.NewTimer(dur)
 	defer t.Stop()
 	for {
 		select {
 		case e := <-d.events:
 			d.handle(e)
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// waitExit handles events until c has exited and been reaped.
-func (d *demo) waitExit(ctx context.Context, c *child) error {
-	t := time.NewTimer(d.p.wait)
-	defer t.Stop()
-	for {
-		select {
-		case e := <-d.events:
-			d.handle(e)
-		case <-c.done:
-			// Its last events may still be queued.
+			if stop() {
+				return nil
+			}
+		case <-done:
 			for {
 				select {
 				case e := <-d.events:
@@ -487,12 +524,15 @@ func (d *demo) waitExit(ctx context.Context, c *child) error {
 				}
 			}
 		case <-t.C:
-			return fmt.Errorf("the %s (pid %d) did not exit", c.role, c.cmd.Process.Pid)
+			return expired()
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
+
+// never is a stop condition for pump that never holds.
+func never() bool { return false }
 
 // reapAll kills every child still running and waits for it, so that
 // none is left behind, whatever went wrong.
@@ -527,36 +567,7 @@ func stopChild(c *child) {
 // handle counts one event and shows it.
 func (d *demo) handle(e report.Event) {
 	e.Scenario = d.mode
-	d.seen[e.Prog+" "+e.Event] = true
-	if e.Package != "" {
-		d.seen[e.Prog+" "+e.Event+" "+e.Package] = true
-	}
-	if e.Prog == "poller" && e.Event == pollerapp.EvStatus {
-		d.shownDone = len(e.Done)
-	}
-	spurious := false
-	switch {
-	case e.Prog == "poller" && e.Event == pollerapp.EvBusy:
-		d.res.Busy++
-		if !strings.HasPrefix(e.Purpose, "installing ") {
-			spurious = true
-			d.res.Spurious++
-		}
-	case e.Prog == "poller" && e.Event == pollerapp.EvInterrupted:
-		d.res.Interrupted = true
-	case e.Prog == "installer" && e.Event == installer.EvInvalid:
-		d.res.ValidationFailures++
-		if e.Locked {
-			d.res.FailuresLocked++
-		}
-	case e.Prog == "installer" && e.Event == installer.EvInstalled:
-		d.res.Installs++
-		d.res.InstalledEvents[e.Package]++
-	case e.Event == installer.EvAbandoned:
-		d.res.AbandonedBy = e.Prog
-	case e.Prog == "installer" && e.Event == installer.EvRecovering:
-		d.res.Recovering++
-	}
+	spurious := d.count(e)
 	if d.o.quiet {
 		return
 	}
@@ -565,20 +576,65 @@ func (d *demo) handle(e report.Event) {
 		fmt.Fprintln(d.stdout, string(b))
 		return
 	}
-	// A run with nothing to do (validate, lock, nothing new, release)
-	// repeats every interval; hold its lines back and drop them.
-	if e.Prog == "installer" {
+	if d.holdBack(e) {
+		return
+	}
+	fmt.Fprintln(d.stdout, report.Format(e, d.o.color, spurious))
+}
+
+// count records e in the demo's state and result, and says whether it
+// is a spurious busy message (the lock held while nothing installs).
+// A role's events carry the role's name as their Prog.
+func (d *demo) count(e report.Event) (spurious bool) {
+	d.seen[e.Prog+" "+e.Event] = true
+	if e.Package != "" {
+		d.seen[e.Prog+" "+e.Event+" "+e.Package] = true
+	}
+	if e.Prog == rolePoller && e.Event == pollerapp.EvStatus {
+		d.shownDone = len(e.Done)
+	}
+	switch {
+	case e.Prog == rolePoller && e.Event == pollerapp.EvBusy:
+		d.res.Busy++
+		if !strings.HasPrefix(e.Purpose, "installing ") {
+			spurious = true
+			d.res.Spurious++
+		}
+	case e.Prog == rolePoller && e.Event == pollerapp.EvInterrupted:
+		d.res.Interrupted = true
+	case e.Prog == roleInstaller && e.Event == installer.EvInvalid:
+		d.res.ValidationFailures++
+		if e.Locked {
+			d.res.FailuresLocked++
+		}
+	case e.Prog == roleInstaller && e.Event == installer.EvInstalled:
+		d.res.Installs++
+		d.res.InstalledEvents[e.Package]++
+	case e.Event == installer.EvAbandoned:
+		d.res.AbandonedBy = e.Prog
+	case e.Prog == roleInstaller && e.Event == installer.EvRecovering:
+		d.res.Recovering++
+	}
+	return spurious
+}
+
+// holdBack keeps the lines of an installer run back until it shows
+// whether it had anything to do, and reports whether e is held back
+// or dropped. A run with nothing to do (validate, lock, nothing new,
+// release) repeats every interval; its lines are dropped.
+func (d *demo) holdBack(e report.Event) bool {
+	if e.Prog == roleInstaller {
 		switch e.Event {
 		case installer.EvValidating, installer.EvLocked:
 			d.pendingInst = append(d.pendingInst, e)
-			return
+			return true
 		case installer.EvIdle:
 			d.pendingInst, d.skipRelease = nil, true
-			return
+			return true
 		case installer.EvReleased:
 			if d.skipRelease {
 				d.skipRelease = false
-				return
+				return true
 			}
 		}
 		d.flushInst()
@@ -587,7 +643,7 @@ func (d *demo) handle(e report.Event) {
 		// show its lines before later ones.
 		d.flushInst()
 	}
-	fmt.Fprintln(d.stdout, report.Format(e, d.o.color, spurious))
+	return false
 }
 
 // idleRun is longer than a run with nothing to do takes.

@@ -19,9 +19,15 @@ import (
 	"github.com/agentlock/agentlock/logon"
 )
 
+// The child roles of this package's tests.
+const (
+	roleInstaller = "installer"
+	roleLegacy    = "legacy-installer"
+)
+
 func TestMain(m *testing.M) {
-	proctest.Role("installer", installerRole)
-	proctest.Role("legacy-installer", legacyRole)
+	proctest.Role(roleInstaller, installerRole)
+	proctest.Role(roleLegacy, legacyRole)
 	proctest.Main(m)
 }
 
@@ -30,13 +36,11 @@ func TestMain(m *testing.M) {
 func installerRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	check, err := logon.HTTP(args[1], logon.WithTimeout(2*time.Second))
 	if err != nil {
-		out.Println("error", err)
-		return 1
+		return out.Fail(err)
 	}
 	c, err := lock.New("pcm-install", lock.WithDir(args[0]), lock.WithPurpose(args[2]), lock.WithPrecondition(check))
 	if err != nil {
-		out.Println("error", err)
-		return 1
+		return out.Fail(err)
 	}
 	out.Println("validating")
 	l, err := c.Acquire(context.Background())
@@ -71,7 +75,7 @@ func TestValidateFirstLockSecond(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 
-	a := proctest.Start(t, "installer", dir, blackhole.URL, "installing Office 97")
+	a := proctest.Start(t, roleInstaller, dir, blackhole.URL, "installing Office 97")
 	a.Expect("validating", time.Minute)
 	tries := 0
 	var failed string
@@ -93,7 +97,7 @@ func TestValidateFirstLockSecond(t *testing.T) {
 	_, err = b.Holder(ctx)
 	assert.ErrorIs(t, err, lock.ErrNotHeld, "a failed precondition must publish nothing")
 
-	a2 := proctest.Start(t, "installer", dir, healthy.URL, "installing Office 97")
+	a2 := proctest.Start(t, roleInstaller, dir, healthy.URL, "installing Office 97")
 	a2.Expect("validating", time.Minute)
 	a2.Expect("locked", time.Minute)
 	_, err = b.TryAcquire(ctx)
@@ -110,18 +114,15 @@ func TestValidateFirstLockSecond(t *testing.T) {
 func legacyRole(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	check, err := logon.HTTP(args[1], logon.WithTimeout(2*time.Second))
 	if err != nil {
-		out.Println("error", err)
-		return 1
+		return out.Fail(err)
 	}
 	c, err := lock.New("pcm-install", lock.WithDir(args[0]), lock.WithPurpose("querying "+args[1]))
 	if err != nil {
-		out.Println("error", err)
-		return 1
+		return out.Fail(err)
 	}
 	l, err := c.Acquire(context.Background())
 	if err != nil {
-		out.Println("error", err)
-		return 1
+		return out.Fail(err)
 	}
 	out.Println("validating")
 	err = check(context.Background())
@@ -139,7 +140,7 @@ func TestLegacyOrderingIsCaught(t *testing.T) {
 	blackhole := blackholeServer(t)
 	b, err := lock.New("pcm-install", lock.WithDir(dir))
 	require.NoError(t, err)
-	a := proctest.Start(t, "legacy-installer", dir, blackhole.URL)
+	a := proctest.Start(t, roleLegacy, dir, blackhole.URL)
 	a.Expect("validating", time.Minute)
 	busy := 0
 	var be *lock.BusyError
@@ -148,7 +149,7 @@ func TestLegacyOrderingIsCaught(t *testing.T) {
 		if errors.As(err, &be) {
 			busy++
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // spread the 20 looks over the validation
 	}
 	a.Expect("failed true", time.Minute)
 	t.Logf("legacy ordering: B found the lock busy %d of 20 times, held for %q", busy, be.Holder.Purpose)

@@ -30,7 +30,7 @@ func coordinator(t *testing.T, b *etcdlock.Backend, name string, opts ...lock.Op
 func queuePrefix(prefix, name string) string { return prefix + name + "/" }
 
 // queueKeys lists the queue keys of name, oldest first.
-func queueKeys(t *testing.T, prefix, name string) []string {
+func queueKeys(t testing.TB, prefix, name string) []string {
 	t.Helper()
 	cli, err := client()
 	require.NoError(t, err)
@@ -222,12 +222,7 @@ func TestWaiterSessionExpires(t *testing.T) {
 	l, err := a.Acquire(ctx)
 	require.NoError(t, err)
 
-	got := make(chan *lock.Lease, 1)
-	go func() {
-		l, err := w.Acquire(ctx)
-		assert.NoError(t, err)
-		got <- l
-	}()
+	got := acquireAsync(t, ctx, w)
 	var keys []string
 	require.Eventually(t, func() bool {
 		keys = queueKeys(t, prefix, "expire")

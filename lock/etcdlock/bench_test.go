@@ -21,7 +21,12 @@ import (
 // backend (and so a session) of its own, as n processes would have.
 func benchCoordinators(b *testing.B, name string, n int) []*lock.Coordinator {
 	b.Helper()
-	prefix := prefixFor(proctest.TempDir(b))
+	return benchCoordinatorsAt(b, prefixFor(proctest.TempDir(b)), name, n)
+}
+
+// benchCoordinatorsAt is benchCoordinators on prefix.
+func benchCoordinatorsAt(b *testing.B, prefix, name string, n int) []*lock.Coordinator {
+	b.Helper()
 	var cs []*lock.Coordinator
 	for i := 0; i < n; i++ {
 		c, err := lock.New(name, lock.WithBackend(newBackendAt(b, prefix)))
@@ -33,16 +38,23 @@ func benchCoordinators(b *testing.B, name string, n int) []*lock.Coordinator {
 	return cs
 }
 
+// mustAcquire acquires the lock of c, or ends the benchmark.
+func mustAcquire(b *testing.B, c *lock.Coordinator) *lock.Lease {
+	b.Helper()
+	l, err := c.Acquire(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
 // BenchmarkAcquireRelease: uncontended Acquire + Release, with the
 // holder record (two round trips: one transaction each).
 func BenchmarkAcquireRelease(b *testing.B) {
 	c := benchCoordinators(b, "bench", 1)[0]
 	ctx := context.Background()
 	// The first acquisition grants the session lease.
-	l, err := c.Acquire(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := mustAcquire(b, c)
 	l.Release()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -62,10 +74,7 @@ func BenchmarkTryAcquireBusy(b *testing.B) {
 	cs := benchCoordinators(b, "busy", 2)
 	c, d := cs[0], cs[1]
 	ctx := context.Background()
-	l, err := c.Acquire(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := mustAcquire(b, c)
 	defer l.Release()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -81,10 +90,7 @@ func BenchmarkTryAcquireBusy(b *testing.B) {
 func BenchmarkHolder(b *testing.B) {
 	c := benchCoordinators(b, "holder", 1)[0]
 	ctx := context.Background()
-	l, err := c.Acquire(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := mustAcquire(b, c)
 	defer l.Release()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -99,12 +105,10 @@ func BenchmarkHolder(b *testing.B) {
 // backend, so another session, as another process would have). It
 // reports the median and the 99th percentile.
 func BenchmarkHandoff(b *testing.B) {
-	coords := benchCoordinators(b, "handoff", 2)
+	prefix := prefixFor(proctest.TempDir(b))
+	coords := benchCoordinatorsAt(b, prefix, "handoff", 2)
 	ctx := context.Background()
-	l, err := coords[0].Acquire(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := mustAcquire(b, coords[0])
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -117,8 +121,7 @@ func BenchmarkHandoff(b *testing.B) {
 			}
 			got <- l
 		}()
-		// Let the waiter join the queue and start watching.
-		waitQueued(b, waiter)
+		waitQueued(b, prefix, "handoff")
 		start := time.Now()
 		if err := l.Release(); err != nil {
 			b.Fatal(err)
@@ -136,10 +139,20 @@ func BenchmarkHandoff(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
-// waitQueued gives a waiter time to be queued and watching. The
-// backend has no hook for it; 2ms is plenty on loopback.
-func waitQueued(b *testing.B, _ *lock.Coordinator) {
+// waitQueued returns once a waiter has joined the queue of the lock
+// name under prefix, behind its holder, and has had time to start
+// watching its predecessor's key. The join is a key to wait for; the
+// watch has no sign outside the waiter, and a release it has not yet
+// started watching for reaches it only after the server's catch-up
+// loop (up to 100ms), so it is given 2ms, plenty on loopback.
+func waitQueued(b *testing.B, prefix, name string) {
 	b.Helper()
+	deadline := time.Now().Add(long)
+	for len(queueKeys(b, prefix, name)) < 2 {
+		if time.Now().After(deadline) {
+			b.Fatal("the waiter never joined the queue")
+		}
+	}
 	time.Sleep(2 * time.Millisecond)
 }
 

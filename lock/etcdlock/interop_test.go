@@ -57,7 +57,7 @@ func TestMutexExclusion(t *testing.T) {
 		if len(resp.Kvs) > 0 {
 			v, _ = strconv.Atoi(string(resp.Kvs[0].Value))
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // widen the read-modify-write, so that an overlap would show
 		_, err = cli.Put(ctx, key, strconv.Itoa(v+1))
 		return err
 	}
@@ -115,6 +115,18 @@ func TestMutexExclusion(t *testing.T) {
 	assert.Equal(t, strconv.Itoa(4*n), string(resp.Kvs[0].Value))
 }
 
+// acquireAsync runs c.Acquire(ctx) in a goroutine: its lease arrives
+// on the channel, or nil after an error (which fails t).
+func acquireAsync(t *testing.T, ctx context.Context, c *lock.Coordinator) <-chan *lock.Lease {
+	got := make(chan *lock.Lease, 1)
+	go func() {
+		l, err := c.Acquire(ctx)
+		assert.NoError(t, err)
+		got <- l
+	}()
+	return got
+}
+
 // blocked fails t if done is closed within a short while: the waiter
 // behind it must still be waiting.
 func blocked[T any](t *testing.T, done <-chan T, what string) {
@@ -162,12 +174,7 @@ func TestMutexHandoff(t *testing.T) {
 	}
 
 	// Mutex → agentlock.
-	got := make(chan *lock.Lease, 1)
-	go func() {
-		l, err := c.Acquire(ctx)
-		assert.NoError(t, err)
-		got <- l
-	}()
+	got := acquireAsync(t, ctx, c)
 	blocked(t, got, "Acquire")
 	_, err = c.TryAcquire(ctx)
 	require.ErrorIs(t, err, lock.ErrBusy)
@@ -228,12 +235,7 @@ func TestForeignHolderExpires(t *testing.T) {
 	m, s := mutexOf(t, prefix, "expires", 1)
 	require.NoError(t, m.Lock(ctx))
 
-	got := make(chan *lock.Lease, 1)
-	go func() {
-		l, err := c.Acquire(ctx)
-		assert.NoError(t, err)
-		got <- l
-	}()
+	got := acquireAsync(t, ctx, c)
 	blocked(t, got, "Acquire")
 	s.Orphan() // stop keeping it alive: it expires
 	var l *lock.Lease

@@ -22,6 +22,20 @@ const slack = 700 * time.Millisecond
 // outageOpTimeout is the backends' WithOpTimeout in the outage tests.
 const outageOpTimeout = 3 * time.Second
 
+// proxiedBackend returns a backend on a fresh prefix that reaches etcd
+// through a proxy the test can pause, with a session that outlives the
+// test's outage, and the proxy and the prefix. The test closes the
+// backend: Close is one of the calls whose bound it checks.
+func proxiedBackend(t *testing.T) (*etcdlock.Backend, *proxy, string) {
+	t.Helper()
+	p := newProxy(t)
+	_, prefix := newBackend(t)
+	b, err := etcdlock.New(clientAt(t, p.addr()), etcdlock.WithPrefix(prefix), etcdlock.WithTTL(30*time.Second),
+		etcdlock.WithOpTimeout(outageOpTimeout))
+	require.NoError(t, err)
+	return b, p, prefix
+}
+
 // bounded runs f and fails t if it takes longer than bound+slack.
 func bounded(t *testing.T, what string, bound time.Duration, f func() error) error {
 	t.Helper()
@@ -49,12 +63,7 @@ func withTimeout(d time.Duration, f func(ctx context.Context) error) func() erro
 // every key the calls left, and after Close no goroutine is left.
 func TestOutageBounds(t *testing.T) {
 	leftover := noGoroutinesLeft(t)
-	p := newProxy(t)
-	cli := clientAt(t, p.addr())
-	_, prefix := newBackend(t)
-	b, err := etcdlock.New(cli, etcdlock.WithPrefix(prefix), etcdlock.WithTTL(30*time.Second),
-		etcdlock.WithOpTimeout(outageOpTimeout))
-	require.NoError(t, err)
+	b, p, prefix := proxiedBackend(t)
 	held := coordinator(t, b, "held")
 	busy := coordinator(t, b, "busy")
 	ob := newBackendAt(t, prefix)
@@ -155,12 +164,7 @@ func TestBlackHole(t *testing.T) {
 // WithOpTimeout and leaves no goroutine.
 func TestOutageCloseBounded(t *testing.T) {
 	leftover := noGoroutinesLeft(t)
-	p := newProxy(t)
-	cli := clientAt(t, p.addr())
-	_, prefix := newBackend(t)
-	b, err := etcdlock.New(cli, etcdlock.WithPrefix(prefix), etcdlock.WithTTL(30*time.Second),
-		etcdlock.WithOpTimeout(outageOpTimeout))
-	require.NoError(t, err)
+	b, p, _ := proxiedBackend(t)
 	l, err := coordinator(t, b, "close").Acquire(context.Background())
 	require.NoError(t, err)
 	p.pause()
@@ -174,12 +178,7 @@ func TestOutageCloseBounded(t *testing.T) {
 // ErrLost at once, without a round trip, even when etcd cannot be
 // reached.
 func TestReleaseLost(t *testing.T) {
-	p := newProxy(t)
-	cli := clientAt(t, p.addr())
-	_, prefix := newBackend(t)
-	b, err := etcdlock.New(cli, etcdlock.WithPrefix(prefix), etcdlock.WithTTL(30*time.Second),
-		etcdlock.WithOpTimeout(outageOpTimeout))
-	require.NoError(t, err)
+	b, p, prefix := proxiedBackend(t)
 	defer b.Close()
 	c := coordinator(t, b, "lost")
 	l, err := c.Acquire(context.Background())

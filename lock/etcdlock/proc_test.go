@@ -20,7 +20,7 @@ const long = 60 * time.Second
 // ttl and returns it with its token and abandoned flag.
 func holdChild(t *testing.T, prefix, ttl, name, key string) (*proctest.Child, uint64) {
 	t.Helper()
-	ch := proctest.Start(t, "etcd-hold", prefix, ttl, name, key)
+	ch := proctest.Start(t, roleNameHold, prefix, ttl, name, key)
 	f := strings.Fields(ch.Expect("locked", long))
 	tok, err := strconv.ParseUint(f[1], 10, 64)
 	require.NoError(t, err)
@@ -35,7 +35,7 @@ func TestCounterProcesses(t *testing.T) {
 	key := prefix + "counter"
 	var children []*proctest.Child
 	for i := 0; i < procs; i++ {
-		children = append(children, proctest.Start(t, "etcd-count", prefix, "3s", "count", key, strconv.Itoa(n)))
+		children = append(children, proctest.Start(t, roleNameCount, prefix, "3s", "count", key, strconv.Itoa(n)))
 	}
 	for _, ch := range children {
 		ch.Expect("done", long)
@@ -57,13 +57,9 @@ func TestKilledHolder(t *testing.T) {
 	c, err := lock.New("killed", lock.WithBackend(b))
 	require.NoError(t, err)
 
-	got := make(chan *lock.Lease, 1)
-	go func() {
-		l, err := c.Acquire(context.Background())
-		assert.NoError(t, err)
-		got <- l
-	}()
-	time.Sleep(200 * time.Millisecond)
+	got := acquireAsync(t, context.Background(), c)
+	require.Eventually(t, func() bool { return len(queueKeys(t, prefix, "killed")) == 2 }, long, time.Millisecond,
+		"the waiter never joined the queue behind the holder")
 	start := time.Now()
 	ch.Kill()
 	select {

@@ -13,14 +13,16 @@ import (
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
-func registerRoles() {
-	proctest.Role("etcd-count", roleCount)
-	proctest.Role("etcd-hold", roleHold)
-}
+// The child roles of this package's tests (roleCount and roleHold are
+// their functions).
+const (
+	roleNameCount = "etcd-count"
+	roleNameHold  = "etcd-hold"
+)
 
-func fail(out *proctest.Writer, err error) int {
-	out.Println("error", strings.ReplaceAll(err.Error(), "\n", " "))
-	return 1
+func registerRoles() {
+	proctest.Role(roleNameCount, roleCount)
+	proctest.Role(roleNameHold, roleHold)
 }
 
 // childBackend: args prefix ttl.
@@ -42,12 +44,12 @@ func childBackend(prefix, ttl string) (*etcdlock.Backend, error) {
 func roleCount(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	b, err := childBackend(args[0], args[1])
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	defer b.Close()
 	c, err := lock.New(args[2], lock.WithBackend(b))
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	cli, _ := client()
 	key := args[3]
@@ -56,21 +58,21 @@ func roleCount(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	for i := 0; i < n; i++ {
 		l, err := c.Acquire(ctx)
 		if err != nil {
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		resp, err := cli.Get(ctx, key)
 		if err != nil {
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		v := 0
 		if len(resp.Kvs) > 0 {
 			v, _ = strconv.Atoi(string(resp.Kvs[0].Value))
 		}
 		if err := b.Put(ctx, l, key, strconv.Itoa(v+1)); err != nil {
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		if err := l.Release(); err != nil {
-			return fail(out, err)
+			return out.Fail(err)
 		}
 	}
 	out.Println("done")
@@ -84,17 +86,17 @@ func roleCount(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 func roleHold(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	b, err := childBackend(args[0], args[1])
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	c, err := lock.New(args[2], lock.WithBackend(b), lock.WithPurpose("holding"))
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	key := args[3]
 	ctx := context.Background()
 	l, err := c.Acquire(ctx)
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	out.Println("locked", l.Token(), l.Abandoned())
 	for in.Scan() {
@@ -108,7 +110,7 @@ func roleHold(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 			case errors.Is(err, lock.ErrFenced):
 				out.Println("fenced")
 			default:
-				return fail(out, err)
+				return out.Fail(err)
 			}
 		case "lost":
 			d, _ := time.ParseDuration(arg)
@@ -126,7 +128,7 @@ func roleHold(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 			case errors.Is(err, etcdlock.ErrLost):
 				out.Println("lost")
 			default:
-				return fail(out, err)
+				return out.Fail(err)
 			}
 		}
 	}

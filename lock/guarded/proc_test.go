@@ -280,9 +280,12 @@ func TestGuardedKillStorm(t *testing.T) {
 		spawn()
 	}
 	tick.Stop()
-	// Let the survivors run a little, so that a lease after the last
-	// kill (an abandoned one) cleans up, then stop them.
-	time.Sleep(200 * time.Millisecond)
+	// Wait for a survivor's commit after the last kill: the victim held
+	// the lock, so that commit ran under the abandoned lease that
+	// followed, which cleans up. Then stop them.
+	before := acks.Load()
+	require.Eventually(t, func() bool { return acks.Load() > before }, 10*time.Second, time.Millisecond,
+		"no commit after the last kill")
 	mu.Lock()
 	for _, ch := range byPID {
 		ch.CloseStdin()

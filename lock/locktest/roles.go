@@ -30,17 +30,28 @@ func Main(m *testing.M, f Factory) {
 	proctest.Main(m)
 }
 
+// The child roles the suite registers, for tests of a package that
+// calls Main or Register and start them themselves with proctest.Start
+// (the arguments each takes are on its function below).
+const (
+	RoleHold   = "locktest-hold"   // acquire, then obey "release", "purpose P", "exit"
+	RoleTry    = "locktest-try"    // one TryAcquire per "again"
+	RoleHolder = "locktest-holder" // one Holder per line
+	RoleCount  = "locktest-count"  // n locked increments of a counter file
+	RoleIdle   = "locktest-idle"   // wait for standard input to close
+)
+
 // Register registers the child roles the suite uses, with f as their
 // backend, without running anything: for a TestMain that calls
 // proctest.Dispatch and m.Run itself (to start and stop a server
 // around the tests, say).
 func Register(f Factory) {
 	factory = f
-	proctest.Role("locktest-hold", roleHold)
-	proctest.Role("locktest-try", roleTry)
-	proctest.Role("locktest-holder", roleHolder)
-	proctest.Role("locktest-count", roleCount)
-	proctest.Role("locktest-idle", roleIdle)
+	proctest.Role(RoleHold, roleHold)
+	proctest.Role(RoleTry, roleTry)
+	proctest.Role(RoleHolder, roleHolder)
+	proctest.Role(RoleCount, roleCount)
+	proctest.Role(RoleIdle, roleIdle)
 }
 
 var factory Factory
@@ -53,18 +64,13 @@ func coordinator(dir, name string, opts ...lock.Option) (*lock.Coordinator, erro
 	return lock.New(name, append([]lock.Option{lock.WithBackend(b)}, opts...)...)
 }
 
-func fail(out *proctest.Writer, err error) int {
-	out.Println("error", strings.ReplaceAll(err.Error(), "\n", " "))
-	return 1
-}
-
 // roleHold: args dir name purpose [timeout]. Acquires (blocking, with an
 // optional timeout), prints "locked TOKEN ABANDONED" or "cancelled ERR",
 // then obeys commands: "release", "purpose P", "exit" (exit holding).
 func roleHold(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	c, err := coordinator(args[0], args[1], lock.WithPurpose(args[2]))
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	ctx := context.Background()
 	if len(args) > 3 {
@@ -92,12 +98,12 @@ func roleHold(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 		switch cmd {
 		case "release":
 			if err := l.Release(); err != nil {
-				return fail(out, err)
+				return out.Fail(err)
 			}
 			out.Println("released")
 		case "purpose":
 			if err := l.SetPurpose(arg); err != nil {
-				return fail(out, err)
+				return out.Fail(err)
 			}
 			out.Println("ok")
 		case "exit":
@@ -112,7 +118,7 @@ func roleHold(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 func roleTry(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	c, err := coordinator(args[0], args[1])
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	for {
 		l, err := c.TryAcquire(context.Background())
@@ -121,12 +127,12 @@ func roleTry(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 		case err == nil:
 			out.Println("locked", l.Token())
 			if err := l.Release(); err != nil {
-				return fail(out, err)
+				return out.Fail(err)
 			}
 		case errors.As(err, &be):
 			out.Println("busy", be.Holder.PID, be.Holder.Purpose)
 		default:
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		if !in.Scan() || in.Text() != "again" {
 			return 0
@@ -139,7 +145,7 @@ func roleTry(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 func roleHolder(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	c, err := coordinator(args[0], args[1])
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	out.Println("ready")
 	for in.Scan() {
@@ -150,7 +156,7 @@ func roleHolder(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 		case errors.Is(err, lock.ErrNotHeld):
 			out.Println("free")
 		default:
-			return fail(out, err)
+			return out.Fail(err)
 		}
 	}
 	return 0
@@ -162,27 +168,27 @@ func roleHolder(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 func roleCount(args []string, in *bufio.Scanner, out *proctest.Writer) int {
 	c, err := coordinator(args[0], args[1])
 	if err != nil {
-		return fail(out, err)
+		return out.Fail(err)
 	}
 	n, _ := strconv.Atoi(args[3])
 	w := bufio.NewWriter(os.Stdout)
 	for i := 0; i < n; i++ {
 		l, err := c.Acquire(context.Background())
 		if err != nil {
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		b, err := os.ReadFile(args[2])
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		v, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 		v++
 		if err := os.WriteFile(args[2], []byte(strconv.Itoa(v)), 0o644); err != nil {
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		tok := l.Token()
 		if err := l.Release(); err != nil {
-			return fail(out, err)
+			return out.Fail(err)
 		}
 		fmt.Fprintln(w, "tok", v, tok)
 	}

@@ -106,7 +106,7 @@ func (s *suite) new(t *testing.T, dir, name string, opts ...lock.Option) *lock.C
 // reports the lock taken.
 func hold(t *testing.T, dir, name, purpose string) (*proctest.Child, uint64) {
 	t.Helper()
-	ch := proctest.Start(t, "locktest-hold", dir, name, purpose)
+	ch := proctest.Start(t, RoleHold, dir, name, purpose)
 	ch.Expect("waiting", long)
 	f := strings.Fields(ch.Expect("locked", long))
 	tok, err := strconv.ParseUint(f[1], 10, 64)
@@ -118,7 +118,7 @@ func hold(t *testing.T, dir, name, purpose string) (*proctest.Child, uint64) {
 
 func try(t *testing.T, dir, name string) string {
 	t.Helper()
-	ch := proctest.Start(t, "locktest-try", dir, name)
+	ch := proctest.Start(t, RoleTry, dir, name)
 	line, ok := ch.Next(long)
 	if !ok {
 		t.Fatal("try child said nothing")
@@ -258,7 +258,7 @@ func (s *suite) cancelNoPhantom(t *testing.T) {
 
 	// A waiter in another process that gives up must not take the lock
 	// later either.
-	w := proctest.Start(t, "locktest-hold", dir, "cancel", "phantom", "50ms")
+	w := proctest.Start(t, RoleHold, dir, "cancel", "phantom", "50ms")
 	w.Expect("waiting", long)
 	w.Expect("cancelled", long)
 
@@ -385,7 +385,7 @@ func (s *suite) childDoesNotInherit(t *testing.T) {
 	noErr(t, err)
 	// A child started while we hold the lock, still running after we
 	// release, must not keep it held.
-	idle := proctest.Start(t, "locktest-idle")
+	idle := proctest.Start(t, RoleIdle)
 	idle.Expect("ready", long)
 	noErr(t, l.Release())
 	line := try(t, dir, "inherit")
@@ -434,7 +434,7 @@ func (s *suite) holderNeverContends(t *testing.T) {
 	c := s.new(t, dir, "watch")
 	// A child hammers Holder while this process takes the lock over and
 	// over with TryAcquire: it must never be busy.
-	ch := proctest.Start(t, "locktest-holder", dir, "watch")
+	ch := proctest.Start(t, RoleHolder, dir, "watch")
 	ch.Expect("ready", long)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -479,7 +479,7 @@ func (s *suite) stress(t *testing.T) {
 	file := filepath.Join(dir, "counter")
 	var children []*proctest.Child
 	for i := 0; i < procs; i++ {
-		children = append(children, proctest.Start(t, "locktest-count", dir, "stress", file, strconv.Itoa(n)))
+		children = append(children, proctest.Start(t, RoleCount, dir, "stress", file, strconv.Itoa(n)))
 	}
 	tokens := map[int]uint64{}
 	for _, ch := range children {

@@ -133,12 +133,24 @@ func (c *Command) Exit(err error) int {
 	return StatusFailure
 }
 
-// Printer returns the program's event printer for standard output:
-// JSON lines with asJSON, else text, in colour on a terminal unless
-// noColor.
-func (c *Command) Printer(asJSON, noColor bool) *report.Printer {
-	color := !noColor && !asJSON && c.Stdout == io.Writer(os.Stdout) && report.ColorOK(os.Stdout)
-	return report.NewPrinter(c.Stdout, c.Name, asJSON, color)
+// LockFlags registers -lock-dir and -lock, the lock the program shares
+// with peer ("the poller"), into dir and name.
+func (c *Command) LockFlags(dir, name *string, peer string) {
+	c.Flags.StringVar(dir, "lock-dir", "", "`DIR`ectory of the lock files (default: the lock package's system-wide default)")
+	c.Flags.StringVar(name, "lock", "pcm-install", "`name` of the lock shared with "+peer)
+}
+
+// OutputFlags registers -json and -no-color, and returns the function
+// that gives the program's event printer for standard output once the
+// flags are parsed: JSON lines with -json, else text, in colour on a
+// terminal unless -no-color.
+func (c *Command) OutputFlags() (printer func() *report.Printer) {
+	asJSON := c.Flags.Bool("json", false, "print one JSON object per event instead of text")
+	noColor := c.Flags.Bool("no-color", false, "no colour, even on a terminal")
+	return func() *report.Printer {
+		color := !*noColor && !*asJSON && c.Stdout == io.Writer(os.Stdout) && report.ColorOK(os.Stdout)
+		return report.NewPrinter(c.Stdout, c.Name, *asJSON, color)
+	}
 }
 
 // Context returns a context that ends on Ctrl-C or SIGTERM, and when

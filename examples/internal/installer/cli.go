@@ -47,21 +47,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var (
 		cfg             Config
 		servers, shares cli.Repeated
-		asJSON, noColor bool
 	)
 	fs.Var(&servers, "server", "HTTP logon server base `URL` (checked at URL/health; may be repeated, tried in order)")
 	fs.Var(&shares, "share", "logon share `DIR` holding packages.json (may be repeated, tried after the servers)")
 	fs.StringVar(&cfg.File, "file", "", "`PATH` of the instruction file shared with the poller (required)")
 	fs.StringVar(&cfg.Target, "target", "", "`DIR`ectory packages are installed into (required)")
-	fs.StringVar(&cfg.LockDir, "lock-dir", "", "`DIR`ectory of the lock files (default: the lock package's system-wide default)")
-	fs.StringVar(&cfg.LockName, "lock", "pcm-install", "`name` of the lock shared with the poller")
+	cmd.LockFlags(&cfg.LockDir, &cfg.LockName, "the poller")
 	fs.DurationVar(&cfg.InstallTime, "install-time", 2*time.Second, "how long installing one package takes")
 	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", 5*time.Second, "timeout of a logon server check, and of reading the catalog")
 	fs.DurationVar(&cfg.Interval, "interval", 30*time.Second, "time between runs in service mode")
 	fs.BoolVar(&cfg.Once, "once", false, "make one run and exit")
 	fs.BoolVar(&cfg.Legacy, "legacy", false, "take the lock FIRST and validate second (the bug, for comparison)")
-	fs.BoolVar(&asJSON, "json", false, "print one JSON object per event instead of text")
-	fs.BoolVar(&noColor, "no-color", false, "no colour, even on a terminal")
+	printer := cmd.OutputFlags()
 	check := func() error {
 		cfg.Servers, cfg.Shares = servers, shares
 		return checkConfig(cfg)
@@ -70,7 +67,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return status
 	}
 
-	in, err := New(cfg, cmd.Printer(asJSON, noColor))
+	in, err := New(cfg, printer())
 	if err != nil {
 		return cmd.Exit(err)
 	}

@@ -25,9 +25,12 @@ import (
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
+// roleInstaller is the child role that runs the installer program.
+const roleInstaller = "installer"
+
 func TestMain(m *testing.M) {
 	// The installer program itself, as a child process.
-	proctest.Role("installer", func(args []string, _ *bufio.Scanner, _ *proctest.Writer) int {
+	proctest.Role(roleInstaller, func(args []string, _ *bufio.Scanner, _ *proctest.Writer) int {
 		return Main(args, os.Stdout, os.Stderr)
 	})
 	proctest.Main(m)
@@ -98,7 +101,7 @@ func find(evs []report.Event, event string) *report.Event {
 // package marked installing, installs it again, and counts it once.
 func TestKilledInstallRedoneOnce(t *testing.T) {
 	s := newSetup(t, instr.Catalog{Packages: []instr.CatalogEntry{{Name: "Office 97", Files: 4}, {Name: "Quake", Files: 1}}})
-	child := proctest.Start(t, "installer", "-share", s.share, "-file", s.file, "-lock-dir", s.lockDir, "-target", s.target,
+	child := proctest.Start(t, roleInstaller, "-share", s.share, "-file", s.file, "-lock-dir", s.lockDir, "-target", s.target,
 		"-install-time", "2s", "-once", "-json")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -108,7 +111,11 @@ func TestKilledInstallRedoneOnce(t *testing.T) {
 			break
 		}
 	}
-	time.Sleep(700 * time.Millisecond) // one file of Office 97 written, of four
+	// Kill it in the middle of Office 97: once the first of its four
+	// files is written.
+	first := filepath.Join(s.target, instr.Slug("Office 97"), "file-01.dat")
+	require.Eventually(t, func() bool { _, err := os.Stat(first); return err == nil },
+		20*time.Second, time.Millisecond, "the child never wrote a file of Office 97")
 	child.Kill()
 	child.Wait(10 * time.Second)
 	f := s.read(t)

@@ -42,17 +42,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	cmd := cli.New("poller", usage, stdout, stderr)
 	fs := cmd.Flags
 	var (
-		cfg             Config
-		notify          string
-		asJSON, noColor bool
+		cfg    Config
+		notify string
 	)
 	fs.StringVar(&cfg.File, "file", "", "`PATH` of the instruction file shared with the installer (required)")
-	fs.StringVar(&cfg.LockDir, "lock-dir", "", "`DIR`ectory of the lock files (default: the lock package's system-wide default)")
-	fs.StringVar(&cfg.LockName, "lock", "pcm-install", "`name` of the lock shared with the installer")
+	cmd.LockFlags(&cfg.LockDir, &cfg.LockName, "the installer")
 	fs.DurationVar(&cfg.Interval, "interval", poll.DefaultInterval, "time between looks")
 	fs.StringVar(&notify, "notify", "", "notification `policy` (see above; overrides $"+poll.EnvNotify+")")
-	fs.BoolVar(&asJSON, "json", false, "print one JSON object per event instead of text")
-	fs.BoolVar(&noColor, "no-color", false, "no colour, even on a terminal")
+	printer := cmd.OutputFlags()
 	check := func() error {
 		switch {
 		case cfg.File == "":
@@ -76,7 +73,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if status, ok := cmd.Parse(args, check); !ok {
 		return status
 	}
-	out := cmd.Printer(asJSON, noColor)
+	out := printer()
 	if notify == "" {
 		var err error
 		if cfg.Policy, err = poll.PolicyFromEnv(poll.EnvNotify, poll.DefaultPolicy()); err != nil {

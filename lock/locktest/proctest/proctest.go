@@ -90,6 +90,13 @@ func (w *Writer) Println(a ...any) {
 	fmt.Fprintln(w.w, a...)
 }
 
+// Fail writes "error ERR", with err's text on one line, and returns
+// 1: the end of a role that failed, as in "return out.Fail(err)".
+func (w *Writer) Fail(err error) int {
+	w.Println("error", strings.ReplaceAll(err.Error(), "\n", " "))
+	return 1
+}
+
 // A Child is a running child process.
 type Child struct {
 	t     testing.TB
