@@ -34,6 +34,9 @@ func (r *raw) try() (bool, error) {
 }
 func (r *raw) unlock() error { return unix.Flock(r.fd, unix.LOCK_UN) }
 
+// cpuHold is how long a waiter waits in the CPU figure.
+const cpuHold = 3 * time.Second
+
 // Operations per batch of the uncontended and busy figures, and with
 // -quick.
 const batchOps, quickBatchOps = 5000, 2000
@@ -82,6 +85,10 @@ func cpuTime() time.Duration {
 	check(unix.Getrusage(unix.RUSAGE_SELF, &u))
 	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
+
+// cpuMethod says how the waiter's CPU time was measured, if that needs
+// saying: getrusage(2) needs none.
+func cpuMethod() string { return "" }
 
 // system describes the system beyond GOOS/GOARCH for the first line of
 // the output: here, nothing.

@@ -108,6 +108,11 @@ func (m *rawMutex) unlock() error {
 	return err
 }
 
+// cpuHold is how long a waiter waits in the CPU figure: GetProcessTimes
+// counts in clock ticks, 10 ms under Wine, so a long wait is needed to
+// tell 0.1 % of a core from none.
+const cpuHold = 10 * time.Second
+
 // Operations per batch of the uncontended and busy figures, and with
 // -quick: fewer than on Unix, as under Wine each lock and unlock is a
 // round trip to the wineserver (tens of µs).
@@ -194,7 +199,8 @@ var (
 
 // stamp is QueryPerformanceCounter in ns, the same clock in every
 // process. Not time.Now: under Wine it advances in steps of 40-100 µs
-// (it reads the time that Wine updates in the shared user data page),
+// (Go reads it from the shared user data page, which Wine updates only
+// now and then),
 // too coarse for a hand-off.
 func stamp() int64 {
 	var c int64
@@ -209,6 +215,14 @@ func cpuTime() time.Duration {
 	check(windows.GetProcessTimes(windows.CurrentProcess(), &c, &e, &k, &u))
 	ticks := func(t windows.Filetime) int64 { return int64(t.HighDateTime)<<32 | int64(t.LowDateTime) }
 	return time.Duration(ticks(k)+ticks(u)) * 100
+}
+
+// cpuMethod says how the waiter's CPU time was measured.
+func cpuMethod() string {
+	if v, _ := wine(); v != "" {
+		return "GetProcessTimes, which counts in 10 ms steps under Wine (0.1 % of a core over 10 s)"
+	}
+	return "GetProcessTimes, which counts in clock ticks (15.6 ms by default)"
 }
 
 // wine is the version of Wine and of its host system, if this process

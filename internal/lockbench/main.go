@@ -67,7 +67,7 @@ func main() {
 		rounds: 5, ops: batchOps, batches: 20,
 		holds:         []time.Duration{time.Millisecond, 20 * time.Millisecond, 200 * time.Millisecond, 2 * time.Second},
 		handoffBudget: 1600 * time.Millisecond, minSamples: 3, maxSamples: 100,
-		cpuHold: 3 * time.Second, cancels: 6, procs: 8, loop: 2 * time.Second,
+		cpuHold: cpuHold, cancels: 6, procs: 8, loop: 2 * time.Second,
 	}
 	if *quick {
 		*cfg = config{

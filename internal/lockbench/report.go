@@ -112,6 +112,9 @@ func (r *report) cpu(hold time.Duration, v perRound) {
 	line(fmt.Sprintf("CPU of a waiter blocked %v, %% of a core: median (max)", hold),
 		cells(r.s.cpu, "cpu", c, c, bold), "", "≤ 0.2 %")
 	r.detail("waiter CPU, agentlock, %% of a core: %s", list(v[len(v)-1]))
+	if m := cpuMethod(); m != "" {
+		r.detail("waiter CPU measured as %s", m)
+	}
 }
 
 func (r *report) cancel(late [][]time.Duration, phantoms []int) {
