@@ -200,8 +200,7 @@ var (
 // stamp is QueryPerformanceCounter in ns, the same clock in every
 // process. Not time.Now: under Wine it advances in steps of 40-100 µs
 // (Go reads it from the shared user data page, which Wine updates only
-// now and then),
-// too coarse for a hand-off.
+// now and then), too coarse for a hand-off.
 func stamp() int64 {
 	var c int64
 	qpc.Call(uintptr(unsafe.Pointer(&c)))
@@ -220,7 +219,7 @@ func cpuTime() time.Duration {
 // cpuMethod says how the waiter's CPU time was measured.
 func cpuMethod() string {
 	if v, _ := wine(); v != "" {
-		return "GetProcessTimes, which counts in 10 ms steps under Wine (0.1 % of a core over 10 s)"
+		return "GetProcessTimes, which counts in 10 ms steps under Wine"
 	}
 	return "GetProcessTimes, which counts in clock ticks (15.6 ms by default)"
 }
