@@ -10,6 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// asleepMethod is empty: waitAsleep sees the waiter's sleep.
+const asleepMethod = ""
+
 // waitAsleep waits until a thread of process pid sleeps in a lock wait:
 // in flock(2), or in a futex wait on shared memory (FUTEX_WAIT or
 // FUTEX_WAIT_BITSET without FUTEX_PRIVATE_FLAG; the Go runtime's own sleeps are all private). It

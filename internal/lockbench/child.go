@@ -1,4 +1,4 @@
-//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd || windows
 
 package main
 
@@ -11,14 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // child runs commands from stdin:
 //
 //   - "lock", "unlock";
-//   - "lockat": lock, unlock, print the wall clock (ns) at which it held;
+//   - "lockat": lock, unlock, print the stamp (ns) at which it held;
 //   - "cpu": lock, unlock, print the CPU time and wall time of the wait;
 //   - "cancel DUR": lock with a timeout, print how late it returned;
 //   - "loop START END": from START to END (wall clock, ns) lock and
@@ -41,19 +39,17 @@ func child(kind, dir string) {
 		case "lockat":
 			say("waiting")
 			check(im.lock(context.Background()))
-			t := time.Now().UnixNano()
+			t := stamp()
 			check(im.unlock())
 			say(t)
 		case "cpu":
-			var a, b unix.Rusage
-			unix.Getrusage(unix.RUSAGE_SELF, &a)
+			a := cpuTime()
 			say("waiting")
 			start := time.Now()
 			check(im.lock(context.Background()))
 			wall := time.Since(start)
-			unix.Getrusage(unix.RUSAGE_SELF, &b)
+			cpu := cpuTime() - a
 			check(im.unlock())
-			cpu := time.Duration(b.Utime.Nano() + b.Stime.Nano() - a.Utime.Nano() - a.Stime.Nano())
 			say(int64(cpu), int64(wall))
 		case "cancel":
 			d, err := time.ParseDuration(arg)

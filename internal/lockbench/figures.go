@@ -1,4 +1,4 @@
-//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd || windows
 
 package main
 
@@ -40,7 +40,7 @@ func removeAll(d []string) {
 
 // pairsPerOp times cfg.ops lock+unlock pairs (or failing tries) of each
 // kind in cfg.batches interleaved batches per round; a round's value is
-// the median of its batches (ns per operation).
+// the median of its batches (ns per operation), NaN for a nil impl.
 func pairsPerOp(cfg *config, ims []impl, op func(impl)) perRound {
 	v := newPerRound(len(ims), cfg.rounds)
 	for r := range cfg.rounds {
@@ -48,6 +48,10 @@ func pairsPerOp(cfg *config, ims []impl, op func(impl)) perRound {
 		for b := range cfg.batches {
 			for j := range ims {
 				k := (j + b + r) % len(ims)
+				if ims[k] == nil {
+					per[k] = append(per[k], math.NaN())
+					continue
+				}
 				start := time.Now()
 				for range cfg.ops {
 					op(ims[k])
@@ -62,32 +66,34 @@ func pairsPerOp(cfg *config, ims []impl, op func(impl)) perRound {
 	return v
 }
 
-func uncontended(cfg *config, rep *report) {
-	d := dirs(len(lockKinds))
+func uncontended(cfg *config, st *suite, rep *report) {
+	d := dirs(len(st.lock))
 	defer removeAll(d)
-	ims := make([]impl, len(lockKinds))
-	for k, kind := range lockKinds {
+	ims := make([]impl, len(st.lock))
+	for k, kind := range st.lock {
 		ims[k] = newImpl(kind, d[k])
 	}
 	v := pairsPerOp(cfg, ims, func(im impl) {
 		check(im.lock(bg))
 		check(im.unlock())
 	})
-	rep.row("uncontended Acquire+Release (ns)", v, "%.0f", "", "≤ 2×")
+	rep.row("uncontended Acquire+Release (ns)", v, "%.0f", "uncontended", "≤ 2×")
 }
 
 // busy: failing tries while an agentlock process holds the lock (so a
-// holder record exists; gofrs/flock and raw flock do not read it).
-func busy(cfg *config, rep *report) {
+// holder record exists; gofrs/flock and the raw lock do not read it).
+func busy(cfg *config, st *suite, rep *report) {
 	dir := freshDir()
 	defer os.RemoveAll(dir)
-	holder := spawn("agentlock", dir)
+	holder := spawn(st.lock[len(st.lock)-1], dir)
 	defer holder.close()
 	holder.send("lock")
 	holder.expect("locked")
-	ims := make([]impl, len(lockKinds))
-	for k, kind := range lockKinds {
-		ims[k] = newImpl(kind, dir)
+	ims := make([]impl, len(st.lock))
+	for k, kind := range st.lock {
+		if st.omit["busy/"+kind] == "" {
+			ims[k] = newImpl(kind, dir)
+		}
 	}
 	v := pairsPerOp(cfg, ims, func(im impl) {
 		ok, err := im.try()
@@ -96,7 +102,7 @@ func busy(cfg *config, rep *report) {
 			check(errors.New("try succeeded on a held lock"))
 		}
 	})
-	rep.row("TryAcquire on a busy lock, with holder (ns)", v, "%.0f", "gofrs reads no holder", "≤ 2×")
+	rep.row("TryAcquire on a busy lock, with holder (ns)", v, "%.0f", "busy", "≤ 2×")
 }
 
 // A waiter is a child process of one kind waiting for the lock that
@@ -124,7 +130,7 @@ func (w waiter) handoffOnce(hold time.Duration) (d time.Duration, asleep bool) {
 	w.child.expect("waiting")
 	asleep = waitAsleep(w.child.pid(), time.Second)
 	time.Sleep(hold)
-	t0 := time.Now().UnixNano()
+	t0 := stamp()
 	check(w.holder.unlock())
 	return time.Duration(w.child.int() - t0), asleep
 }
@@ -136,10 +142,10 @@ func samplesFor(cfg *config, hold time.Duration) int {
 	return max(cfg.minSamples, min(cfg.maxSamples, int(cfg.handoffBudget/hold))) | 1
 }
 
-func handoff(cfg *config, rep *report) {
-	d := dirs(len(lockKinds))
+func handoff(cfg *config, st *suite, rep *report) {
+	d := dirs(len(st.lock))
 	defer removeAll(d)
-	ws := waiters(lockKinds, d)
+	ws := waiters(st.lock, d)
 	defer func() {
 		for _, w := range ws {
 			w.child.close()
@@ -174,10 +180,10 @@ func handoff(cfg *config, rep *report) {
 // waiterCPU: the kinds' waiters wait at the same time, each for its own
 // lock, for cfg.cpuHold; a round's value is the CPU each used while
 // waiting, in % of a core.
-func waiterCPU(cfg *config, rep *report) {
-	d := dirs(len(cpuKinds))
+func waiterCPU(cfg *config, st *suite, rep *report) {
+	d := dirs(len(st.cpu))
 	defer removeAll(d)
-	ws := waiters(cpuKinds, d)
+	ws := waiters(st.cpu, d)
 	v := newPerRound(len(ws), cfg.rounds)
 	for r := range cfg.rounds {
 		for _, w := range ws {
@@ -203,15 +209,19 @@ func waiterCPU(cfg *config, rep *report) {
 }
 
 // cancel: a child waits with a 50 ms timeout while this process holds;
-// this process then releases and for 100 ms checks with raw flock that
-// nobody holds the lock (a phantom hold would show up as busy).
-func cancel(cfg *config, rep *report) {
-	d := dirs(len(cancelKinds))
+// this process then releases and for 100 ms checks with the raw lock
+// that nobody holds the lock (a phantom hold would show up as busy).
+func cancel(cfg *config, st *suite, rep *report) {
+	d := dirs(len(st.cancel))
 	defer removeAll(d)
-	ws := waiters(cancelKinds, d)
-	probes := make([]*raw, len(ws))
-	for k := range ws {
-		probes[k] = newRaw(d[k])
+	ws := waiters(st.cancel, d)
+	probes := make([]impl, len(ws))
+	for k, kind := range st.cancel {
+		// The kind's own lock first: agentlock refuses a named mutex
+		// that a raw probe created (see newProbe).
+		check(ws[k].holder.lock(bg))
+		check(ws[k].holder.unlock())
+		probes[k] = newProbe(kind, d[k])
 	}
 	late := make([][]time.Duration, len(ws))
 	phantoms := make([]int, len(ws))
@@ -233,7 +243,7 @@ func cancel(cfg *config, rep *report) {
 	rep.cancel(late, phantoms)
 }
 
-func (w waiter) cancelOnce(probe *raw) (late time.Duration, phantom bool) {
+func (w waiter) cancelOnce(probe impl) (late time.Duration, phantom bool) {
 	check(w.holder.lock(bg))
 	w.child.send("cancel 50ms")
 	w.child.expect("waiting")
@@ -259,11 +269,11 @@ func (w waiter) cancelOnce(probe *raw) (late time.Duration, phantom bool) {
 // for cfg.loop, starting together; the kinds take turns within a round.
 // A round gives each kind's acquisitions per second and its spread: the
 // most acquisitions of one process over the fewest (+Inf if one starved).
-func throughput(cfg *config, rep *report) {
-	d := dirs(len(lockKinds))
+func throughput(cfg *config, st *suite, rep *report) {
+	d := dirs(len(st.lock))
 	defer removeAll(d)
-	ps := make([][]*proc, len(lockKinds))
-	for k, kind := range lockKinds {
+	ps := make([][]*proc, len(st.lock))
+	for k, kind := range st.lock {
 		for range cfg.procs {
 			ps[k] = append(ps[k], spawn(kind, d[k]))
 		}

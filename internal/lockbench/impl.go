@@ -1,58 +1,64 @@
-//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd || windows
 
 package main
 
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"time"
 
 	"github.com/gofrs/flock"
-	"golang.org/x/sys/unix"
 
 	"github.com/agentlock/agentlock/lock"
 )
 
 const lockName = "bench"
 
-// An impl is one way of taking the lock file DIR/bench.lock.
+// An impl is one way of taking a lock; each kind of impl has its own
+// lock directory DIR (see newImpl in the per-system files).
 type impl interface {
 	lock(ctx context.Context) error
 	try() (bool, error)
 	unlock() error
 }
 
-// raw is the flock(2) system call on a descriptor kept open: the
-// baseline every ratio is taken against.
-type raw struct{ fd int }
+// A suite is one table: the kinds of impl that each figure compares,
+// in the order of the table's columns. The first kind is the baseline
+// of every ratio, the last is agentlock; between them there is at most
+// one more (gofrs/flock).
+type suite struct {
+	title   string   // printed above the table, if not empty
+	columns []string // column headings, one per kind
+	lock    []string // uncontended, busy, hand-off, throughput
+	cpu     []string // waiter CPU
+	cancel  []string // cancel
 
-func newRaw(dir string) *raw {
-	fd, err := unix.Open(filepath.Join(dir, lockName+".lock"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o666)
-	check(err)
-	return &raw{fd}
+	// omit names the kinds not measured in a figure ("figure/kind"),
+	// and why.
+	omit map[string]string
 }
-func (r *raw) lock(ctx context.Context) error { return unix.Flock(r.fd, unix.LOCK_EX) }
-func (r *raw) try() (bool, error) {
-	err := unix.Flock(r.fd, unix.LOCK_EX|unix.LOCK_NB)
-	if err == unix.EWOULDBLOCK {
-		return false, nil
-	}
-	return err == nil, err
+
+// labels go before a value in the table, by "figure/kind"; notes go
+// after a ratio ("busy/kind").
+var labels = map[string]string{
+	"handoff/gofrs":     "blocking Lock: ",
+	"cpu/gofrs-1ms":     "1 ms poll: ",
+	"cancel/gofrs-10ms": "10 ms poll: ",
+	"busy/gofrs":        "gofrs reads no holder",
 }
-func (r *raw) unlock() error { return unix.Flock(r.fd, unix.LOCK_UN) }
 
-// naive blocks in flock(2) in a goroutine and abandons it on cancel: the
-// design that leaves a phantom hold (shown to prove the check works).
-type naive struct{ raw }
+// naive blocks in the raw lock in a goroutine and abandons it on
+// cancel: the design that leaves a phantom hold (shown to prove the
+// check works).
+type naive struct{ impl }
 
-func (n *naive) lock(ctx context.Context) error {
+func (n naive) lock(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() {
-		err := unix.Flock(n.fd, unix.LOCK_EX)
+		err := n.impl.lock(context.Background())
 		if ctx.Err() != nil && err == nil {
 			time.Sleep(20 * time.Millisecond) // the "owner" notices late
-			unix.Flock(n.fd, unix.LOCK_UN)
+			n.impl.unlock()
 		}
 		done <- err
 	}()
@@ -87,6 +93,12 @@ type agent struct {
 	l *lock.Lease
 }
 
+func newAgent(name string, opts ...lock.Option) *agent {
+	c, err := lock.New(name, append(opts, lock.WithPurpose("benchmarking"))...)
+	check(err)
+	return &agent{c: c}
+}
+
 func (a *agent) lock(ctx context.Context) (err error) {
 	a.l, err = a.c.Acquire(ctx)
 	return err
@@ -104,31 +116,3 @@ func (a *agent) try() (bool, error) {
 	return err == nil, err
 }
 func (a *agent) unlock() error { return a.l.Release() }
-
-// kinds names the implementations a figure compares; the first is the
-// baseline of the ratios, the last is agentlock.
-var (
-	lockKinds   = []string{"raw", "gofrs", "agentlock"}
-	cpuKinds    = []string{"raw", "gofrs-1ms", "agentlock"}
-	cancelKinds = []string{"naive", "gofrs-10ms", "agentlock"}
-)
-
-func newImpl(kind, dir string) impl {
-	switch kind {
-	case "raw":
-		return newRaw(dir)
-	case "naive":
-		return &naive{*newRaw(dir)}
-	case "gofrs":
-		return &gofrs{f: flock.New(filepath.Join(dir, lockName+".lock"))}
-	case "gofrs-10ms":
-		return &gofrs{f: flock.New(filepath.Join(dir, lockName+".lock")), retry: 10 * time.Millisecond}
-	case "gofrs-1ms":
-		return &gofrs{f: flock.New(filepath.Join(dir, lockName+".lock")), retry: time.Millisecond}
-	case "agentlock":
-		c, err := lock.New(lockName, lock.WithDir(dir), lock.WithPurpose("benchmarking"))
-		check(err)
-		return &agent{c: c}
-	}
-	panic("unknown impl " + kind)
-}

@@ -1,9 +1,11 @@
-//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd || windows
 
 // Command lockbench measures agentlock's file backend across processes
 // against the raw flock(2) system call and github.com/gofrs/flock, in
 // one run on one machine, and prints each figure as the ratio to raw
-// flock measured in the same rounds (see BENCHMARKS.md).
+// flock measured in the same rounds (see BENCHMARKS.md). On Windows it
+// makes two tables: the file backend against raw LockFileEx and
+// gofrs/flock, and the named-mutex backend against a raw named mutex.
 //
 //	go run ./internal/lockbench [-quick] [-rounds N] [-only figures] [-holds list]
 //
@@ -17,7 +19,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -40,7 +41,7 @@ type config struct {
 
 var figures = []struct {
 	name string
-	run  func(*config, *report)
+	run  func(*config, *suite, *report)
 }{
 	{"uncontended", uncontended},
 	{"busy", busy},
@@ -63,14 +64,14 @@ func main() {
 		return
 	}
 	cfg := &config{
-		rounds: 5, ops: 5000, batches: 20,
+		rounds: 5, ops: batchOps, batches: 20,
 		holds:         []time.Duration{time.Millisecond, 20 * time.Millisecond, 200 * time.Millisecond, 2 * time.Second},
 		handoffBudget: 1600 * time.Millisecond, minSamples: 3, maxSamples: 100,
-		cpuHold: 3 * time.Second, cancels: 6, procs: 8, loop: 2 * time.Second,
+		cpuHold: cpuHold, cancels: 6, procs: 8, loop: 2 * time.Second,
 	}
 	if *quick {
 		*cfg = config{
-			rounds: 3, ops: 2000, batches: 4,
+			rounds: 3, ops: quickBatchOps, batches: 4,
 			holds:         cfg.holds[:3],
 			handoffBudget: 160 * time.Millisecond, minSamples: 1, maxSamples: 10,
 			cpuHold: 300 * time.Millisecond, cancels: 2, procs: 8, loop: 300 * time.Millisecond,
@@ -93,24 +94,26 @@ func main() {
 	want := func(f string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), f) }
 
 	start := time.Now()
-	fmt.Printf("lockbench: %s/%s, %d CPUs, %s, %s, %d rounds%s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), start.UTC().Format(time.RFC3339), cfg.rounds, loadavg())
-	rep := &report{rounds: cfg.rounds}
-	rep.header()
-	for _, f := range figures {
-		if want(f.name) {
-			f.run(cfg, rep)
+	fmt.Printf("lockbench: %s/%s%s, %d CPUs, %s, %s, %d rounds%s\n\n", runtime.GOOS, runtime.GOARCH, system(), runtime.NumCPU(), runtime.Version(), start.UTC().Format(time.RFC3339), cfg.rounds, loadavg())
+	if asleepMethod != "" && want("handoff") {
+		fmt.Printf("Hand-off: %s.\n\n", asleepMethod)
+	}
+	for i := range suites {
+		s := &suites[i]
+		if s.title != "" {
+			fmt.Printf("%s\n\n", s.title)
+		}
+		rep := &report{rounds: cfg.rounds, s: s}
+		rep.header()
+		for _, f := range figures {
+			if want(f.name) {
+				f.run(cfg, s, rep)
+			}
+		}
+		rep.footer()
+		if i < len(suites)-1 {
+			fmt.Println()
 		}
 	}
-	rep.footer()
 	fmt.Printf("\n(took %v%s)\n", time.Since(start).Round(time.Second), loadavg())
-}
-
-// loadavg is the machine's load average where the system says it.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	return ", load average " + strings.Join(f[:3], " ")
 }

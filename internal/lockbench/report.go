@@ -1,4 +1,4 @@
-//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd || windows
 
 package main
 
@@ -6,19 +6,23 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
-// A report prints the table as the figures come in, and the per-round
-// ratios behind it at the end.
+// A report prints a suite's table as the figures come in, and the
+// per-round ratios behind it at the end. The first column is the
+// baseline, the last agentlock; the middle ones (if any) get the labels
+// of their kind and their ratio to the baseline.
 type report struct {
 	rounds  int
+	s       *suite
 	details []string
 }
 
 func (r *report) header() {
-	fmt.Printf("| figure | raw flock | gofrs/flock | agentlock | agentlock ÷ raw per round: median (min–max) | target |\n")
-	fmt.Printf("|---|---|---|---|---|---|\n")
+	fmt.Printf("| figure | %s | agentlock ÷ raw per round: median (min–max) | target |\n", strings.Join(r.s.columns, " | "))
+	fmt.Printf("|---|%s---|---|\n", strings.Repeat("---|", len(r.s.columns)))
 }
 
 func (r *report) footer() {
@@ -35,57 +39,107 @@ func (r *report) detail(format string, a ...any) {
 	r.details = append(r.details, fmt.Sprintf(format, a...))
 }
 
-// row: the median over rounds of each kind's value (kinds raw, gofrs,
-// agentlock), and the per-round ratios.
-func (r *report) row(name string, v perRound, f, note, target string) {
-	if note != "" {
-		note = ", " + note
+// line prints a table row: the figure, the cells and the rest.
+func line(name string, cells []string, rest ...string) {
+	var b strings.Builder
+	b.WriteString("|")
+	for _, c := range append(append([]string{name}, cells...), rest...) {
+		if c != "" {
+			b.WriteString(" " + c)
+		}
+		b.WriteString(" |")
 	}
-	fmt.Printf("| %s | "+f+" | "+f+" (%.2f×%s) | "+f+" | %s | %s |\n",
-		name, median(v[0]), median(v[1]), median(v.ratios(1)), note, median(v[2]), spanned(v.ratios(2)), target)
-	r.detail("%s: %s", name, list(v.ratios(2)))
+	fmt.Println(b.String())
+}
+
+// cells formats one cell per kind: first for the baseline, mid for the
+// kinds between (with the kind's label for the figure fig), last for
+// agentlock.
+func cells(kinds []string, fig string, first, mid, last func(k int) string) []string {
+	c := []string{first(0)}
+	for k := 1; k < len(kinds)-1; k++ {
+		c = append(c, labels[fig+"/"+kinds[k]]+mid(k))
+	}
+	return append(c, last(len(kinds)-1))
+}
+
+// row: the median over rounds of each kind's value, and the per-round
+// ratios (fig names the figure for the labels).
+func (r *report) row(name string, v perRound, f, fig, target string) {
+	kinds, a := r.s.lock, len(v)-1
+	val := func(k int) string { return fmt.Sprintf(f, median(v[k])) }
+	mid := func(k int) string {
+		if why := r.s.omit[fig+"/"+kinds[k]]; why != "" {
+			r.detail("%s, %s: not measured: %s", name, r.s.columns[k], why)
+			return "—"
+		}
+		note := labels[fig+"/"+kinds[k]]
+		if note != "" {
+			note = ", " + note
+		}
+		return fmt.Sprintf(f+" (%.2f×%s)", median(v[k]), median(v.ratios(k)), note)
+	}
+	line(name, cells(kinds, "", val, mid, val), spanned(v.ratios(a)), target)
+	r.detail("%s: %s", name, list(v.ratios(a)))
 }
 
 // handoff: p50 and p99 over all the samples of each kind; the ratio
 // column is taken from each round's p50s (p99 from all samples: a
 // round has too few for its own).
 func (r *report) handoff(hold time.Duration, n int, p50 perRound, all [][]time.Duration, missed int) {
-	total := len(all[0])
+	kinds, a, total := r.s.lock, len(all)-1, len(all[0])
 	q := func(k int, p float64) float64 { return us(pct(all[k], p)) }
-	fmt.Printf("| hand-off p50, hold %v (µs; %d×%d per kind) | %.1f | blocking Lock: %.1f (%.2f×) | %.1f | %s | ≤ 1.5× |\n",
-		hold, r.rounds, n, q(0, .5), q(1, .5), median(p50.ratios(1)), q(2, .5), spanned(p50.ratios(2)))
-	fmt.Printf("| hand-off p99, hold %v (µs, of %d) | %.1f | %.1f | %.1f | %.2f× (all samples) | |\n",
-		hold, total, q(0, .99), q(1, .99), q(2, .99), q(2, .99)/q(0, .99))
-	r.detail("hand-off p50, hold %v: %s (gofrs blocking Lock ÷ raw: %s)", hold, list(p50.ratios(2)), list(p50.ratios(1)))
-	if missed > 0 {
-		r.detail("hand-off, hold %v: in %d of %d hand-offs the waiter was not seen asleep before the hold began", hold, missed, 3*total)
+	p := func(k int) string { return fmt.Sprintf("%.1f", q(k, .5)) }
+	line(fmt.Sprintf("hand-off p50, hold %v (µs; %d×%d per kind)", hold, r.rounds, n),
+		cells(kinds, "handoff", p, func(k int) string { return fmt.Sprintf("%.1f (%.2f×)", q(k, .5), median(p50.ratios(k))) }, p),
+		spanned(p50.ratios(a)), "≤ 1.5×")
+	p = func(k int) string { return fmt.Sprintf("%.1f", q(k, .99)) }
+	line(fmt.Sprintf("hand-off p99, hold %v (µs, of %d)", hold, total),
+		cells(kinds, "", p, p, p), fmt.Sprintf("%.2f× (all samples)", q(a, .99)/q(0, .99)), "")
+	mids := ""
+	for k := 1; k < a; k++ {
+		mids += fmt.Sprintf(" (%s %s ÷ raw: %s)", kinds[k], strings.TrimSuffix(labels["handoff/"+kinds[k]], ": "), list(p50.ratios(k)))
+	}
+	r.detail("hand-off p50, hold %v: %s%s", hold, list(p50.ratios(a)), mids)
+	if missed > 0 && asleepMethod == "" {
+		r.detail("hand-off, hold %v: in %d of %d hand-offs the waiter was not seen asleep before the hold began", hold, missed, len(kinds)*total)
 	}
 }
 
 func (r *report) cpu(hold time.Duration, v perRound) {
 	c := func(k int) string { return fmt.Sprintf("%.3f (%.3f)", median(v[k]), slices.Max(v[k])) }
-	fmt.Printf("| CPU of a waiter blocked %v, %% of a core: median (max) | %s | 1 ms poll: %s | **%s** | | ≤ 0.2 %% |\n",
-		hold, c(0), c(1), c(2))
-	r.detail("waiter CPU, agentlock, %% of a core: %s", list(v[2]))
+	bold := func(k int) string { return "**" + c(k) + "**" }
+	line(fmt.Sprintf("CPU of a waiter blocked %v, %% of a core: median (max)", hold),
+		cells(r.s.cpu, "cpu", c, c, bold), "", "≤ 0.2 %")
+	r.detail("waiter CPU, agentlock, %% of a core: %s", list(v[len(v)-1]))
+	if m := cpuMethod(); m != "" {
+		r.detail("waiter CPU measured as %s", m)
+	}
 }
 
 func (r *report) cancel(late [][]time.Duration, phantoms []int) {
 	c := func(k int) string {
 		return fmt.Sprintf("%.2f / %.2f; %d of %d", ms(pct(late[k], .5)), ms(slices.Max(late[k])), phantoms[k], len(late[k]))
 	}
-	fmt.Printf("| cancel: return after ctx ends, p50 / max (ms); phantom holds | blocking flock in a goroutine: %s | 10 ms poll: %s | **%s** | | ≤ 10 ms, none |\n",
-		c(0), c(1), c(2))
+	first := func(k int) string { return labels["cancel/"+r.s.cancel[k]] + c(k) }
+	bold := func(k int) string { return "**" + c(k) + "**" }
+	line("cancel: return after ctx ends, p50 / max (ms); phantom holds",
+		cells(r.s.cancel, "cancel", first, c, bold), "", "≤ 10 ms, none")
 }
 
 func (r *report) throughput(procs int, loop time.Duration, rate, spread perRound) {
-	fmt.Printf("| %d processes contending, %v per round (acquisitions/s) | %.0f | %.0f (%.2f×) | %.0f | %s | ≥ 0.8× every round |\n",
-		procs, loop, median(rate[0]), median(rate[1]), median(rate.ratios(1)), median(rate[2]), spanned(rate.ratios(2)))
+	kinds, a := r.s.lock, len(rate)-1
+	val := func(k int) string { return fmt.Sprintf("%.0f", median(rate[k])) }
+	mid := func(k int) string { return fmt.Sprintf("%.0f (%.2f×)", median(rate[k]), median(rate.ratios(k))) }
+	line(fmt.Sprintf("%d processes contending, %v per round (acquisitions/s)", procs, loop),
+		cells(kinds, "", val, mid, val), spanned(rate.ratios(a)), "≥ 0.8× every round")
 	s := func(k int) string { return fmt.Sprintf("%.2f (%s)", median(spread[k]), maxSpread(spread[k])) }
-	fmt.Printf("| — spread: most ÷ fewest acquisitions of one process, median (worst) | %s | %s | **%s** | | ≤ 3× |\n",
-		s(0), s(1), s(2))
-	r.detail("%d processes contending: %s", procs, list(rate.ratios(2)))
-	r.detail("spread, raw flock: %s", list(spread[0]))
-	r.detail("spread, agentlock: %s", list(spread[2]))
+	bold := func(k int) string { return "**" + s(k) + "**" }
+	line("— spread: most ÷ fewest acquisitions of one process, median (worst)",
+		cells(kinds, "", s, s, bold), "", "≤ 3×")
+	r.detail("%d processes contending: %s", procs, list(rate.ratios(a)))
+	r.detail("spread, %s: %s", r.s.columns[0], list(spread[0]))
+	r.detail("spread, %s: %s", r.s.columns[a], list(spread[a]))
 }
 
 func maxSpread(v []float64) string {
