@@ -2,7 +2,10 @@
 
 package lock
 
-import "github.com/agentlock/agentlock/internal/record"
+import (
+	"github.com/agentlock/agentlock/internal/record"
+	"github.com/agentlock/agentlock/lock/internal/oslock"
+)
 
 // What a held grant does when the watch on its files (notify_linux.go,
 // notify_bsd.go) sees them change.
@@ -34,13 +37,13 @@ func (g *pageGrant) checkLost(l *fileLock) {
 	if g.lockF == nil {
 		return
 	}
-	if !sameFile(g.lockF, l.lockPath) {
+	if !oslock.SameFile(g.lockF, l.lockPath) {
 		g.markLost()
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.released || g.lost || sameFile(g.holderF, g.hf.path) {
+	if g.released || g.lost || oslock.SameFile(g.holderF, g.hf.path) {
 		return
 	}
 	page, err := l.reopen(false, true)

@@ -14,7 +14,7 @@ import (
 // that counts the changes in the lock's events and tells a lease of
 // this process that lost its lock file (Lost). Unlike inotify, kqueue
 // reports neither closes (a holder dying: waits see it at their
-// fallback interval, see file_bsd.go) nor truncation reliably, so a
+// fallback interval, see oslock's wait_bsd.go) nor truncation reliably, so a
 // truncated holder page is restored only when a process touches it.
 var kwatch struct {
 	once sync.Once

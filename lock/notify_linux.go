@@ -1,7 +1,6 @@
 package lock
 
 import (
-	"math"
 	"os"
 	"strconv"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/agentlock/agentlock/internal/record"
+	"github.com/agentlock/agentlock/lock/internal/oslock"
 )
 
 // The watch: one inotify instance per process, with one watch per open
@@ -45,13 +45,11 @@ type notifyTarget struct {
 	holder bool
 }
 
-// watchState is a lock's watch descriptors, and what the watch needs
-// to know of the lock's sleepers.
+// watchState is a lock's watch descriptors (what the watch needs to
+// know of the lock's sleepers is in fileLock.ws).
 type watchState struct {
 	lockWD, holderWD int32
-	sleepers         atomic.Int32 // goroutines sleeping in waitLockFile
-	lastClose        atomic.Int64 // when the watch last saw another process close the lock file
-	waking           atomic.Bool  // a death wake-up is under way
+	waking           atomic.Bool // a death wake-up is under way
 }
 
 const (
@@ -196,8 +194,8 @@ func handle(t notifyTarget, mask uint32) {
 		if g := l.held.Load(); g != nil {
 			g.checkLost(l)
 		}
-		if l.w.sleepers.Load() > 0 {
-			wakeSleepers(l.ready.Load())
+		if l.ws.Sleepers.Load() > 0 {
+			oslock.WakeSleepers(l.ready.Load())
 		}
 	}
 	if t.holder && mask&unix.IN_MODIFY != 0 {
@@ -209,8 +207,8 @@ func handle(t notifyTarget, mask uint32) {
 		}
 	}
 	if !t.holder && mask&(unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE) != 0 {
-		l.w.lastClose.Store(time.Now().UnixNano())
-		if l.w.sleepers.Load() > 0 {
+		l.ws.LastClose.Store(time.Now().UnixNano())
+		if l.ws.Sleepers.Load() > 0 {
 			l.deathWake()
 		}
 	}
@@ -221,7 +219,7 @@ func handle(t notifyTarget, mask uint32) {
 // kernel reports a dying process's close just before it drops the
 // process's locks.
 func (l *fileLock) deathWake() {
-	wakeSleepers(l.ready.Load())
+	oslock.WakeSleepers(l.ready.Load())
 	if !l.w.waking.CompareAndSwap(false, true) {
 		return
 	}
@@ -229,21 +227,9 @@ func (l *fileLock) deathWake() {
 		defer l.w.waking.Store(false)
 		for d := time.Millisecond; d <= 16*time.Millisecond; d *= 2 {
 			time.Sleep(d)
-			wakeSleepers(l.ready.Load())
+			oslock.WakeSleepers(l.ready.Load())
 		}
 	}()
-}
-
-// wakeSleepers wakes every process sleeping on page (see waitLockFile);
-// each makes an attempt and sleeps again if the lock is still held.
-func wakeSleepers(page *record.Page) {
-	if page == nil {
-		return
-	}
-	page.ClearWoken()
-	if page.BumpWake() == nil {
-		futex(page.WakeWord(), futexWake, math.MaxInt32, nil)
-	}
 }
 
 // republish stores the record again, after the page was truncated

@@ -1,8 +1,9 @@
-package lock
+package oslock
 
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"runtime"
 	"time"
@@ -12,15 +13,6 @@ import (
 
 	"github.com/agentlock/agentlock/internal/record"
 )
-
-// defaultDir is /run/lock: the directory the Filesystem Hierarchy
-// Standard gives for lock files shared between programs, on a tmpfs
-// (cleared at boot, never by a cleaner while running), root-owned and
-// sticky, so that every user may create lock files there and none may
-// remove another's.
-func defaultDir() (string, error) {
-	return "/run/lock", nil
-}
 
 // fallbackWait bounds each sleep in waitLockFile while the lock's
 // holder has published its record. Releases wake a sleeper through the
@@ -83,7 +75,7 @@ const spinAttempts = 10
 //     ever having blocked in flock(2);
 //   - a page truncated under the mapping makes the futex call fail with
 //     EFAULT; the page is restored and the wait goes on.
-func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
+func waitLockFile(ctx context.Context, f *os.File, page *record.Page, l Waiter) error {
 	// A holder that releases and retakes the lock in a loop leaves it
 	// free for moments only. A few quick attempts first catch those
 	// moments; going to sleep and being woken would cost far more (a
@@ -97,20 +89,20 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 		stop := context.AfterFunc(ctx, func() { wakeSleepers(page) })
 		defer stop()
 	}
-	l := lockOf(f)
 	timeout := time.Duration(0)
 	if l != nil {
-		l.w.sleepers.Add(1)
-		defer l.w.sleepers.Add(-1)
+		ws := l.WaitState()
+		ws.Sleepers.Add(1)
+		defer ws.Sleepers.Add(-1)
 		// A close the watch saw just before this wait counted as a
 		// sleeper may be a holder dying now: look again soon.
-		if time.Now().UnixNano()-l.w.lastClose.Load() < int64(20*time.Millisecond) {
+		if time.Now().UnixNano()-ws.LastClose.Load() < int64(20*time.Millisecond) {
 			timeout = time.Millisecond
 		}
 	}
 	faults := 0
 	maxSleep := fallbackWait
-	if l == nil || !l.watched.Load() {
+	if l == nil || !l.Watched() {
 		maxSleep = unwatchedWait // deaths are seen only by looking
 	}
 	for {
@@ -162,12 +154,11 @@ func spin(ctx context.Context, f *os.File) (done bool, err error) {
 // page says the lock is held by a live holder that publishes records,
 // foreignWait otherwise (the lock is held, so by someone who published
 // nothing, or whose record is a dead process's).
-// (Liveness is checked once per record, see aliveCached.)
-func sleepFor(l *fileLock, page *record.Page) time.Duration {
+func sleepFor(l Waiter, page *record.Page) time.Duration {
 	if l == nil {
 		return foreignWait
 	}
-	if c, err := page.LoadCached(&l.hf.cache); err == nil && c.Record.State == record.Held && l.hf.aliveCached(c) {
+	if l.HolderLive(page) {
 		return fallbackWait
 	}
 	return foreignWait
@@ -176,12 +167,12 @@ func sleepFor(l *fileLock, page *record.Page) time.Duration {
 // attemptArmed is attempt with the wake sequence to sleep on if the
 // lock is still held, read in the same touch of the page that announces
 // the sleeper (Arm), and with the lock at hand rather than looked up.
-func attemptArmed(ctx context.Context, l *fileLock, f *os.File, page *record.Page) (seq uint32, done bool, err error) {
+func attemptArmed(ctx context.Context, l Waiter, f *os.File, page *record.Page) (seq uint32, done bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, true, err
 	}
-	if l != nil && l.events.Load() != l.verified {
-		return 0, true, errMoved
+	if l != nil && l.Moved() {
+		return 0, true, ErrMoved
 	}
 	if seq, err = page.Arm(); err != nil {
 		return 0, true, err
@@ -219,21 +210,14 @@ func futex(addr *uint32, op int, val uint32, ts *unix.Timespec) error {
 	return nil
 }
 
-// allocatePage gives the holder file's page real blocks (fallocate),
-// extending the file to the page if it is shorter, without touching
-// bytes that exist. On a full file system this is ENOSPC now, rather
-// than SIGBUS at the first store into a sparse page.
-func allocatePage(f *os.File) error {
-	for {
-		err := unix.Fallocate(int(f.Fd()), 0, 0, record.PageSize)
-		switch err {
-		case nil:
-			return nil
-		case unix.EINTR:
-			continue
-		case unix.EOPNOTSUPP, unix.ENOSYS:
-			return writeZeros(f)
-		}
-		return err
+// wakeSleepers wakes every process sleeping on page (see waitLockFile);
+// each makes an attempt and sleeps again if the lock is still held.
+func wakeSleepers(page *record.Page) {
+	if page == nil {
+		return
+	}
+	page.ClearWoken()
+	if page.BumpWake() == nil {
+		futex(page.WakeWord(), futexWake, math.MaxInt32, nil)
 	}
 }

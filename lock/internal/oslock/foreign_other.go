@@ -1,6 +1,6 @@
 //go:build !linux
 
-package lock
+package oslock
 
 // foreignHolder reports no holder: only Linux offers a table of file
 // locks (/proc/locks) to find a holder that published no record. Such

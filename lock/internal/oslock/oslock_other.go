@@ -1,6 +1,6 @@
 //go:build !darwin && !dragonfly && !freebsd && !linux && !netbsd && !openbsd && !windows
 
-package lock
+package oslock
 
 import (
 	"context"
@@ -42,10 +42,19 @@ func tryLockFileContext(_ context.Context, f *os.File) error { return errNoFileL
 
 func unlockFile(f *os.File) error { return errNoFileLocks }
 
-func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
+func waitLockFile(ctx context.Context, f *os.File, page *record.Page, l Waiter) error {
 	return errNoFileLocks
 }
 
 func wakeWaiters(f *os.File, page *record.Page) bool { return true }
 
 func mapPage(f *os.File, writable bool) ([]byte, error) { return nil, errNoFileLocks }
+
+// restorePage cannot restore anything: no page is ever mapped here.
+func restorePage(f *os.File) error { return errors.ErrUnsupported }
+
+// idOf and idAt have nothing to go by here (the file backend is not
+// supported): no file is ever the file at a path.
+func idOf(f *os.File) (id FileID, ok bool) { return FileID{}, false }
+
+func idAt(path string) (id FileID, ok bool) { return FileID{}, false }

@@ -1,6 +1,6 @@
 //go:build dragonfly || netbsd || openbsd
 
-package lock
+package oslock
 
 // deathNotes is empty: the kqueue of these systems reports neither
 // unlocks nor closes, so a holder's death is noticed within

@@ -1,4 +1,4 @@
-package lock
+package oslock
 
 import "golang.org/x/sys/unix"
 

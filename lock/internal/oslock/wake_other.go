@@ -1,6 +1,6 @@
 //go:build !linux
 
-package lock
+package oslock
 
 import (
 	"context"
@@ -25,14 +25,14 @@ func releaseWake(f *os.File, page *record.Page) {
 // wakes a sleeper) and makes one non-blocking attempt. done reports that
 // the wait is over, with err nil if the lock was taken; otherwise the
 // caller sleeps until a wake-up and calls attempt again.
-func attempt(ctx context.Context, f *os.File, page *record.Page) (done bool, err error) {
+func attempt(ctx context.Context, f *os.File, page *record.Page, l Waiter) (done bool, err error) {
 	// A wake-up may be the cancellation itself: never take the lock
 	// once ctx is done.
 	if err := ctx.Err(); err != nil {
 		return true, err
 	}
-	if l := lockOf(f); l != nil && l.events.Load() != l.verified {
-		return true, errMoved
+	if l != nil && l.Moved() {
+		return true, ErrMoved
 	}
 	if _, err := page.Arm(); err != nil {
 		return true, err
@@ -43,3 +43,7 @@ func attempt(ctx context.Context, f *os.File, page *record.Page) (done bool, err
 	}
 	return true, err
 }
+
+// wakeSleepers has nobody to wake: here sleepers do not sleep on the
+// page itself.
+func wakeSleepers(*record.Page) {}

@@ -1,5 +1,3 @@
-//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
-
 package lock
 
 import (
@@ -8,15 +6,12 @@ import (
 	"os"
 )
 
-// localPrefix marks the per-user namespace of ScopeLocal.
-const localPrefix = "u"
-
-// newMutexBackend returns the Unix equivalent of a named mutex: the
+// newFileMutexBackend returns the Unix equivalent of a named mutex: the
 // file backend on c.dir, with each name mapped to its own lock file
 // (_mutex.NAME.lock, or _mutex.uUID.NAME.lock for ScopeLocal), locked
 // with flock(2). Like a Windows mutex, the lock is released by the
 // kernel when its holder dies, and the next lease reports Abandoned.
-func newMutexBackend(c *mutexConfig) (Backend, error) {
+func newFileMutexBackend(c *mutexConfig) (Backend, error) {
 	return &fileMutexBackend{file: fileBackend{dir: c.dir}, scope: c.scope, local: uint64(os.Geteuid())}, nil
 }
 

@@ -1,7 +1,6 @@
-package lock
+package oslock
 
 import (
-	"errors"
 	"os"
 
 	"golang.org/x/sys/windows"
@@ -9,37 +8,33 @@ import (
 
 // idOf returns the identity of the open file f (volume and file
 // index), ok false if it has no links left or cannot be read.
-func idOf(f *os.File) (id fileID, ok bool) {
+func idOf(f *os.File) (id FileID, ok bool) {
 	var fi windows.ByHandleFileInformation
 	if windows.GetFileInformationByHandle(windows.Handle(f.Fd()), &fi) != nil || fi.NumberOfLinks < 1 {
-		return fileID{}, false
+		return FileID{}, false
 	}
-	return fileID{uint64(fi.VolumeSerialNumber), uint64(fi.FileIndexHigh)<<32 | uint64(fi.FileIndexLow)}, true
+	return FileID{uint64(fi.VolumeSerialNumber), uint64(fi.FileIndexHigh)<<32 | uint64(fi.FileIndexLow)}, true
 }
 
 // idAt returns the identity of the file at path. The path is opened
 // for no access and with every sharing mode (os.SameFile would open it
 // with none, which a file held open by others can refuse), and not
 // through a reparse point.
-func idAt(path string) (id fileID, ok bool) {
+func idAt(path string) (id FileID, ok bool) {
 	p, err := windows.UTF16PtrFromString(path)
 	if err != nil {
-		return fileID{}, false
+		return FileID{}, false
 	}
 	h, err := windows.CreateFile(p, 0,
 		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
 		windows.OPEN_EXISTING, windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
 	if err != nil {
-		return fileID{}, false
+		return FileID{}, false
 	}
 	defer windows.CloseHandle(h)
 	var fi windows.ByHandleFileInformation
 	if windows.GetFileInformationByHandle(h, &fi) != nil {
-		return fileID{}, false
+		return FileID{}, false
 	}
-	return fileID{uint64(fi.VolumeSerialNumber), uint64(fi.FileIndexHigh)<<32 | uint64(fi.FileIndexLow)}, true
+	return FileID{uint64(fi.VolumeSerialNumber), uint64(fi.FileIndexHigh)<<32 | uint64(fi.FileIndexLow)}, true
 }
-
-// restorePage cannot restore anything here: Windows refuses to truncate
-// a file that is mapped, so a holder page never shrinks under a mapping.
-func restorePage(f *os.File) error { return errors.ErrUnsupported }

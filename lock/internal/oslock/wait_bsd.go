@@ -1,37 +1,16 @@
 //go:build darwin || dragonfly || freebsd || netbsd || openbsd
 
-package lock
+package oslock
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
-	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/agentlock/agentlock/internal/record"
 )
-
-// defaultDir is /var/tmp: root-owned and sticky on macOS, FreeBSD,
-// NetBSD and DragonFly, so every user may create lock files there and
-// none may remove another's, and unlike /tmp it is not emptied at boot
-// or by the periodic cleaners of /tmp.
-//
-// OpenBSD has no such directory: its /var/tmp is a symbolic link to
-// /tmp, and daily(8) deletes files in /tmp that nobody has read for a
-// week, which a lock file never is, so a lock there could be deleted
-// under its holder. There the caller names the directory (WithDir).
-func defaultDir() (string, error) {
-	if runtime.GOOS == "openbsd" {
-		return "", &fs.PathError{Op: "lock", Path: "/var/tmp", Err: fmt.Errorf(
-			"OpenBSD has no root-owned sticky directory that daily(8) leaves alone; name one with WithDir: %w", errors.ErrUnsupported)}
-	}
-	return "/var/tmp", nil
-}
 
 // fallbackWait bounds each sleep in waitLockFile: the safety net for a
 // release or death that the kqueue does not report (a holder's death on
@@ -47,7 +26,7 @@ const fallbackWait = 50 * time.Millisecond
 // flock unlock including the implicit one at close; on FreeBSD
 // NOTE_CLOSE and NOTE_CLOSE_WRITE. If the kqueue or the watch cannot be
 // set up, the wait goes on at fallbackWait rather than fail.
-func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
+func waitLockFile(ctx context.Context, f *os.File, page *record.Page, l Waiter) error {
 	w, err := newKqWait(ctx, f)
 	if err != nil {
 		return err
@@ -55,7 +34,7 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page) error {
 	defer w.close()
 	delay := fallbackWait
 	for {
-		if done, err := attempt(ctx, f, page); done {
+		if done, err := attempt(ctx, f, page, l); done {
 			return err
 		}
 		woke, err := w.sleep(ctx, delay)

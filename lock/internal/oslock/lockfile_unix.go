@@ -1,6 +1,6 @@
 //go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
 
-package lock
+package oslock
 
 //lint:file-ignore SA1019 unix.SYS_FLOCK is deprecated on macOS in favour of libSystem's wrappers; flock keeps the raw call, which saves the scheduler's bookkeeping on every acquisition (see tryLockFile)
 
@@ -12,14 +12,17 @@ import (
 	"os"
 	"os/user"
 	"strconv"
-	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/agentlock/agentlock/internal/record"
 )
 
 var errWouldBlock = unix.EWOULDBLOCK
+
+// maxOpens bounds how often Open opens a path again whose file was
+// removed while it was being opened: a path that never holds still is
+// someone attacking the lock directory, and an error is better than a
+// spin.
+const maxOpens = 100
 
 // fileMode is the mode of lock and holder files, whatever the umask:
 // every local user may open them, so that a privileged service and an
@@ -44,7 +47,7 @@ func openFile(path string, create bool) (*os.File, error) {
 		if !errors.Is(err, errUnlinked) {
 			return f, err
 		}
-		if i == maxReopens {
+		if i == maxOpens {
 			return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: removed or replaced %d times while it was being opened", ErrUnsafePath, i+1)}
 		}
 	}
@@ -151,30 +154,6 @@ func squatted(path string) error {
 		ErrUnsafePath, owner, st.Mode&0o7777, unix.EACCES)
 }
 
-// idOf returns the identity of the open file f (device and inode), ok
-// false if it has no links left (removed) or cannot be read.
-func idOf(f *os.File) (id fileID, ok bool) {
-	fi, err := f.Stat()
-	if err != nil {
-		return fileID{}, false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Nlink < 1 {
-		return fileID{}, false
-	}
-	return fileID{uint64(st.Dev), uint64(st.Ino)}, true
-}
-
-// idAt returns the identity of the file at path, not following a
-// symbolic link (lstat: a link put in its place is not the file).
-func idAt(path string) (id fileID, ok bool) {
-	var st unix.Stat_t
-	if unix.Lstat(path, &st) != nil {
-		return fileID{}, false
-	}
-	return fileID{uint64(st.Dev), uint64(st.Ino)}, true
-}
-
 func openRetry(path string, flags int, mode uint32) (int, error) {
 	for {
 		fd, err := unix.Open(path, flags, mode)
@@ -212,95 +191,4 @@ func flock(f *os.File, how int) error {
 		}
 		return e
 	}
-}
-
-// mapPage maps the holder page of f. A writable mapping first makes
-// sure the file's page has blocks (allocatePage): a sparse page on a
-// full file system would fault at the first store instead of failing
-// here with ENOSPC. A read-only view of a file shorter than the page is
-// reported as errShortPage: nobody has published anything, or someone
-// truncated the file.
-func mapPage(f *os.File, writable bool) ([]byte, error) {
-	prot := unix.PROT_READ
-	if writable {
-		if err := allocatePage(f); err != nil {
-			return nil, &fs.PathError{Op: "allocate", Path: f.Name(), Err: err}
-		}
-		prot |= unix.PROT_WRITE
-	} else {
-		var st unix.Stat_t
-		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-			return nil, &fs.PathError{Op: "stat", Path: f.Name(), Err: err}
-		}
-		if st.Size < record.PageSize {
-			return nil, &fs.PathError{Op: "map", Path: f.Name(), Err: errShortPage}
-		}
-	}
-	b, err := unix.Mmap(int(f.Fd()), 0, record.PageSize, prot, unix.MAP_SHARED)
-	if err != nil {
-		return nil, &fs.PathError{Op: "mmap", Path: f.Name(), Err: err}
-	}
-	return b, nil
-}
-
-// restorePage gives a holder file that shrank under its mapping its
-// page back (zeros: the record and token it held are lost; see
-// holderFile.open for how they come back). A file that has its size
-// again (another process restored it first) is left as it is; if the
-// fault had another cause, the caller's retry faults again and reports
-// it.
-func restorePage(f *os.File) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return err
-	}
-	if st.Size >= record.PageSize {
-		return nil
-	}
-	return allocatePage(f)
-}
-
-// writeZeros allocates the part of the page beyond the file's end by
-// writing zeros there, for file systems without fallocate: it never
-// writes over bytes that exist, which other processes may be using.
-func writeZeros(f *os.File) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return err
-	}
-	if st.Size >= record.PageSize {
-		return nil
-	}
-	zeros := make([]byte, record.PageSize-st.Size)
-	_, err := f.WriteAt(zeros, st.Size)
-	return err
-}
-
-// checkDir checks that dir is a directory that no untrusted user can
-// swap lock files in: not a symbolic link, owned by root or the
-// caller, and if others or the group may write it, sticky. The default
-// directory must be owned by root.
-func checkDir(dir string, isDefault bool) error {
-	var st unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
-		return &fs.PathError{Op: "lock", Path: dir, Err: err}
-	}
-	var err error
-	uid := uint32(os.Geteuid())
-	switch {
-	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
-		err = fmt.Errorf("%w: lock directory is a symbolic link", ErrUnsafePath)
-	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
-		err = fmt.Errorf("lock directory is not a directory: %w", unix.ENOTDIR)
-	case isDefault && st.Uid != 0:
-		err = fmt.Errorf("%w: default lock directory is owned by uid %d, not root", ErrUnsafePath, st.Uid)
-	case st.Uid != 0 && st.Uid != uid:
-		err = fmt.Errorf("%w: lock directory is owned by uid %d, neither root nor the caller", ErrUnsafePath, st.Uid)
-	case st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0:
-		err = fmt.Errorf("%w: lock directory is writable by others and not sticky", ErrUnsafePath)
-	}
-	if err != nil {
-		return &fs.PathError{Op: "lock", Path: dir, Err: err}
-	}
-	return nil
 }
