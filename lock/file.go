@@ -40,7 +40,7 @@ import (
 // and the race detector sees the hand-off.
 //
 // The files may be removed or replaced behind the process's back. A
-// watch where the platform has one (notify_linux.go) counts such
+// watch where the platform has one (oslock.WatchFiles) counts such
 // changes; each acquisition checks that the files it has open are the
 // files at the paths (verify) and opens the new ones if not, and a
 // held lease whose lock file went is lost (pageGrant.Lost).
@@ -88,14 +88,15 @@ type fileLock struct {
 	ready atomic.Pointer[record.Page]
 
 	// The identity check (verify). The watch on the two files (see
-	// watchFiles) counts in events every change to either file's name
+	// fileLock.watch) counts in events every change to either file's name
 	// or links; verified is the count at the last check that found
 	// both files at their paths (^0 before the first), so an unchanged
 	// count spares the check its system calls. Only the holder of sem
 	// uses verified.
-	watched  atomic.Bool // written under mu
-	w        watchState
+	watched  atomic.Bool      // written under mu
+	w        *oslock.Watch    // nil if not watched; written under mu
 	ws       oslock.WaitState // shared by the waits and the watch
+	waking   atomic.Bool      // a death wake-up is under way (deathWake)
 	events   atomic.Uint64
 	verified uint64
 
@@ -161,7 +162,7 @@ func (l *fileLock) openLocked() (*record.Page, error) {
 	if !l.watched.Load() {
 		// Without a watch every acquisition checks the files' identity
 		// with system calls, and a held lock cannot tell it was lost.
-		l.watched.Store(watchFiles(l) == nil)
+		l.watched.Store(l.watch())
 	}
 	l.ready.Store(p)
 	return p, nil
@@ -176,7 +177,7 @@ func (l *fileLock) reopen(lock, holder bool) (*record.Page, error) {
 	defer l.mu.Unlock()
 	l.ready.Store(nil)
 	if l.watched.Load() {
-		unwatchFiles(l)
+		l.unwatch()
 		l.watched.Store(false)
 	}
 	if lock && l.f != nil {
@@ -214,7 +215,7 @@ func (l *fileLock) WaitState() *oslock.WaitState { return &l.ws }
 // it checks after a wait, when the files may have changed while it
 // waited, and otherwise only at a process's first acquisition.
 func (l *fileLock) verify(waited bool) (lockOK, holderOK bool) {
-	if pathsUnchanged(l) && (l.watched.Load() || !waited) {
+	if l.pathsUnchanged() && (l.watched.Load() || !waited) {
 		return true, true
 	}
 	ev := l.events.Load()
@@ -225,9 +226,6 @@ func (l *fileLock) verify(waited bool) (lockOK, holderOK bool) {
 	}
 	return lockOK, holderOK
 }
-
-// errNoWatch is watchFiles's error where there is no watch.
-var errNoWatch = errors.New("no watch on this platform")
 
 // maxReopens bounds how often one acquisition reopens files replaced
 // under it: a path that never holds still is someone attacking the lock

@@ -1,9 +1,9 @@
 // Package oslock holds the operating-system primitives under package
 // lock's backends: opening, locking and unlocking lock files, waiting
 // for a lock with a context and waking the waiters, mapping holder
-// pages, the identity of files, the checks of lock directories and the
-// default directory, the holder of a lock taken by another program,
-// and Windows' named mutexes.
+// pages, the identity of files and the watch on them, the checks of
+// lock directories and the default directory, the holder of a lock
+// taken by another program, and Windows' named mutexes.
 //
 // The lock file is an exclusive flock(2) on Unix and a LockFileEx lock
 // of the whole file on Windows. Systems with neither (Solaris, illumos,
@@ -12,7 +12,7 @@
 //
 // Errors about a path are *fs.PathError. This package imports nothing
 // of package lock: what a wait needs to know of the lock it waits for
-// comes through Waiter.
+// comes through Waiter, and what a watch sees goes to a callback.
 package oslock
 
 import (
@@ -186,3 +186,44 @@ func (m *Mutex) Lock(ctx context.Context, wait bool) (o *MutexOwner, abandoned b
 
 // Unlock has the owner release the mutex and waits until it has.
 func (o *MutexOwner) Unlock() error { return o.unlock() }
+
+// An Event is what a watch saw happen to a lock's files.
+type Event uint8
+
+const (
+	// PathChanged: either file was removed, renamed, replaced or
+	// linked (its links or name changed).
+	PathChanged Event = 1 << iota
+	// HolderModified: the holder file's data changed behind its
+	// mapping (truncated or written over; Linux only).
+	HolderModified
+	// LockClosed: another process closed the lock file, as a dying
+	// holder does (Linux only).
+	LockClosed
+)
+
+// CanWatch reports whether the system has a watch on open files
+// (inotify on Linux, kqueue on macOS and the BSDs). Without one,
+// WatchFiles fails with an error matching errors.ErrUnsupported.
+const CanWatch = canWatch
+
+var errNoWatch = fmt.Errorf("no watch on this platform: %w", errors.ErrUnsupported)
+
+// A Watch is the watch on one lock's open lock and holder files.
+type Watch struct{ watch }
+
+// WatchFiles watches the open files lockF and holderF (the files
+// themselves, not whatever their paths name later) and calls fn, on the
+// watch's one goroutine, with what it sees happen to them, until Close.
+// It fails where there is no watch, or none can be added (inotify out of
+// watches).
+func WatchFiles(lockF, holderF *os.File, fn func(Event)) (*Watch, error) {
+	return watchFiles(lockF, holderF, fn)
+}
+
+// Close removes the watch, before its files are closed.
+func (w *Watch) Close() {
+	if w != nil {
+		w.close()
+	}
+}

@@ -1,8 +1,9 @@
 //go:build darwin || dragonfly || freebsd || netbsd || openbsd
 
-package lock
+package oslock
 
 import (
+	"os"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -11,11 +12,10 @@ import (
 // The watch on macOS and the BSDs: one kqueue per process, with a
 // vnode filter on each open lock file and holder file for removal and
 // renaming (NOTE_DELETE, NOTE_RENAME, NOTE_LINK), read by one goroutine
-// that counts the changes in the lock's events and tells a lease of
-// this process that lost its lock file (Lost). Unlike inotify, kqueue
-// reports neither closes (a holder dying: waits see it at their
-// fallback interval, see oslock's wait_bsd.go) nor truncation reliably, so a
-// truncated holder page is restored only when a process touches it.
+// that reports them as PathChanged. Unlike inotify, kqueue reports
+// neither closes (a holder dying: waits see it at their fallback
+// interval, see wait_bsd.go) nor truncation reliably, so a truncated
+// holder page is restored only when a process touches it.
 var kwatch struct {
 	once sync.Once
 	fd   int // -1 if the kqueue could not be made
@@ -25,12 +25,13 @@ var kwatch struct {
 }
 
 type notifyTarget struct {
-	l      *fileLock
-	holder bool
+	fn func(Event)
 }
 
-// watchState is the descriptors a lock has registered.
-type watchState struct{ lockFD, holderFD int }
+const canWatch = true
+
+// watch is the descriptors a lock has registered.
+type watch struct{ lockFD, holderFD int }
 
 const vnodeMask = unix.NOTE_DELETE | unix.NOTE_RENAME | unix.NOTE_LINK
 
@@ -46,13 +47,12 @@ func startKwatch() {
 	go readKwatch()
 }
 
-// watchFiles registers l's files. The caller holds l.mu.
-func watchFiles(l *fileLock) error {
+func watchFiles(lockF, holderF *os.File, fn func(Event)) (*Watch, error) {
 	kwatch.once.Do(startKwatch)
 	if kwatch.fd < 0 {
-		return errNoWatch
+		return nil, errNoWatch
 	}
-	lfd, hfd := int(l.f.Fd()), int(l.hf.f.Fd())
+	lfd, hfd := int(lockF.Fd()), int(holderF.Fd())
 	var ch [2]unix.Kevent_t
 	for i, fd := range []int{lfd, hfd} {
 		unix.SetKevent(&ch[i], fd, unix.EVFILT_VNODE, unix.EV_ADD|unix.EV_CLEAR)
@@ -61,32 +61,23 @@ func watchFiles(l *fileLock) error {
 	kwatch.mu.Lock()
 	defer kwatch.mu.Unlock()
 	if _, err := unix.Kevent(kwatch.fd, ch[:], nil, nil); err != nil {
-		return err
+		return nil, err
 	}
-	kwatch.ids[lfd] = append(kwatch.ids[lfd], notifyTarget{l, false})
-	kwatch.ids[hfd] = append(kwatch.ids[hfd], notifyTarget{l, true})
-	l.w = watchState{lfd, hfd}
-	return nil
+	w := &Watch{watch{lfd, hfd}}
+	kwatch.ids[lfd] = append(kwatch.ids[lfd], notifyTarget{fn})
+	kwatch.ids[hfd] = append(kwatch.ids[hfd], notifyTarget{fn})
+	return w, nil
 }
 
-// unwatchFiles removes l's registrations, before its files are closed.
-// The caller holds l.mu.
-func unwatchFiles(l *fileLock) {
+func (w *watch) close() {
 	kwatch.mu.Lock()
 	defer kwatch.mu.Unlock()
-	for _, fd := range []int{l.w.lockFD, l.w.holderFD} {
+	for _, fd := range []int{w.lockFD, w.holderFD} {
 		var ch [1]unix.Kevent_t
 		unix.SetKevent(&ch[0], fd, unix.EVFILT_VNODE, unix.EV_DELETE)
 		unix.Kevent(kwatch.fd, ch[:], nil, nil)
 		delete(kwatch.ids, fd)
 	}
-}
-
-// pathsUnchanged reports that the watch has seen nothing happen to l's
-// files since they were last found at their paths (see the Linux
-// version for why that needs no system call).
-func pathsUnchanged(l *fileLock) bool {
-	return l.watched.Load() && l.events.Load() == l.verified
 }
 
 func readKwatch() {
@@ -104,10 +95,7 @@ func readKwatch() {
 			ts := append([]notifyTarget(nil), kwatch.ids[int(ev.Ident)]...)
 			kwatch.mu.Unlock()
 			for _, t := range ts {
-				t.l.events.Add(1)
-				if g := t.l.held.Load(); g != nil {
-					g.checkLost(t.l)
-				}
+				t.fn(PathChanged)
 			}
 		}
 	}
