@@ -10,13 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// foreignHolder returns the process holding an exclusive flock(2) on
-// the file at lockPath according to /proc/locks, which lists every
-// lock on the machine: how a holder that publishes no record (flock(1),
-// Python's fcntl.flock) is found. POSIX (fcntl) locks are not listed:
-// on Linux they do not exclude flock(2) locks. ok is false if no
-// process holds such a lock or the table cannot be read. A pid is 0
-// when the holder is in another pid namespace.
+// foreignHolder reads /proc/locks, which lists every lock on the
+// machine. POSIX (fcntl) locks are not looked at: on Linux they do not
+// exclude flock(2) locks.
 func foreignHolder(lockPath string) (pid int, ok bool) {
 	var st unix.Stat_t
 	if unix.Lstat(lockPath, &st) != nil {

@@ -9,8 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// idOf returns the identity of the open file f (device and inode), ok
-// false if it has no links left (removed) or cannot be read.
+// On Unix a file's identity is its device and inode.
+
 func idOf(f *os.File) (id FileID, ok bool) {
 	fi, err := f.Stat()
 	if err != nil {
@@ -23,8 +23,7 @@ func idOf(f *os.File) (id FileID, ok bool) {
 	return FileID{uint64(st.Dev), uint64(st.Ino)}, true
 }
 
-// idAt returns the identity of the file at path, not following a
-// symbolic link (lstat: a link put in its place is not the file).
+// idAt uses lstat: a link put in the file's place is not the file.
 func idAt(path string) (id FileID, ok bool) {
 	var st unix.Stat_t
 	if unix.Lstat(path, &st) != nil {

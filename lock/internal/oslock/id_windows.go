@@ -6,8 +6,9 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// idOf returns the identity of the open file f (volume and file
-// index), ok false if it has no links left or cannot be read.
+// On Windows a file's identity is its volume serial number and file
+// index.
+
 func idOf(f *os.File) (id FileID, ok bool) {
 	var fi windows.ByHandleFileInformation
 	if windows.GetFileInformationByHandle(windows.Handle(f.Fd()), &fi) != nil || fi.NumberOfLinks < 1 {
@@ -16,8 +17,7 @@ func idOf(f *os.File) (id FileID, ok bool) {
 	return FileID{uint64(fi.VolumeSerialNumber), uint64(fi.FileIndexHigh)<<32 | uint64(fi.FileIndexLow)}, true
 }
 
-// idAt returns the identity of the file at path. The path is opened
-// for no access and with every sharing mode (os.SameFile would open it
+// idAt opens the path for no access and with every sharing mode (os.SameFile would open it
 // with none, which a file held open by others can refuse), and not
 // through a reparse point.
 func idAt(path string) (id FileID, ok bool) {

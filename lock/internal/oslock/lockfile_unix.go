@@ -29,10 +29,6 @@ const maxOpens = 100
 // unprivileged desktop program can share the lock.
 const fileMode = 0o666
 
-// openFile opens (and with create, creates) a lock or holder file
-// without following symbolic links, close-on-exec, and checks that it
-// is a regular file with a single link.
-//
 // The file is opened without O_CREAT first and created with O_EXCL only
 // if it is missing: Linux's protected_regular setting refuses O_CREAT
 // on an existing file in a sticky directory that the caller does not

@@ -15,10 +15,8 @@ import (
 
 var errWouldBlock error = windows.ERROR_LOCK_VIOLATION
 
-// openFile opens (and with create, creates) a lock or holder file
-// without following symbolic links or junctions, with a handle that
-// child processes do not inherit, and checks that it is a regular file
-// with a single link. The file is opened for overlapped I/O, which
+// openFile does not follow junctions either. The file is opened for
+// overlapped I/O, which
 // waitLockFile needs. A file created here gets the permissions its
 // directory passes on (see dirSDDL for the default directory).
 //
@@ -283,9 +281,7 @@ func unlockHandle(h windows.Handle) error {
 	return windows.UnlockFileEx(h, 0, lockLow, lockHigh, ol)
 }
 
-// waitLockFile blocks until f is locked or ctx is done.
-//
-// It issues one overlapped LockFileEx, which the kernel queues behind
+// waitLockFile issues one overlapped LockFileEx, which the kernel queues behind
 // the holder and completes when the lock is granted (on release, or
 // when the holder's handle is closed because its process died), and
 // waits for either that completion or a cancel event that

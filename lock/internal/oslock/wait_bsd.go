@@ -17,8 +17,7 @@ import (
 // NetBSD, OpenBSD and DragonFly, whose kqueue reports no closes).
 const fallbackWait = 50 * time.Millisecond
 
-// waitLockFile blocks until f is locked or ctx is done. See the Linux
-// version for the design; here a kqueue watches the lock file and a
+// waitLockFile: see the Linux version for the design; here a kqueue watches the lock file and a
 // pipe registered in the same kqueue carries cancellation. The watch
 // reports the releaser's one-byte write (see wakeWaiters) and, where
 // the system offers it, the unlock or close that a dying holder's exit

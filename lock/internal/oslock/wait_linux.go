@@ -38,8 +38,6 @@ const unwatchedWait = 50 * time.Millisecond
 // (about 5 µs in all here).
 const spinAttempts = 10
 
-// waitLockFile blocks until f is locked or ctx is done.
-//
 // A blocking flock(2) cannot be cancelled: a goroutine left in it after
 // ctx ends would later take the lock and drop it again, a phantom hold
 // that other processes can observe. Instead every attempt here is
