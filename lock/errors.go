@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/agentlock/agentlock/lock/internal/oslock"
 )
 
 // Sentinel errors. Check them with errors.Is: the errors returned by
@@ -38,7 +40,7 @@ var (
 	// file that is not a regular file, or a directory that anyone may
 	// write without the sticky bit or that an untrusted user owns.
 	// Nothing is locked or written when it is returned.
-	ErrUnsafePath = errors.New("unsafe path")
+	ErrUnsafePath = errUnsafePath()
 
 	// ErrCorrupt reports data that failed its integrity check: a
 	// holder record, or a guarded file that is torn, truncated or not
@@ -139,3 +141,7 @@ func (h Holder) brief() string {
 	}
 	return b.String()
 }
+
+// errUnsafePath is the sentinel that the operating-system code returns
+// too, so that the exported name and its value are one error.
+func errUnsafePath() error { return oslock.ErrUnsafePath }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/agentlock/agentlock/internal/record"
+	"github.com/agentlock/agentlock/lock/internal/oslock"
 )
 
 // The file backend.
@@ -39,7 +40,7 @@ import (
 // and the race detector sees the hand-off.
 //
 // The files may be removed or replaced behind the process's back. A
-// watch where the platform has one (notify_linux.go) counts such
+// watch where the platform has one (oslock.WatchFiles) counts such
 // changes; each acquisition checks that the files it has open are the
 // files at the paths (verify) and opens the new ones if not, and a
 // held lease whose lock file went is lost (pageGrant.Lost).
@@ -105,7 +106,7 @@ import (
 func NewFileBackend(dir string) (Backend, error) {
 	isDefault := dir == ""
 	if isDefault {
-		d, err := defaultDir()
+		d, err := oslock.DefaultDir()
 		if err != nil {
 			return nil, err
 		}
@@ -115,7 +116,7 @@ func NewFileBackend(dir string) (Backend, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "lock", Path: dir, Err: err}
 	}
-	if err := checkDir(abs, isDefault); err != nil {
+	if err := oslock.CheckDir(abs, isDefault); err != nil {
 		return nil, err
 	}
 	return &fileBackend{dir: abs}, nil
@@ -140,13 +141,15 @@ type fileLock struct {
 	ready atomic.Pointer[record.Page]
 
 	// The identity check (verify). The watch on the two files (see
-	// watchFiles) counts in events every change to either file's name
+	// fileLock.watch) counts in events every change to either file's name
 	// or links; verified is the count at the last check that found
 	// both files at their paths (^0 before the first), so an unchanged
 	// count spares the check its system calls. Only the holder of sem
 	// uses verified.
-	watched  atomic.Bool // written under mu
-	w        watchState
+	watched  atomic.Bool      // written under mu
+	w        *oslock.Watch    // nil if not watched; written under mu
+	ws       oslock.WaitState // shared by the waits and the watch
+	waking   atomic.Bool      // a death wake-up is under way (deathWake)
 	events   atomic.Uint64
 	verified uint64
 
@@ -186,17 +189,6 @@ func (b *fileBackend) register(name string) *fileLock {
 	return v.(*fileLock)
 }
 
-// byFile maps an open lock file to its lock, for the wait code, which
-// is given only the file.
-var byFile sync.Map // *os.File → *fileLock
-
-func lockOf(f *os.File) *fileLock {
-	if v, ok := byFile.Load(f); ok {
-		return v.(*fileLock)
-	}
-	return nil
-}
-
 // open opens the lock file and maps the holder page if that has not
 // been done yet.
 func (l *fileLock) open() (*record.Page, error) {
@@ -210,12 +202,11 @@ func (l *fileLock) open() (*record.Page, error) {
 
 func (l *fileLock) openLocked() (*record.Page, error) {
 	if l.f == nil {
-		f, err := openFile(l.lockPath, true)
+		f, err := oslock.Open(l.lockPath, true)
 		if err != nil {
 			return nil, err
 		}
 		l.f = f
-		byFile.Store(f, l)
 	}
 	p, err := l.hf.open()
 	if err != nil {
@@ -224,7 +215,7 @@ func (l *fileLock) openLocked() (*record.Page, error) {
 	if !l.watched.Load() {
 		// Without a watch every acquisition checks the files' identity
 		// with system calls, and a held lock cannot tell it was lost.
-		l.watched.Store(watchFiles(l) == nil)
+		l.watched.Store(l.watch())
 	}
 	l.ready.Store(p)
 	return p, nil
@@ -239,11 +230,10 @@ func (l *fileLock) reopen(lock, holder bool) (*record.Page, error) {
 	defer l.mu.Unlock()
 	l.ready.Store(nil)
 	if l.watched.Load() {
-		unwatchFiles(l)
+		l.unwatch()
 		l.watched.Store(false)
 	}
 	if lock && l.f != nil {
-		byFile.Delete(l.f)
 		l.f.Close()
 		l.f = nil
 	}
@@ -252,6 +242,22 @@ func (l *fileLock) reopen(lock, holder bool) (*record.Page, error) {
 	}
 	return l.openLocked()
 }
+
+// Moved, Watched, HolderLive and WaitState make a fileLock the
+// oslock.Waiter of its waits: the watch's count of changes says whether
+// the files moved, and the cached record whether a live holder will
+// wake the sleepers when it releases (liveness is checked once per
+// record, see aliveCached).
+func (l *fileLock) Moved() bool { return l.events.Load() != l.verified }
+
+func (l *fileLock) Watched() bool { return l.watched.Load() }
+
+func (l *fileLock) HolderLive(page *record.Page) bool {
+	c, err := page.LoadCached(&l.hf.cache)
+	return err == nil && c.Record.State == record.Held && l.hf.aliveCached(c)
+}
+
+func (l *fileLock) WaitState() *oslock.WaitState { return &l.ws }
 
 // verify reports whether the lock file and the holder file that this
 // process has open are still the files at their paths. Someone may have
@@ -262,40 +268,17 @@ func (l *fileLock) reopen(lock, holder bool) (*record.Page, error) {
 // it checks after a wait, when the files may have changed while it
 // waited, and otherwise only at a process's first acquisition.
 func (l *fileLock) verify(waited bool) (lockOK, holderOK bool) {
-	if pathsUnchanged(l) && (l.watched.Load() || !waited) {
+	if l.pathsUnchanged() && (l.watched.Load() || !waited) {
 		return true, true
 	}
 	ev := l.events.Load()
-	lockOK = sameFile(l.f, l.lockPath)
-	holderOK = l.hf.f == nil || sameFile(l.hf.f, l.hf.path)
+	lockOK = oslock.SameFile(l.f, l.lockPath)
+	holderOK = l.hf.f == nil || oslock.SameFile(l.hf.f, l.hf.path)
 	if lockOK && holderOK {
 		l.verified = ev
 	}
 	return lockOK, holderOK
 }
-
-// A fileID identifies a file on its file system (Unix: device and
-// inode; Windows: volume and file index).
-type fileID struct{ vol, file uint64 }
-
-// sameFile reports whether the open file f is still the file at path,
-// and linked.
-func sameFile(f *os.File, path string) bool {
-	id, ok := idOf(f)
-	if !ok {
-		return false
-	}
-	now, ok := idAt(path)
-	return ok && now == id
-}
-
-// errMoved is returned by an attempt to lock (attempt, and so
-// waitLockFile) when the watch saw the lock's files change: the caller
-// checks them and, if they were replaced, opens the new ones.
-var errMoved = errors.New("lock file changed")
-
-// errNoWatch is watchFiles's error where there is no watch.
-var errNoWatch = errors.New("no watch on this platform")
 
 // maxReopens bounds how often one acquisition reopens files replaced
 // under it: a path that never holds still is someone attacking the lock
@@ -343,16 +326,16 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 		if err != nil {
 			return nil, err
 		}
-		err = tryLockFileContext(ctx, l.f)
-		waited := errors.Is(err, errWouldBlock)
+		err = oslock.TryLockContext(ctx, l.f)
+		waited := errors.Is(err, oslock.ErrWouldBlock)
 		if waited {
 			if !req.Wait {
 				return nil, l.hf.busy(req.Name)
 			}
-			err = waitLockFile(ctx, l.f, page)
+			err = oslock.Wait(ctx, l.f, page, l)
 		}
 		locked := err == nil
-		if err != nil && err != errMoved {
+		if err != nil && err != oslock.ErrMoved {
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 				return nil, err
 			}
@@ -368,14 +351,14 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 			if !holderOK {
 				// The lock is sound; publish on the page now at the path.
 				if page, err = l.reopen(false, true); err != nil {
-					unlockFile(l.f)
+					oslock.Unlock(l.f)
 					return nil, err
 				}
 			}
 			return b.publish(l, page, req)
 		}
 		if locked {
-			unlockFile(l.f)
+			oslock.Unlock(l.f)
 		}
 		if !lockOK || !holderOK {
 			if _, err := l.reopen(!lockOK, !holderOK); err != nil {
@@ -400,7 +383,7 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pag
 	// encoder is warm), so that Release only copies it.
 	st, tok, perr := l.prev(page)
 	h, abandoned, err := publishAfter(page, l.hf.path, req, false, st, tok, perr, &l.rel)
-	if errors.Is(err, ErrCorrupt) && !sameFile(l.hf.f, l.hf.path) {
+	if errors.Is(err, ErrCorrupt) && !oslock.SameFile(l.hf.f, l.hf.path) {
 		// A page replaced in the moment before the lock was taken (an
 		// operator's recovery from a corrupt page) that the watch has
 		// not reported yet: use the new one.
@@ -412,7 +395,7 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pag
 	if err != nil {
 		// Without a stored token the next holder could not be sure to
 		// get a larger one: fail closed.
-		unlockFile(l.f)
+		oslock.Unlock(l.f)
 		return nil, err
 	}
 	g := &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l,
@@ -452,13 +435,13 @@ func (l *fileLock) prev(page *record.Page) (record.State, uint64, error) {
 // unlock releases the lock file and the in-process semaphore.
 func (l *fileLock) unlock() error {
 	l.held.Store(nil)
-	err := unlockFile(l.f)
-	// Wake processes sleeping in waitLockFile, if any said they were
-	// (see releaseWake). (The page through ready: the watch may move the
+	err := oslock.Unlock(l.f)
+	// Wake processes sleeping in oslock.Wait, if any said they were
+	// (see oslock.ReleaseWake). (The page through ready: the watch may move the
 	// holder to a new holder file while it holds the lock, see
 	// pageGrant.checkLost.)
 	if page := l.ready.Load(); page != nil {
-		releaseWake(l.f, page)
+		oslock.ReleaseWake(l.f, page)
 	}
 	<-l.sem
 	if err != nil {

@@ -11,7 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentlock/agentlock/internal/proc"
 	"github.com/agentlock/agentlock/internal/record"
+	"github.com/agentlock/agentlock/lock/internal/oslock"
 )
 
 // holderFile is the shared holder page of one lock: NAME.holder mapped
@@ -26,7 +28,7 @@ type holderFile struct {
 	page *record.Page // writable mapping, nil until opened
 	ro   *record.Page // read-only view for Holder if the page is not open
 
-	pageID, roID fileID // the files of page and ro
+	pageID, roID oslock.FileID // the files of page and ro
 
 	// lock is the file backend's lock of this holder file (nil for the
 	// Windows named mutex): its watch tells readPage when to check that
@@ -48,11 +50,11 @@ func (h *holderFile) open() (*record.Page, error) {
 	if h.page != nil {
 		return h.page, nil
 	}
-	f, err := openFile(h.path, true)
+	f, err := oslock.Open(h.path, true)
 	if err != nil {
 		return nil, err
 	}
-	b, err := mapPage(f, true)
+	b, err := oslock.MapPage(f, true)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -63,8 +65,8 @@ func (h *holderFile) open() (*record.Page, error) {
 	// size and carry on: what was lost is the record (which its holder
 	// publishes again, see the watch) and the stored token (which
 	// tokens recover from, see issueToken).
-	p.SetRepair(func() bool { return restorePage(f) == nil })
-	id, _ := idOf(f)
+	p.SetRepair(func() bool { return oslock.RestorePage(f) == nil })
+	id, _ := oslock.IDOf(f)
 	h.f, h.page, h.pageID = f, p, id
 	h.pageEvents.Store(^uint64(0)) // checked at first use: the watch may not be set yet
 	return h.page, nil
@@ -99,23 +101,19 @@ func (h *holderFile) readPage() (*record.Page, error) {
 	if h.ro != nil && atPath(h.roID, h.path) {
 		return h.ro, nil
 	}
-	f, err := openFile(h.path, false)
+	f, err := oslock.Open(h.path, false)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close() // the mapping outlives the descriptor
-	id, _ := idOf(f)
-	b, err := mapPage(f, false)
+	id, _ := oslock.IDOf(f)
+	b, err := oslock.MapPage(f, false)
 	if err != nil {
 		return nil, err
 	}
 	h.ro, h.roID = record.NewPage(b), id
 	return h.ro, nil
 }
-
-// errShortPage reports a holder file shorter than its page: nobody has
-// published on it yet, or someone truncated it.
-var errShortPage = fmt.Errorf("%w: shorter than a holder page", fs.ErrNotExist)
 
 // pageAtPath reports whether the open page's file is still the file at
 // the path, with no system call if the lock's watch has seen nothing
@@ -137,8 +135,8 @@ func (h *holderFile) pageAtPath() bool {
 }
 
 // atPath reports whether the file identified by id is the file at path.
-func atPath(id fileID, path string) bool {
-	now, ok := idAt(path)
+func atPath(id oslock.FileID, path string) bool {
+	now, ok := oslock.IDAt(path)
 	return ok && now == id
 }
 
@@ -275,7 +273,7 @@ func (h *holderFile) busy(name string) error {
 }
 
 // foreign returns the holder of the lock file according to the
-// operating system's lock table (see foreignHolder), marked Foreign,
+// operating system's lock table (see oslock.ForeignHolder), marked Foreign,
 // unless the holder has published its record by now on page (the
 // window of microseconds after it locks). ok is false if the table
 // shows no holder or cannot be read.
@@ -287,7 +285,7 @@ func (h *holderFile) busy(name string) error {
 // release finished: not held), rather than report this package's holder
 // as a foreign one.
 func (h *holderFile) foreign(page *record.Page) (hd Holder, ok bool) {
-	pid, ok := foreignHolder(lockPathOf(h.path))
+	pid, ok := oslock.ForeignHolder(lockPathOf(h.path))
 	if !ok {
 		return Holder{}, false
 	}
@@ -313,7 +311,7 @@ func (h *holderFile) foreign(page *record.Page) (hd Holder, ok bool) {
 	}
 	// It may have released meanwhile (between publishing its release
 	// and unlocking, the table still shows it).
-	if now, ok := foreignHolder(lockPathOf(h.path)); !ok || now != pid {
+	if now, ok := oslock.ForeignHolder(lockPathOf(h.path)); !ok || now != pid {
 		return Holder{}, false
 	}
 	return Holder{PID: pid, Foreign: true}, true
@@ -359,23 +357,23 @@ func (h *holderFile) holderAlive(c *record.Cached) bool {
 		case lr.w == nil:
 			return holderFromRecord(&c.Record).alive() // no handle: ask
 		}
-		if exited, ok := lr.w.exited(); ok {
+		if exited, ok := lr.w.Exited(); ok {
 			return !exited
 		}
 	}
 	hd := holderFromRecord(&c.Record)
 	self := hd.PID == os.Getpid()
-	var w *procWatch
+	var w *proc.Watch
 	if !self {
-		w = watchProcess(hd.PID) // before the check: see watchProcess
+		w = proc.NewWatch(hd.PID) // before the check: see proc.NewWatch
 	}
 	alive := hd.alive()
 	if !alive && w != nil {
-		w.close()
+		w.Close()
 		w = nil
 	}
 	if old := h.live.Swap(&liveRecord{c: c, alive: alive, self: self, w: w}); old != nil && old.w != nil {
-		old.w.close() // a concurrent poll of it fails and asks the system
+		old.w.Close() // a concurrent poll of it fails and asks the system
 	}
 	return alive
 }
@@ -385,7 +383,7 @@ func (h *holderFile) holderAlive(c *record.Cached) bool {
 type liveRecord struct {
 	c           *record.Cached
 	alive, self bool
-	w           *procWatch
+	w           *proc.Watch
 }
 
 // holder returns the live holder published on the page, or the
@@ -394,7 +392,7 @@ type liveRecord struct {
 // damaged page) the error matches ErrCorrupt, never ErrNotHeld.
 func (h *holderFile) holder(name string) (Holder, error) {
 	page, err := h.readPage()
-	if errors.Is(err, errShortPage) {
+	if errors.Is(err, oslock.ErrShortPage) {
 		if hd, ok := h.foreign(nil); ok {
 			return Holder{}, &fs.PathError{Op: "read holder", Path: h.path, Err: fmt.Errorf(
 				"%w: the file is shorter than its page (truncated) while pid %d holds the lock", ErrCorrupt, hd.PID)}

@@ -2,14 +2,9 @@ package lock
 
 import (
 	"context"
-	"errors"
-	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/windows"
 
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
@@ -32,93 +27,6 @@ func churnThreads(stop <-chan struct{}) {
 		<-done
 		time.Sleep(100 * time.Microsecond)
 	}
-}
-
-// heldByOtherHandle opens the lock file name in dir twice and locks it
-// through the first handle; the second contends with it.
-func heldByOtherHandle(t *testing.T, name string) (holder, contender *fileLockPair) {
-	t.Helper()
-	p := filepath.Join(proctest.TempDir(t), name)
-	a, err := openFile(p, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := openFile(p, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(); b.Close() })
-	if err := tryLockFile(a); err != nil {
-		t.Fatal(err)
-	}
-	return &fileLockPair{a}, &fileLockPair{b}
-}
-
-type fileLockPair struct{ f *os.File }
-
-// TestLockRequestPinsThread: from LockFileEx until the request is done,
-// the goroutine that issued it stays on the issuing thread, so the
-// runtime cannot end that thread under the pending request.
-func TestLockRequestPinsThread(t *testing.T) {
-	holder, contender := heldByOtherHandle(t, "pin.lock")
-	defer unlockHandle(windows.Handle(holder.f.Fd()))
-	stop := make(chan struct{})
-	defer close(stop)
-	go churnThreads(stop)
-
-	type result struct {
-		moves int
-		err   error
-	}
-	res := make(chan result, 1)
-	go func() {
-		op, err := startLockHandle(windows.Handle(contender.f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK)
-		if op == nil {
-			res <- result{err: err}
-			return
-		}
-		defer op.done()
-		if err != windows.ERROR_IO_PENDING {
-			res <- result{err: errors.New("the request did not pend: " + errString(err))}
-			return
-		}
-		tid := windows.GetCurrentThreadId()
-		moves := 0
-		for range 50 {
-			time.Sleep(time.Millisecond)
-			runtime.Gosched()
-			if windows.GetCurrentThreadId() != tid {
-				moves++
-			}
-		}
-		if underWine() {
-			// Wine completes neither the request nor its cancellation:
-			// report, and leave this goroutine blocked in withdraw (it
-			// must not recycle an OVERLAPPED the request still owns).
-			res <- result{moves: moves}
-			op.withdraw()
-			return
-		}
-		res <- result{moves, op.withdraw()}
-	}()
-	select {
-	case r := <-res:
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		if r.moves != 0 {
-			t.Errorf("the goroutine left the issuing thread %d times while its request was pending", r.moves)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the pending request was not withdrawn within a minute")
-	}
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "granted"
-	}
-	return err.Error()
 }
 
 // TestPendingWaitSurvivesThreadExits: a wait for a lock held by another
@@ -157,45 +65,4 @@ func TestPendingWaitSurvivesThreadExits(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("Acquire did not return within a minute of the release")
 	}
-}
-
-// TestPendingRequestHonoursContext: a pending request (what a
-// non-blocking attempt on an unresponsive network share becomes) is
-// withdrawn when its context ends, and leaves nothing locked. Wine
-// completes neither the request nor its cancellation.
-func TestPendingRequestHonoursContext(t *testing.T) {
-	skipOnWine(t, "Wine completes neither overlapped LockFileEx waits nor their cancellation")
-	holder, contender := heldByOtherHandle(t, "ctx.lock")
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	op, err := startLockHandle(windows.Handle(contender.f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK)
-	if op == nil {
-		t.Fatal(err)
-	}
-	if err != windows.ERROR_IO_PENDING {
-		op.done()
-		t.Fatalf("the request did not pend: %s", errString(err))
-	}
-	cev, stop, err := cancelEvent(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	err = op.wait(ctx, cev)
-	stop()
-	op.done()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("wait = %v, want the context's error", err)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("the wait returned %v after its context ended", d)
-	}
-	// Nothing is left locked through the contender's handle.
-	if err := unlockHandle(windows.Handle(holder.f.Fd())); err != nil {
-		t.Fatal(err)
-	}
-	if err := tryLockFile(contender.f); err != nil {
-		t.Fatalf("after the withdrawn request, the lock cannot be taken: %v", err)
-	}
-	unlockFile(contender.f)
 }

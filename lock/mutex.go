@@ -1,6 +1,10 @@
 package lock
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/agentlock/agentlock/lock/internal/oslock"
+)
 
 // The named-mutex backend.
 //
@@ -137,6 +141,24 @@ func NewNamedMutexBackend(opts ...MutexOption) (Backend, error) {
 	c.dir = fb.(*fileBackend).dir
 	return newMutexBackend(&c)
 }
+
+// newMutexBackend returns the backend on named kernel mutexes where the
+// system has them (Windows), else on lock files.
+func newMutexBackend(c *mutexConfig) (Backend, error) {
+	if oslock.NamedMutexes {
+		return newKernelMutexBackend(c)
+	}
+	return newFileMutexBackend(c)
+}
+
+// localPrefix marks the per-session (Windows) or per-user (elsewhere)
+// holder files of ScopeLocal.
+var localPrefix = func() string {
+	if oslock.NamedMutexes {
+		return "s"
+	}
+	return "u"
+}()
 
 // mutexObjectName returns the Windows object name of the mutex for the
 // lock name: Global\agentlock.NAME or Local\agentlock.NAME.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -79,94 +78,6 @@ func TestWorldWritableDirRefused(t *testing.T) {
 	}
 }
 
-// TestDirSecurityRule checks the directory and mutex rule on security
-// descriptors that Windows (or Wine's advapi32) builds from SDDL: in
-// particular that a directory made by this package is accepted whoever
-// created it, which is what lets a service use the default directory a
-// desktop program created, and the other way round.
-func TestDirSecurityRule(t *testing.T) {
-	const other = "S-1-5-21-1-2-3-1001" // a second account
-	trusted := func(sid *windows.SID) bool {
-		return sid.IsWellKnown(windows.WinLocalSystemSid) || sid.IsWellKnown(windows.WinBuiltinAdministratorsSid)
-	}
-	for _, tc := range []struct {
-		name, sddl string
-		dir, ok    bool
-	}{
-		{"ours, created by SYSTEM", "O:SY" + dirSDDL, true, true},
-		{"ours, created by another user", "O:" + other + dirSDDL, true, true},
-		{"ours without OWNER RIGHTS, created by another user", "O:" + other + "D:P(A;OICI;FA;;;SY)(A;;0x1200ab;;;AU)(A;OIIO;0x12008f;;;AU)", true, false},
-		{"OWNER RIGHTS may change the DACL", "O:" + other + "D:P(A;OICI;FA;;;SY)(A;;0x1600ab;;;OW)", true, false},
-		{"everyone may delete files", "O:SYD:P(A;OICI;FA;;;SY)(A;;0x1200ab;;;WD)(A;;0x40;;;WD)", true, false},
-		{"users may delete each other's files", "O:SYD:P(A;OICI;FA;;;SY)(A;OIIO;0x10000;;;AU)", true, false},
-		{"users may rename the directory", "O:SYD:P(A;OICI;FA;;;SY)(A;;0x10000;;;AU)", true, false},
-		{"creators may delete their own files", "O:SYD:P(A;OICI;FA;;;SY)(A;OIIO;FA;;;CO)(A;;0x1200ab;;;AU)", true, true},
-		{"a denial is no danger", "O:SYD:P(D;OICI;FA;;;WD)(A;OICI;FA;;;SY)", true, true},
-		{"our mutex, created by another user", "O:" + other + mutexSDDL, false, true},
-		{"a mutex whose creator may re-permission it", "O:" + other + "D:(A;;0x1f0001;;;SY)(A;;0x120001;;;AU)", false, false},
-		{"a mutex anyone may re-permission", "O:SYD:(A;;0x1f0001;;;SY)(A;;0x40000;;;WD)", false, false},
-	} {
-		sd, err := windows.SecurityDescriptorFromString(tc.sddl)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		err = sdProblem(sd, "object", tc.dir, trusted)
-		if tc.ok && err != nil {
-			t.Errorf("%s: refused: %v", tc.name, err)
-		}
-		if !tc.ok && !errors.Is(err, ErrUnsafePath) {
-			t.Errorf("%s: %v, want ErrUnsafePath", tc.name, err)
-		}
-	}
-
-	// A NULL DACL (everyone may do anything; not expressible in SDDL
-	// under Wine).
-	sd, err := windows.NewSecurityDescriptor()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sys, err := windows.CreateWellKnownSid(windows.WinLocalSystemSid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sd.SetOwner(sys, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := sd.SetDACL(nil, true, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := sdProblem(sd, "object", true, trusted); !errors.Is(err, ErrUnsafePath) {
-		t.Errorf("NULL DACL: %v, want ErrUnsafePath", err)
-	}
-}
-
-// TestDefaultDirACL: the default directory passes the directory rule
-// for every user of the machine (SYSTEM and Administrators trusted,
-// nobody else), not only for the user who created it. Wine neither
-// stores nor enforces DACLs on files.
-func TestDefaultDirACL(t *testing.T) {
-	skipOnWine(t, "Wine ignores the security attributes of CreateDirectory and does not store DACLs")
-	dir, err := defaultDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkDir(dir, true); err != nil {
-		t.Fatal(err)
-	}
-	sd, err := windows.GetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("default directory %s: %s", dir, sd)
-	// Safe for any user of the machine, not only for its creator.
-	sysOrAdmins := func(sid *windows.SID) bool {
-		return sid.IsWellKnown(windows.WinLocalSystemSid) || sid.IsWellKnown(windows.WinBuiltinAdministratorsSid)
-	}
-	if err := sdProblem(sd, "directory", true, sysOrAdmins); err != nil {
-		t.Error(err)
-	}
-}
-
 // TestSessionZeroLocalIsGlobal: in session 0, whose Local\ namespace is
 // the global one, a ScopeLocal lease is seen by ScopeGlobal users: the
 // same mutex, the same holder record, one sequence of tokens.
@@ -213,65 +124,4 @@ func TestSessionZeroLocalIsGlobal(t *testing.T) {
 	if g.Token() <= tok {
 		t.Errorf("token after the local lease %d, want more than %d", g.Token(), tok)
 	}
-}
-
-// TestDirCreatedByAnotherAccount: a directory made as the default one
-// is, but owned by another account (here LocalService, as if a service
-// running as LocalService, or a desktop program, had created it first),
-// is accepted, and the lock works in it. Setting another owner takes
-// SeRestorePrivilege (an elevated administrator); Wine stores no
-// owners.
-func TestDirCreatedByAnotherAccount(t *testing.T) {
-	skipOnWine(t, "Wine does not store owners or DACLs of files")
-	dir := filepath.Join(proctest.TempDir(t), "shared")
-	if err := makeSharedDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	ls, err := windows.CreateWellKnownSid(windows.WinLocalServiceSid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := enablePrivilege("SeRestorePrivilege"); err != nil {
-		t.Skipf("cannot give the directory another owner: %v", err)
-	}
-	if err := windows.SetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION, ls, nil, nil, nil); err != nil {
-		t.Skipf("cannot give the directory another owner: %v", err)
-	}
-	if err := checkDir(dir, true); err != nil {
-		t.Fatalf("a shared directory created by LocalService is refused: %v", err)
-	}
-	c, err := New("ordering", WithDir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := c.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Release()
-}
-
-func enablePrivilege(name string) error {
-	runtime.LockOSThread() // for GetLastError below
-	defer runtime.UnlockOSThread()
-	var luid windows.LUID
-	if err := windows.LookupPrivilegeValue(nil, windows.StringToUTF16Ptr(name), &luid); err != nil {
-		return err
-	}
-	var tok windows.Token
-	if err := windows.OpenProcessToken(windows.CurrentProcess(), windows.TOKEN_ADJUST_PRIVILEGES|windows.TOKEN_QUERY, &tok); err != nil {
-		return err
-	}
-	defer tok.Close()
-	tp := windows.Tokenprivileges{PrivilegeCount: 1}
-	tp.Privileges[0] = windows.LUIDAndAttributes{Luid: luid, Attributes: windows.SE_PRIVILEGE_ENABLED}
-	if err := windows.AdjustTokenPrivileges(tok, false, &tp, 0, nil, nil); err != nil {
-		return err
-	}
-	// AdjustTokenPrivileges succeeds without the privilege, and says so
-	// only through the last error.
-	if e := windows.GetLastError(); e == windows.ERROR_NOT_ALL_ASSIGNED {
-		return e
-	}
-	return nil
 }

@@ -73,3 +73,24 @@ func Alive(id ID) bool {
 	}
 	return true
 }
+
+// A Watch tells whether one process has exited without asking the
+// system each time: on Linux a pidfd (5.3 and later), which polls
+// readable once the process is gone. Elsewhere there is none.
+type Watch struct{ f *os.File }
+
+// NewWatch opens a watch on pid, or returns nil where there is none.
+// The caller checks afterwards, by other means, that the process is the
+// one it means (the pid may have been reused before the open).
+func NewWatch(pid int) *Watch { return newWatch(pid) }
+
+// Exited reports whether the process has exited; ok is false if the
+// watch cannot tell (closed meanwhile).
+func (w *Watch) Exited() (exited, ok bool) { return w.exited() }
+
+// Close closes the watch.
+func (w *Watch) Close() {
+	if w != nil && w.f != nil {
+		w.f.Close()
+	}
+}

@@ -1,8 +1,0 @@
-//go:build dragonfly || netbsd || openbsd
-
-package lock
-
-// deathNotes is empty: the kqueue of these systems reports neither
-// unlocks nor closes, so a holder's death is noticed within
-// fallbackWait.
-const deathNotes = 0
