@@ -29,6 +29,11 @@ func churnThreads(stop <-chan struct{}) {
 	}
 }
 
+// locktestRoleHold is locktest.RoleHold, registered by this test binary's
+// TestMain; this file is in package lock, which locktest imports, so it
+// cannot name the constant.
+const locktestRoleHold = "locktest-hold"
+
 // TestPendingWaitSurvivesThreadExits: a wait for a lock held by another
 // process gets the lock when it is released, while the runtime ends
 // threads all along. Wine does not complete overlapped LockFileEx
@@ -36,7 +41,7 @@ func churnThreads(stop <-chan struct{}) {
 func TestPendingWaitSurvivesThreadExits(t *testing.T) {
 	skipOnWine(t, "Wine does not complete overlapped LockFileEx waits")
 	dir := proctest.TempDir(t)
-	ch := proctest.Start(t, "locktest-hold", dir, "threads", "holding")
+	ch := proctest.Start(t, locktestRoleHold, dir, "threads", "holding")
 	ch.Expect("waiting", time.Minute)
 	ch.Expect("locked", time.Minute)
 	c, err := New("threads", WithDir(dir))
