@@ -394,6 +394,13 @@ type liveRecord struct {
 // damaged page) the error matches ErrCorrupt, never ErrNotHeld.
 func (h *holderFile) holder(name string) (Holder, error) {
 	page, err := h.readPage()
+	if errors.Is(err, oslock.ErrShortPage) || errors.Is(err, fs.ErrNotExist) {
+		// A lock's first holder creates the file and sizes its page just
+		// before locking: if the lock is held now, look again.
+		if _, _, held := oslock.LockHolder(lockPathOf(h.path), h.path); held {
+			page, err = h.readPage()
+		}
+	}
 	if errors.Is(err, oslock.ErrShortPage) {
 		if hd, ok := h.foreign(nil); ok {
 			return Holder{}, &fs.PathError{Op: "read holder", Path: h.path, Err: fmt.Errorf(
