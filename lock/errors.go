@@ -49,8 +49,9 @@ var (
 
 	// ErrLost reports use of a lease whose lock was lost while it was
 	// held (Lease.Lost is closed): with the file backend, the lock file
-	// or the holder file was removed or replaced. Release still gives
-	// up what is left of the lock and returns it.
+	// was removed or replaced. (A holder file removed or replaced alone
+	// loses nothing: the holder publishes on the new one.) Release still
+	// gives up what is left of the lock and returns it.
 	ErrLost = errors.New("lock lost")
 )
 

@@ -226,6 +226,10 @@ type Watch struct{ watch }
 // WatchFiles watches the open files lockF and holderF (the files
 // themselves, not whatever their paths name later) and calls fn, on the
 // watch's one goroutine, with what it sees happen to them, until Close.
+// Close does not wait for fn: a call may be under way when Close
+// returns, or start just after, so fn must not assume the files are
+// still open. (Waiting would deadlock an fn that closes its own watch,
+// as the lock package's does when it reopens the files.)
 // It fails where there is no watch, or none can be added (inotify out of
 // watches).
 func WatchFiles(lockF, holderF *os.File, fn func(Event)) (*Watch, error) {
