@@ -19,7 +19,7 @@ import (
 // that cannot be cancelled), and stopping a goroutine parked reading an
 // inotify descriptor with a read deadline in the past, which is what a
 // death watch set up per wait cost on the way out before the watch
-// became one per process, armed for its life (notify_linux.go). In a
+// became one per process, armed for its life (oslock.WatchFiles). In a
 // real hand-off such pieces run cold, right after a long sleep, which
 // costs far more than these figures (see BENCHMARKS.md).
 func BenchmarkWaitPieces(b *testing.B) {

@@ -183,8 +183,8 @@ func (c *Coordinator) runPrecondition(ctx context.Context, check func(context.Co
 //
 // Holder never contends for the lock, not even for a moment: it reads
 // the published record and checks that the process that published it
-// is still running. A record left by a process that died is reported as
-// ErrNotHeld. A record that fails its integrity check is an error
+// is still running. A lock whose last holder died holding it is
+// reported as an *AbandonedError, which matches ErrNotHeld. A record that fails its integrity check is an error
 // matching ErrCorrupt; it never affects the lock itself.
 func (c *Coordinator) Holder(ctx context.Context) (Holder, error) {
 	if err := ctx.Err(); err != nil {

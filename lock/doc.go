@@ -47,8 +47,8 @@
 //
 // The local backends check a holder record by its checksum and by its
 // process (pid, start time, boot), so a dead holder is reported as
-// ErrNotHeld and a damaged record as ErrCorrupt, never as a live
-// holder. Records are advisory: only the operating system (or the
+// ErrNotHeld (an *AbandonedError naming it) and a damaged record as
+// ErrCorrupt, never as a live holder. Records are advisory: only the operating system (or the
 // distributed engine) decides who owns the lock, and this package never
 // kills a process, deletes a lock file or breaks a lock because of what
 // a record says. Holder never contends, so watching a lock cannot make

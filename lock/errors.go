@@ -49,8 +49,9 @@ var (
 
 	// ErrLost reports use of a lease whose lock was lost while it was
 	// held (Lease.Lost is closed): with the file backend, the lock file
-	// or the holder file was removed or replaced. Release still gives
-	// up what is left of the lock and returns it.
+	// was removed or replaced. (A holder file removed or replaced alone
+	// loses nothing: the holder publishes on the new one.) Release still
+	// gives up what is left of the lock and returns it.
 	ErrLost = errors.New("lock lost")
 )
 
@@ -59,11 +60,13 @@ var (
 type BusyError struct {
 	Name string // the lock's name
 
-	// Holder is the record the holder published. It is the zero
-	// Holder when the holder had not published one yet (a window of
-	// microseconds after it took the lock) or the record could not be
-	// read. On Linux, a holder that locked the file without this
-	// package is reported with only PID and Foreign set.
+	// Holder is the record the holder published. Between taking the
+	// lock and publishing it (microseconds, unless the holder is
+	// stopped or starved) a holder has no record: on Linux it is then
+	// reported with only PID and Host, read from the system's lock
+	// table, and elsewhere as the zero Holder, as when the record
+	// cannot be read. On Linux, a holder that locked the file without
+	// this package is reported with only PID and Foreign set.
 	Holder Holder
 }
 
@@ -81,6 +84,23 @@ func (e *BusyError) Error() string {
 
 // Is reports whether target is ErrBusy.
 func (e *BusyError) Is(target error) bool { return target == ErrBusy }
+
+// An AbandonedError is what Holder returns for a lock that is free
+// because its last holder died holding it: the operating system
+// released the lock, and Last is the record the dead holder left. What
+// the lock guards may be half-written; the Lease of the next
+// acquisition reports Abandoned. It matches ErrNotHeld.
+type AbandonedError struct {
+	Name string // the lock's name
+	Last Holder // the record of the holder that died
+}
+
+func (e *AbandonedError) Error() string {
+	return fmt.Sprintf("lock %s: %v (its last holder, pid %d, died)", e.Name, ErrNotHeld, e.Last.PID)
+}
+
+// Is reports whether target is ErrNotHeld.
+func (e *AbandonedError) Is(target error) bool { return target == ErrNotHeld }
 
 // preconditionError wraps both ErrPrecondition and the cause.
 type preconditionError struct {

@@ -82,7 +82,8 @@ import (
 // under /tmp or /var/tmp is exposed to cleaners). If it is, exclusion
 // holds among the programs that open the new files: each acquisition
 // checks that the file it locked is the file at the path, and opens it
-// anew if not. A holder whose lock file is removed or replaced while it
+// anew if not (on Windows, which has no watch here to say when to
+// check, after a wait and at a process's first acquisition). A holder whose lock file is removed or replaced while it
 // holds has lost the lock: Lease.Lost closes (Linux, macOS, BSDs), its
 // SetPurpose and Release return errors matching ErrLost, and guarded
 // files refuse its writes; on Windows a held lock file cannot be removed
@@ -98,11 +99,27 @@ import (
 // A process that locks NAME.lock without this package (flock(1),
 // Python's fcntl.flock) excludes and is excluded like any holder but
 // publishes no record. On Linux, Holder and BusyError report its pid
-// from /proc/locks, with Holder.Foreign set, once it has published
-// nothing for 20 ms; elsewhere the lock shows busy with a zero Holder
-// and Holder reports ErrNotHeld.
+// from /proc/locks, with Holder.Foreign set; a holder of this package
+// caught between locking and publishing is told apart by the shared
+// flock(2) every process keeps on the NAME.holder it has open, and is
+// reported by pid and host. Elsewhere the lock shows busy with a zero
+// Holder and Holder reports ErrNotHeld.
 // Such a holder does not wake waiters when it unlocks, so they then look
 // again every 10 ms.
+//
+// On Windows the service accounts LocalSystem, LocalService,
+// NetworkService and virtual accounts (NT SERVICE\NAME) are all
+// authenticated users, so each shares the default directory with
+// desktop programs whichever of them starts first. A default directory
+// that fails the rule above (one that another user created without the
+// OWNER RIGHTS entry, as development versions of this package did) is
+// refused with ErrUnsafePath until an administrator removes it. A
+// waiting goroutine stays locked to the OS thread that issued its
+// overlapped LockFileEx until the request completes or is withdrawn,
+// since Windows cancels a pending request whose thread exits. Under
+// Wine, which does not complete overlapped LockFileEx waits, a waiter
+// sleeps on a named event that releasers set and on the holder's
+// process handle, with a 100 ms fallback.
 func NewFileBackend(dir string) (Backend, error) {
 	isDefault := dir == ""
 	if isDefault {

@@ -66,6 +66,9 @@ func (h *holderFile) open() (*record.Page, error) {
 	// publishes again, see the watch) and the stored token (which
 	// tokens recover from, see issueToken).
 	p.SetRepair(func() bool { return oslock.RestorePage(f) == nil })
+	// The mark says, for as long as this process has the file open,
+	// that a lock file it holds is held by this package (see foreign).
+	oslock.Mark(f)
 	id, _ := oslock.IDOf(f)
 	h.f, h.page, h.pageID = f, p, id
 	h.pageEvents.Store(^uint64(0)) // checked at first use: the watch may not be set yet
@@ -273,28 +276,27 @@ func (h *holderFile) busy(name string) error {
 }
 
 // foreign returns the holder of the lock file according to the
-// operating system's lock table (see oslock.ForeignHolder), marked Foreign,
-// unless the holder has published its record by now on page (the
-// window of microseconds after it locks). ok is false if the table
-// shows no holder or cannot be read.
+// operating system's lock table (see oslock.LockHolder), unless the
+// holder has published its record by now on page (the window of
+// microseconds after it locks). ok is false if the table shows no
+// holder or cannot be read.
 //
-// A page whose last record is that process's released one means that
-// it is between locking and publishing, or between publishing its
-// release and unlocking: a moment of microseconds. foreign then waits
-// for the held record, and failing that looks at the table again (the
-// release finished: not held), rather than report this package's holder
-// as a foreign one.
+// A holder that has not published within publishGrace (stopped, or
+// starved on a busy machine) is told from a foreign one by its mark on
+// the holder file (see holderFile.open): a holder of this package is
+// reported with its PID and host and nothing else, a foreign one with
+// Foreign set. A page whose last record is the holder's released one
+// means that it is between publishing its release and unlocking; the
+// table is read again after the wait for that.
 func (h *holderFile) foreign(page *record.Page) (hd Holder, ok bool) {
-	pid, ok := oslock.ForeignHolder(lockPathOf(h.path))
+	lockPath := lockPathOf(h.path)
+	pid, marked, ok := oslock.LockHolder(lockPath, h.path)
 	if !ok {
 		return Holder{}, false
 	}
 	if page == nil {
 		return Holder{PID: pid, Foreign: true}, true
 	}
-	// A holder of this package locks first and publishes a moment
-	// later; on a busy machine that moment can last milliseconds. Only
-	// a holder that publishes nothing within publishGrace is foreign.
 	deadline := time.Now().Add(publishGrace)
 	for i := 0; ; i++ {
 		if c, err := page.LoadCached(&h.cache); err == nil && c.Record.State == record.Held && int(c.Record.PID) == pid {
@@ -309,10 +311,10 @@ func (h *holderFile) foreign(page *record.Page) (hd Holder, ok bool) {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
-	// It may have released meanwhile (between publishing its release
-	// and unlocking, the table still shows it).
-	if now, ok := oslock.ForeignHolder(lockPathOf(h.path)); !ok || now != pid {
+	if now, nowMarked, ok := oslock.LockHolder(lockPath, h.path); !ok || now != pid {
 		return Holder{}, false
+	} else if marked || nowMarked {
+		return Holder{PID: pid, Host: hostname()}, true
 	}
 	return Holder{PID: pid, Foreign: true}, true
 }
@@ -392,6 +394,13 @@ type liveRecord struct {
 // damaged page) the error matches ErrCorrupt, never ErrNotHeld.
 func (h *holderFile) holder(name string) (Holder, error) {
 	page, err := h.readPage()
+	if errors.Is(err, oslock.ErrShortPage) || errors.Is(err, fs.ErrNotExist) {
+		// A lock's first holder creates the file and sizes its page just
+		// before locking: if the lock is held now, look again.
+		if _, _, held := oslock.LockHolder(lockPathOf(h.path), h.path); held {
+			page, err = h.readPage()
+		}
+	}
 	if errors.Is(err, oslock.ErrShortPage) {
 		if hd, ok := h.foreign(nil); ok {
 			return Holder{}, &fs.PathError{Op: "read holder", Path: h.path, Err: fmt.Errorf(
@@ -426,7 +435,7 @@ func (h *holderFile) holder(name string) (Holder, error) {
 	if dead.PID != 0 {
 		// The holder died holding the lock: the operating system has
 		// released it, and the record is stale.
-		return Holder{}, fmt.Errorf("lock %s: %w (its last holder, pid %d, died)", name, ErrNotHeld, dead.PID)
+		return Holder{}, &AbandonedError{Name: name, Last: dead}
 	}
 	return Holder{}, fmt.Errorf("lock %s: %w", name, ErrNotHeld)
 }

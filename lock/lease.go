@@ -103,10 +103,11 @@ func (l *Lease) SetPurpose(purpose string) error {
 // directory): a process that opens the path then locks another file.
 // On Linux, macOS and the BSDs it closes Lost within milliseconds of
 // that (an inotify or kqueue watch on the held file), and the lease's
-// SetPurpose and Release return errors matching ErrLost; on Windows
-// Lost is nil. The
-// named-mutex backend returns nil: a held lock is kept until Release or
-// the end of the process.
+// SetPurpose and Release return errors matching ErrLost; on Windows,
+// where a held lock file cannot be removed or renamed, Lost is nil.
+// The named-mutex backend is the file backend on Unix systems, with the
+// same Lost; on Windows it returns nil: a held mutex is kept until
+// Release or the end of the process.
 //
 // A distributed backend closes it when its session ends (see module
 // github.com/agentlock/agentlock/lock/etcdlock). Lost is a signal, not a

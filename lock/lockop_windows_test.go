@@ -59,7 +59,7 @@ func TestPendingWaitSurvivesThreadExits(t *testing.T) {
 		}
 		got <- err
 	}()
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // the wait stays pending while threads end: the time is the test
 	ch.Send("release")
 	ch.Expect("released", time.Minute)
 	select {

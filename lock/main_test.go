@@ -80,5 +80,10 @@ func (p *prefixBackend) Acquire(ctx context.Context, req lock.Request) (lock.Gra
 }
 
 func (p *prefixBackend) Holder(ctx context.Context, name string) (lock.Holder, error) {
-	return p.b.Holder(ctx, p.prefix+name)
+	h, err := p.b.Holder(ctx, p.prefix+name)
+	var ae *lock.AbandonedError
+	if errors.As(err, &ae) {
+		ae.Name = name
+	}
+	return h, err
 }

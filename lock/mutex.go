@@ -122,7 +122,9 @@ func WithMutexDir(dir string) MutexOption {
 // and every authenticated user the right to wait for and release it,
 // so a desktop program can share the mutex a service created; an OWNER
 // RIGHTS entry gives its creator no more, so a service also shares the
-// mutex a desktop program created.
+// mutex a desktop program created. A mutex that another user created
+// without that entry (as development versions of this package did) is
+// refused until every process holding a handle on it has ended.
 func NewNamedMutexBackend(opts ...MutexOption) (Backend, error) {
 	var c mutexConfig
 	for _, o := range opts {

@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 
@@ -17,7 +18,7 @@ func newKernelMutexBackend(c *mutexConfig) (Backend, error) {
 	if c.scope == ScopeLocal {
 		s, err := oslock.SessionID()
 		if err != nil {
-			return nil, err
+			return nil, &MutexError{Object: `Local\agentlock.*`, Err: fmt.Errorf("finding the session of this process: %w", err)}
 		}
 		b.local = s
 		// Session 0 (services, scheduled tasks, SSH sessions) has no

@@ -6,14 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
-	"unsafe"
 
-	"github.com/agentlock/agentlock/internal/proc"
-	"github.com/agentlock/agentlock/internal/record"
 	"github.com/agentlock/agentlock/lock"
 )
 
@@ -41,13 +37,11 @@ type lockState struct {
 }
 
 // inspect reads the state of c's lock without contending for it.
-// holderPath is the lock's holder file, or "" if unknown; see
-// lastHolderDied.
-func inspect(ctx context.Context, c *lock.Coordinator, holderPath string, now time.Time) (lockState, error) {
+func inspect(ctx context.Context, c *lock.Coordinator, now time.Time) (lockState, error) {
 	st := lockState{Name: c.Name(), State: stateFree}
 	h, err := c.Holder(ctx)
 	if errors.Is(err, lock.ErrNotHeld) {
-		if holderPath != "" && lastHolderDied(holderPath) {
+		if ae := (*lock.AbandonedError)(nil); errors.As(err, &ae) {
 			st.State = stateAbandoned
 		}
 		return st, nil
@@ -128,42 +122,6 @@ func (st lockState) short() string {
 func writeJSON(w io.Writer, v any) {
 	b, _ := json.Marshal(v) // lockState always marshals
 	w.Write(append(b, '\n'))
-}
-
-// lastHolderDied reports whether the holder file at path records a
-// holder that died holding the lock. The lock package reports such a
-// lock only as ErrNotHeld, so the command reads the record itself, after
-// Holder has found the lock free: a record still marked held whose
-// process is gone was left by a holder that never released. A file it
-// cannot read, or a record torn by a concurrent write, counts as no.
-func lastHolderDied(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	words := make([]uint64, record.PageSize/8) // 8-byte aligned, as a mapping is
-	b := unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), record.PageSize)
-	if _, err := io.ReadFull(f, b); err != nil {
-		return false
-	}
-	r, err := record.NewPage(b).Load()
-	if err != nil || r.State != record.Held {
-		return false
-	}
-	return !proc.Alive(proc.ID{PID: int(r.PID), Start: r.Start, Boot: r.Boot})
-}
-
-// holderFile returns the path of the holder file of name for the
-// backend the flags select, or "" if it cannot be known.
-func (b *backendFlags) holderFile(dir, name string) string {
-	if !b.mutex {
-		return filepath.Join(dir, name+".holder")
-	}
-	if b.scope == "global" {
-		return filepath.Join(dir, "_mutex."+name+".holder")
-	}
-	return filepath.Join(dir, "_mutex."+localNamespace()+"."+name+".holder")
 }
 
 // lockDir returns the lock directory the flags select: -dir, or the

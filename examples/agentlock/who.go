@@ -58,13 +58,9 @@ func cmdWho(e *env, args []string) int {
 	if st >= 0 {
 		return st
 	}
-	dir, err := b.lockDir()
-	if err != nil {
-		return f.fail(exitUsage, err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := inspect(ctx, c, b.holderFile(dir, c.Name()), time.Now())
+	s, err := inspect(ctx, c, time.Now())
 	if err != nil {
 		return f.fail(exitUsage, err)
 	}
@@ -106,7 +102,7 @@ func cmdLs(e *env, args []string) int {
 		if st >= 0 {
 			return st
 		}
-		s, err := inspect(ctx, c, b.holderFile(dir, name), now)
+		s, err := inspect(ctx, c, now)
 		if err != nil {
 			status = exitNo
 		}

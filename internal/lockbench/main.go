@@ -63,13 +63,19 @@ func main() {
 		child(*kind, *dir)
 		return
 	}
+	cfg := newConfig(*quick, *rounds, *holds)
+	run(cfg, func(f string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), f) })
+}
+
+// newConfig is the configuration the flags select.
+func newConfig(quick bool, rounds int, holds string) *config {
 	cfg := &config{
 		rounds: 5, ops: batchOps, batches: 20,
 		holds:         []time.Duration{time.Millisecond, 20 * time.Millisecond, 200 * time.Millisecond, 2 * time.Second},
 		handoffBudget: 1600 * time.Millisecond, minSamples: 3, maxSamples: 100,
 		cpuHold: cpuHold, cancels: 6, procs: 8, loop: 2 * time.Second,
 	}
-	if *quick {
+	if quick {
 		*cfg = config{
 			rounds: 3, ops: quickBatchOps, batches: 4,
 			holds:         cfg.holds[:3],
@@ -77,12 +83,12 @@ func main() {
 			cpuHold: 300 * time.Millisecond, cancels: 2, procs: 8, loop: 300 * time.Millisecond,
 		}
 	}
-	if *rounds > 0 {
-		cfg.rounds = *rounds
+	if rounds > 0 {
+		cfg.rounds = rounds
 	}
-	if *holds != "" {
+	if holds != "" {
 		cfg.holds = nil
-		for _, s := range strings.Split(*holds, ",") {
+		for _, s := range strings.Split(holds, ",") {
 			d, err := time.ParseDuration(s)
 			if err == nil && d <= 0 {
 				err = fmt.Errorf("hold %v is not positive", d)
@@ -91,8 +97,12 @@ func main() {
 			cfg.holds = append(cfg.holds, d)
 		}
 	}
-	want := func(f string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), f) }
+	return cfg
+}
 
+// run measures the figures want selects, suite by suite, and prints
+// their tables.
+func run(cfg *config, want func(figure string) bool) {
 	start := time.Now()
 	fmt.Printf("lockbench: %s/%s%s, %d CPUs, %s, %s, %d rounds%s\n\n", runtime.GOOS, runtime.GOARCH, system(), runtime.NumCPU(), runtime.Version(), start.UTC().Format(time.RFC3339), cfg.rounds, loadavg())
 	if asleepMethod != "" && want("handoff") {

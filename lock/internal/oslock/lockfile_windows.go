@@ -16,9 +16,9 @@ import (
 var errWouldBlock error = windows.ERROR_LOCK_VIOLATION
 
 // openFile does not follow junctions either. The file is opened for
-// overlapped I/O, which
-// waitLockFile needs. A file created here gets the permissions its
-// directory passes on (see dirSDDL for the default directory).
+// overlapped I/O, which waitLockFile needs. A file created here gets
+// the permissions its directory passes on (see dirSDDL for the default
+// directory).
 //
 // Other processes may read and write the file while it is open, but not
 // delete or rename it (no FILE_SHARE_DELETE): since every process keeps

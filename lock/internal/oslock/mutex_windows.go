@@ -127,7 +127,7 @@ func (o *owner) unlock() error {
 
 // waitMutex takes h on the calling thread, which must be locked. It
 // reports whether the previous owner abandoned the mutex. Without wait
-// it makes one attempt (errMutexBusy if held). With wait it waits for
+// it makes one attempt (ErrMutexBusy if held). With wait it waits for
 // the mutex and for a cancel event that context.AfterFunc sets; a wait
 // that ends on the cancel event has not taken the mutex (a wait on
 // several objects changes only the one that satisfies it), so a

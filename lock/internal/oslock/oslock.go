@@ -139,12 +139,23 @@ func MapPage(f *os.File, writable bool) ([]byte, error) { return mapPage(f, writ
 // cannot shrink (Windows).
 func RestorePage(f *os.File) error { return restorePage(f) }
 
-// ForeignHolder returns the process holding an exclusive lock on the
-// file at lockPath according to the system's table of file locks (only
-// Linux has one, /proc/locks): how a holder that publishes no record is
+// LockHolder returns the process holding an exclusive lock on the file
+// at lockPath according to the system's table of file locks (only Linux
+// has one, /proc/locks): how a holder that publishes no record is
 // found. ok is false if no process holds such a lock or the table
 // cannot be read; pid is 0 when the holder is in another pid namespace.
-func ForeignHolder(lockPath string) (pid int, ok bool) { return foreignHolder(lockPath) }
+// marked reports that the same process also holds the file at markPath
+// open with Mark, which tells a holder of this package caught between
+// locking and publishing its record from a foreign one.
+func LockHolder(lockPath, markPath string) (pid int, marked, ok bool) {
+	return lockHolder(lockPath, markPath)
+}
+
+// Mark marks f, an open holder file, as open in this process for
+// LockHolder to see, where the system has a table of file locks; it
+// never blocks and never fails in a way that matters (an unmarked file
+// makes LockHolder call its holder foreign, as for any other locker).
+func Mark(f *os.File) { mark(f) }
 
 // NamedMutexes reports whether the system has named kernel mutexes
 // (Windows). Elsewhere the named-mutex backend locks a file instead,
@@ -215,6 +226,10 @@ type Watch struct{ watch }
 // WatchFiles watches the open files lockF and holderF (the files
 // themselves, not whatever their paths name later) and calls fn, on the
 // watch's one goroutine, with what it sees happen to them, until Close.
+// Close does not wait for fn: a call may be under way when Close
+// returns, or start just after, so fn must not assume the files are
+// still open. (Waiting would deadlock an fn that closes its own watch,
+// as the lock package's does when it reopens the files.)
 // It fails where there is no watch, or none can be added (inotify out of
 // watches).
 func WatchFiles(lockF, holderF *os.File, fn func(Event)) (*Watch, error) {
