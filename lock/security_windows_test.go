@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/windows"
 
+	"github.com/agentlock/agentlock/lock/internal/oslock"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
 
@@ -124,4 +126,70 @@ func TestSessionZeroLocalIsGlobal(t *testing.T) {
 	if g.Token() <= tok {
 		t.Errorf("token after the local lease %d, want more than %d", g.Token(), tok)
 	}
+}
+
+// TestDirCreatedByAnotherAccount: a directory made as the default one
+// is, but owned by another account (here LocalService, as if a service
+// running as LocalService, or a desktop program, had created it first),
+// is accepted, and the lock works in it. Setting another owner takes
+// SeRestorePrivilege (an elevated administrator); Wine stores no
+// owners.
+func TestDirCreatedByAnotherAccount(t *testing.T) {
+	skipOnWine(t, "Wine does not store owners or DACLs of files")
+	dir := filepath.Join(proctest.TempDir(t), "shared")
+	if err := oslock.MakeSharedDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := windows.CreateWellKnownSid(windows.WinLocalServiceSid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := enablePrivilege("SeRestorePrivilege"); err != nil {
+		t.Skipf("cannot give the directory another owner: %v", err)
+	}
+	if err := windows.SetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION, ls, nil, nil, nil); err != nil {
+		t.Skipf("cannot give the directory another owner: %v", err)
+	}
+	if err := oslock.CheckDir(dir, true); err != nil {
+		t.Fatalf("a shared directory created by LocalService is refused: %v", err)
+	}
+	// The lock works in it: a lease publishes its record and token
+	// there, and Holder reads them back.
+	c, err := New("ordering", WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.Acquire(context.Background(), WithPurpose("ordering"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if h, err := c.Holder(context.Background()); err != nil || h.Purpose != "ordering" {
+		t.Fatalf("Holder = %+v, %v; want the lease's record", h, err)
+	}
+}
+
+func enablePrivilege(name string) error {
+	runtime.LockOSThread() // for GetLastError below
+	defer runtime.UnlockOSThread()
+	var luid windows.LUID
+	if err := windows.LookupPrivilegeValue(nil, windows.StringToUTF16Ptr(name), &luid); err != nil {
+		return err
+	}
+	var tok windows.Token
+	if err := windows.OpenProcessToken(windows.CurrentProcess(), windows.TOKEN_ADJUST_PRIVILEGES|windows.TOKEN_QUERY, &tok); err != nil {
+		return err
+	}
+	defer tok.Close()
+	tp := windows.Tokenprivileges{PrivilegeCount: 1}
+	tp.Privileges[0] = windows.LUIDAndAttributes{Luid: luid, Attributes: windows.SE_PRIVILEGE_ENABLED}
+	if err := windows.AdjustTokenPrivileges(tok, false, &tp, 0, nil, nil); err != nil {
+		return err
+	}
+	// AdjustTokenPrivileges succeeds without the privilege, and says so
+	// only through the last error.
+	if e := windows.GetLastError(); e == windows.ERROR_NOT_ALL_ASSIGNED {
+		return e
+	}
+	return nil
 }

@@ -52,37 +52,49 @@ func child(kind, dir string) {
 			check(im.unlock())
 			say(int64(cpu), int64(wall))
 		case "cancel":
-			d, err := time.ParseDuration(arg)
-			check(err)
-			ctx, cancel := context.WithTimeout(context.Background(), d)
-			dl, _ := ctx.Deadline()
-			say("waiting")
-			err = im.lock(ctx)
-			late := time.Since(dl)
-			cancel()
-			if err == nil {
-				check(im.unlock())
-				say("locked")
-				continue
-			}
-			say(int64(late))
+			childCancel(im, arg, say)
 		case "loop":
-			a, b, _ := strings.Cut(arg, " ")
-			start, err1 := strconv.ParseInt(a, 10, 64)
-			end, err2 := strconv.ParseInt(b, 10, 64)
-			check(err1)
-			check(err2)
-			time.Sleep(time.Until(time.Unix(0, start)))
-			n := 0
-			for ; time.Now().UnixNano() < end; n++ {
-				check(im.lock(context.Background()))
-				check(im.unlock())
-			}
-			say(n)
+			say(childLoop(im, arg))
 		default:
 			check(fmt.Errorf("unknown command %q", cmd))
 		}
 	}
+}
+
+// childCancel waits for the lock with the timeout arg and says how
+// late after the deadline the wait returned (in ns), or "locked".
+func childCancel(im impl, arg string, say func(...any)) {
+	d, err := time.ParseDuration(arg)
+	check(err)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	dl, _ := ctx.Deadline()
+	say("waiting")
+	err = im.lock(ctx)
+	late := time.Since(dl)
+	if err == nil {
+		check(im.unlock())
+		say("locked")
+		return
+	}
+	say(int64(late))
+}
+
+// childLoop waits for the wall-clock start in arg ("START END", Unix
+// ns), locks and unlocks until END, and returns how many times.
+func childLoop(im impl, arg string) int {
+	a, b, _ := strings.Cut(arg, " ")
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	check(err1)
+	check(err2)
+	time.Sleep(time.Until(time.Unix(0, start)))
+	n := 0
+	for ; time.Now().UnixNano() < end; n++ {
+		check(im.lock(context.Background()))
+		check(im.unlock())
+	}
+	return n
 }
 
 // A proc is a child process of the given kind.

@@ -3,12 +3,17 @@
 package oslock
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
+
+func makeSharedDir(dir string) error {
+	return &fs.PathError{Op: "mkdir", Path: dir, Err: errors.ErrUnsupported}
+}
 
 // checkDir checks that dir is a directory that no untrusted user can
 // swap lock files in: not a symbolic link, owned by root or the

@@ -54,6 +54,21 @@ func openFile(path string, create bool) (*os.File, error) {
 var errUnlinked = errors.New("removed while being opened")
 
 func openFileOnce(path string, create bool) (*os.File, error) {
+	fd, err := openPath(path, create)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOpened(fd, path); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// openPath opens path without following a symbolic link, creating it
+// with the shared mode if create is set, and names what it found there
+// if that is not a file to lock.
+func openPath(path string, create bool) (int, error) {
 	flags := unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY
 	if create {
 		flags |= unix.O_RDWR
@@ -66,7 +81,7 @@ func openFileOnce(path string, create bool) (*os.File, error) {
 		if err == nil {
 			if err = unix.Fchmod(fd, fileMode); err != nil {
 				unix.Close(fd)
-				return nil, &fs.PathError{Op: "chmod", Path: path, Err: err}
+				return -1, &fs.PathError{Op: "chmod", Path: path, Err: err}
 			}
 		} else if errors.Is(err, unix.EEXIST) {
 			fd, err = openRetry(path, flags, 0)
@@ -83,38 +98,41 @@ func openFileOnce(path string, create bool) (*os.File, error) {
 				err = serr
 			}
 		}
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
+	return fd, nil
+}
+
+// checkOpened checks that the file open as fd is a regular file with
+// one link, repairs its mode if it may (see repairMode), and puts it in
+// blocking mode. It returns errUnlinked for a file removed since open.
+func checkOpened(fd int, path string) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+		return &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
+	var err error
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		err = fmt.Errorf("%w: not a regular file", ErrUnsafePath)
 	case st.Nlink == 0:
-		unix.Close(fd)
-		return nil, errUnlinked
+		return errUnlinked
 	case st.Nlink != 1:
 		err = fmt.Errorf("%w: has %d hard links", ErrUnsafePath, st.Nlink)
 	}
 	if err != nil {
-		unix.Close(fd)
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	if err := repairMode(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, &fs.PathError{Op: "chmod", Path: path, Err: err}
+		return &fs.PathError{Op: "chmod", Path: path, Err: err}
 	}
 	// O_NONBLOCK only kept open from blocking on a planted FIFO; a
 	// regular file is used in blocking mode (and os.File.Fd is then
 	// free of system calls).
 	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return nil, &fs.PathError{Op: "fcntl", Path: path, Err: err}
+		return &fs.PathError{Op: "fcntl", Path: path, Err: err}
 	}
-	return os.NewFile(uintptr(fd), path), nil
+	return nil
 }
 
 // repairMode gives a lock or holder file the shared mode again if the

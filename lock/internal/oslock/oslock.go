@@ -68,6 +68,13 @@ func SameFile(f *os.File, path string) bool {
 // and desktop programs (creating it on Windows).
 func DefaultDir() (string, error) { return defaultDir() }
 
+// MakeSharedDir creates dir, unless it exists, the way DefaultDir
+// creates the default directory on Windows: with a DACL that lets every
+// authenticated user create, read and write files in it but not delete
+// them. Elsewhere the default directory is the system's, and
+// MakeSharedDir fails with an error matching errors.ErrUnsupported.
+func MakeSharedDir(dir string) error { return makeSharedDir(dir) }
+
 // CheckDir checks that dir is a directory in which no untrusted user
 // can delete, rename or replace lock files; isDefault applies the
 // stricter rule of the default directory.

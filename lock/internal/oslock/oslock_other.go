@@ -28,6 +28,10 @@ func defaultDir() (string, error) {
 	return "", &fs.PathError{Op: "lock", Path: "", Err: errNoFileLocks}
 }
 
+func makeSharedDir(dir string) error {
+	return &fs.PathError{Op: "mkdir", Path: dir, Err: errors.ErrUnsupported}
+}
+
 func checkDir(dir string, isDefault bool) error {
 	return &fs.PathError{Op: "lock", Path: dir, Err: errNoFileLocks}
 }

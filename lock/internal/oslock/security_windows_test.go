@@ -2,11 +2,8 @@ package oslock
 
 import (
 	"errors"
-	"path/filepath"
-	"runtime"
 	"testing"
 
-	"github.com/agentlock/agentlock/lock/locktest/proctest"
 	"golang.org/x/sys/windows"
 )
 
@@ -96,75 +93,4 @@ func TestDefaultDirACL(t *testing.T) {
 	if err := sdProblem(sd, "directory", true, sysOrAdmins); err != nil {
 		t.Error(err)
 	}
-}
-
-// TestDirCreatedByAnotherAccount: a directory made as the default one
-// is, but owned by another account (here LocalService, as if a service
-// running as LocalService, or a desktop program, had created it first),
-// is accepted, and the lock works in it. Setting another owner takes
-// SeRestorePrivilege (an elevated administrator); Wine stores no
-// owners.
-func TestDirCreatedByAnotherAccount(t *testing.T) {
-	skipOnWine(t, "Wine does not store owners or DACLs of files")
-	dir := filepath.Join(proctest.TempDir(t), "shared")
-	if err := makeSharedDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	ls, err := windows.CreateWellKnownSid(windows.WinLocalServiceSid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := enablePrivilege("SeRestorePrivilege"); err != nil {
-		t.Skipf("cannot give the directory another owner: %v", err)
-	}
-	if err := windows.SetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION, ls, nil, nil, nil); err != nil {
-		t.Skipf("cannot give the directory another owner: %v", err)
-	}
-	if err := checkDir(dir, true); err != nil {
-		t.Fatalf("a shared directory created by LocalService is refused: %v", err)
-	}
-	// The lock works in it: its lock file is created and locked, and its
-	// holder page created and mapped for writing.
-	lf, err := openFile(filepath.Join(dir, "ordering.lock"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lf.Close()
-	if err := tryLockFile(lf); err != nil {
-		t.Fatal(err)
-	}
-	defer unlockFile(lf)
-	hf, err := openFile(filepath.Join(dir, "ordering.holder"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hf.Close()
-	if _, err := mapPage(hf, true); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func enablePrivilege(name string) error {
-	runtime.LockOSThread() // for GetLastError below
-	defer runtime.UnlockOSThread()
-	var luid windows.LUID
-	if err := windows.LookupPrivilegeValue(nil, windows.StringToUTF16Ptr(name), &luid); err != nil {
-		return err
-	}
-	var tok windows.Token
-	if err := windows.OpenProcessToken(windows.CurrentProcess(), windows.TOKEN_ADJUST_PRIVILEGES|windows.TOKEN_QUERY, &tok); err != nil {
-		return err
-	}
-	defer tok.Close()
-	tp := windows.Tokenprivileges{PrivilegeCount: 1}
-	tp.Privileges[0] = windows.LUIDAndAttributes{Luid: luid, Attributes: windows.SE_PRIVILEGE_ENABLED}
-	if err := windows.AdjustTokenPrivileges(tok, false, &tp, 0, nil, nil); err != nil {
-		return err
-	}
-	// AdjustTokenPrivileges succeeds without the privilege, and says so
-	// only through the last error.
-	if e := windows.GetLastError(); e == windows.ERROR_NOT_ALL_ASSIGNED {
-		return e
-	}
-	return nil
 }
