@@ -184,7 +184,11 @@ func (c *Coordinator) runPrecondition(ctx context.Context, check func(context.Co
 // Holder never contends for the lock, not even for a moment: it reads
 // the published record and checks that the process that published it
 // is still running. A lock whose last holder died holding it is
-// reported as an *AbandonedError, which matches ErrNotHeld. A record that fails its integrity check is an error
+// reported as an *AbandonedError, which matches ErrNotHeld. On Linux,
+// where the system's lock table names a holder that has not published
+// its record yet (microseconds after it locks, unless it is stopped or
+// starved), Holder waits for the record up to a second or until ctx
+// ends, and then reports that holder with only PID and Host. A record that fails its integrity check is an error
 // matching ErrCorrupt; it never affects the lock itself.
 func (c *Coordinator) Holder(ctx context.Context) (Holder, error) {
 	if err := ctx.Err(); err != nil {

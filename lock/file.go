@@ -372,6 +372,9 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 					return nil, err
 				}
 			}
+			if testHookPublish != nil {
+				testHookPublish()
+			}
 			return b.publish(l, page, req)
 		}
 		if locked {
@@ -391,6 +394,10 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 		}
 	}
 }
+
+// testHookPublish, if set, runs between taking the lock and publishing
+// its record (tests of a holder slow to publish).
+var testHookPublish func()
 
 // publish publishes the record of a lock just taken.
 func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pageGrant, error) {
@@ -472,5 +479,5 @@ func (b *fileBackend) Holder(ctx context.Context, name string) (Holder, error) {
 	if err != nil {
 		return Holder{}, err
 	}
-	return l.hf.holder(name)
+	return l.hf.holder(ctx, name)
 }

@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -254,7 +255,7 @@ func (h *holderFile) busy(name string) error {
 	e := &BusyError{Name: name}
 	page, err := h.readPage()
 	if err != nil {
-		e.Holder, _ = h.foreign(nil)
+		e.Holder, _ = h.foreign(context.Background(), nil, publishGrace)
 		return e
 	}
 	// The holder publishes its record microseconds after it locks. If
@@ -271,7 +272,7 @@ func (h *holderFile) busy(name string) error {
 		}
 		runtime.Gosched()
 	}
-	e.Holder, _ = h.foreign(page)
+	e.Holder, _ = h.foreign(context.Background(), page, publishGrace)
 	return e
 }
 
@@ -281,47 +282,68 @@ func (h *holderFile) busy(name string) error {
 // microseconds after it locks). ok is false if the table shows no
 // holder or cannot be read.
 //
-// A holder that has not published within publishGrace (stopped, or
-// starved on a busy machine) is told from a foreign one by its mark on
-// the holder file (see holderFile.open): a holder of this package is
-// reported with its PID and host and nothing else, a foreign one with
-// Foreign set. A page whose last record is the holder's released one
-// means that it is between publishing its release and unlocking; the
-// table is read again after the wait for that.
-func (h *holderFile) foreign(page *record.Page) (hd Holder, ok bool) {
+// A holder of this package, told from a foreign one by its mark on the
+// holder file (see holderFile.open), is given patience to publish (it
+// may be stopped, or starved on a busy machine), and is then reported
+// with its PID and host and nothing else; a foreign one is given
+// publishGrace, then reported with Foreign set. Meanwhile the table is
+// read again now and then: a page whose last record is the holder's
+// released one means that it is between publishing its release and
+// unlocking, and the lock may change hands.
+func (h *holderFile) foreign(ctx context.Context, page *record.Page, patience time.Duration) (hd Holder, ok bool) {
 	lockPath := lockPathOf(h.path)
 	pid, marked, ok := oslock.LockHolder(lockPath, h.path)
 	if !ok {
 		return Holder{}, false
 	}
 	if page == nil {
+		if marked {
+			return Holder{PID: pid, Host: hostname()}, true
+		}
 		return Holder{PID: pid, Foreign: true}, true
 	}
-	deadline := time.Now().Add(publishGrace)
+	start := time.Now()
+	var pause time.Duration
 	for i := 0; ; i++ {
 		if c, err := page.LoadCached(&h.cache); err == nil && c.Record.State == record.Held && int(c.Record.PID) == pid {
 			return holderFromRecord(&c.Record), true
 		}
-		if time.Now().After(deadline) {
-			break
-		}
 		if i < 100 {
 			runtime.Gosched()
-		} else {
-			time.Sleep(100 * time.Microsecond)
+			continue
 		}
+		wait := publishGrace
+		if marked {
+			wait = patience
+		}
+		if time.Since(start) > wait || ctx.Err() != nil {
+			break
+		}
+		pause = min(max(2*pause, 100*time.Microsecond), 5*time.Millisecond)
+		time.Sleep(pause)
+		now, nowMarked, ok := oslock.LockHolder(lockPath, h.path)
+		if !ok {
+			return Holder{}, false
+		}
+		if now != pid {
+			pid, marked = now, false
+		}
+		marked = marked || nowMarked
 	}
-	if now, nowMarked, ok := oslock.LockHolder(lockPath, h.path); !ok || now != pid {
-		return Holder{}, false
-	} else if marked || nowMarked {
+	if marked {
 		return Holder{PID: pid, Host: hostname()}, true
 	}
 	return Holder{PID: pid, Foreign: true}, true
 }
 
-// publishGrace is how long foreign waits for a holder that has the lock
-// file locked to publish its record before calling it foreign.
-const publishGrace = 20 * time.Millisecond
+// publishGrace is how long foreign waits for a holder without the mark
+// of this package to publish a record before calling it foreign, and
+// how long TryAcquire waits for any holder's record. Holder waits up to
+// holderPatience (or its context) for a holder of this package.
+const (
+	publishGrace   = 20 * time.Millisecond
+	holderPatience = time.Second
+)
 
 // lockPathOf returns the lock file beside a holder file.
 func lockPathOf(holderPath string) string {
@@ -392,7 +414,7 @@ type liveRecord struct {
 // foreign holder of the lock file, or an error matching ErrNotHeld.
 // While the lock is held but its record cannot be read (a truncated or
 // damaged page) the error matches ErrCorrupt, never ErrNotHeld.
-func (h *holderFile) holder(name string) (Holder, error) {
+func (h *holderFile) holder(ctx context.Context, name string) (Holder, error) {
 	page, err := h.readPage()
 	if errors.Is(err, oslock.ErrShortPage) || errors.Is(err, fs.ErrNotExist) {
 		// A lock's first holder creates the file and sizes its page just
@@ -402,13 +424,13 @@ func (h *holderFile) holder(name string) (Holder, error) {
 		}
 	}
 	if errors.Is(err, oslock.ErrShortPage) {
-		if hd, ok := h.foreign(nil); ok {
+		if hd, ok := h.foreign(ctx, nil, holderPatience); ok {
 			return Holder{}, &fs.PathError{Op: "read holder", Path: h.path, Err: fmt.Errorf(
 				"%w: the file is shorter than its page (truncated) while pid %d holds the lock", ErrCorrupt, hd.PID)}
 		}
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		if hd, ok := h.foreign(nil); ok {
+		if hd, ok := h.foreign(ctx, nil, holderPatience); ok {
 			return hd, nil
 		}
 		return Holder{}, fmt.Errorf("lock %s: %w", name, ErrNotHeld)
@@ -429,7 +451,7 @@ func (h *holderFile) holder(name string) (Holder, error) {
 		}
 		dead = hd
 	}
-	if hd, ok := h.foreign(page); ok {
+	if hd, ok := h.foreign(ctx, page, holderPatience); ok {
 		return hd, nil
 	}
 	if dead.PID != 0 {

@@ -39,5 +39,5 @@ func (b *fileMutexBackend) Holder(ctx context.Context, name string) (Holder, err
 	if err := validateName(name); err != nil {
 		return Holder{}, err
 	}
-	return b.file.lock(mutexFileName(b.scope, b.local, name)).hf.holder(name)
+	return b.file.lock(mutexFileName(b.scope, b.local, name)).hf.holder(ctx, name)
 }

@@ -147,7 +147,7 @@ func (b *mutexBackend) Holder(ctx context.Context, name string) (Holder, error) 
 	if err := validateName(name); err != nil {
 		return Holder{}, err
 	}
-	return b.mutex(name).hf.holder(name)
+	return b.mutex(name).hf.holder(ctx, name)
 }
 
 // publishAcquired publishes req.Holder on page right after the lock
