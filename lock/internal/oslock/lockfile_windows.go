@@ -15,6 +15,9 @@ import (
 
 var errWouldBlock error = windows.ERROR_LOCK_VIOLATION
 
+// openFile's handles share no delete access (see below).
+const openPinsPath = true
+
 // openFile does not follow junctions either. The file is opened for
 // overlapped I/O, which
 // waitLockFile needs. A file created here gets the permissions its
