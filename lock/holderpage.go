@@ -357,8 +357,9 @@ type checkedRecord struct {
 // holderAlive reports whether the process that published c is alive.
 // Unlike aliveCached it sees a death even if the record does not
 // change: where the system offers a handle on the process (a pidfd on
-// Linux) it opens one per record and polls it, one system call instead
-// of reading /proc, and otherwise it asks each time.
+// Linux, a process handle on Windows) it opens one per record and polls
+// it, one system call instead of looking the process up, and otherwise
+// it asks each time.
 func (h *holderFile) holderAlive(c *record.Cached) bool {
 	if lr := h.live.Load(); lr != nil && lr.c == c {
 		switch {
