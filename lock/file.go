@@ -270,6 +270,7 @@ func (l *fileLock) WaitState() *oslock.WaitState { return &l.ws }
 // open files cannot be moved (Windows) it never checks.
 func (l *fileLock) verify(waited bool) (lockOK, holderOK bool) {
 	if oslock.OpenPinsPath {
+		l.verified = l.events.Load() // else Moved, and a wait would spin
 		return true, true
 	}
 	if l.pathsUnchanged() && (l.watched.Load() || !waited) {

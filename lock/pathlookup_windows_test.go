@@ -54,3 +54,23 @@ func TestBusyAndHolderLookNoPathUp(t *testing.T) {
 		lookups("Holder after an acquisition attempt", holder)
 	})
 }
+
+// TestWaitAfterNoLookupIsNotMoved: an acquisition that skips the check
+// of its files' paths (they cannot move while open) still records them
+// as checked, so that a later wait does not take them for moved and
+// retry at once, over and over, instead of sleeping.
+func TestWaitAfterNoLookupIsNotMoved(t *testing.T) {
+	dir := proctest.TempDir(t)
+	c, err := lock.New("notmoved", lock.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	if lock.FileLockMoved(dir, "notmoved") {
+		t.Fatal("after an acquisition, the lock's files count as moved")
+	}
+}
