@@ -16,8 +16,7 @@ import (
 // file open (a read-only view for Holder, or the page after an
 // acquisition attempt), neither Holder nor a TryAcquire that finds the
 // lock busy looks the file's path up again to check that it is still
-// the file there (a lookup costs a file open, and under Wine more than
-// the rest of the call).
+// the file there (each lookup opens the file by its path).
 func TestBusyAndHolderLookNoPathUp(t *testing.T) {
 	forKinds(t, func(t *testing.T, kind string) {
 		dir, name := proctest.TempDir(t), lockName(t)

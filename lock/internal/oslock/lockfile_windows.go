@@ -130,8 +130,8 @@ func getEvent() (windows.Handle, error) {
 // putEvent returns e to the cache, which holds only events that are not
 // set. An event whose request failed at once (a busy lock) was never
 // set: the system sets it only on completion of a request that started
-// (granted at once, or pending), so it needs no ResetEvent, a system
-// call that would double the cost of a failed attempt.
+// (granted at once, or pending), so it needs no ResetEvent, which would
+// be a second system call on the busy path.
 func putEvent(e windows.Handle, set bool) {
 	if set {
 		windows.ResetEvent(e)

@@ -86,8 +86,8 @@ func sessionID() (uint64, error) {
 // thread, and returns the owner that will release it. An attempt
 // without wait first asks whether the mutex is held (see held): a busy
 // mutex is then reported without a goroutine, whose start and hand-back
-// wake other threads of the runtime (under Wine each wake-up is a round
-// trip to the wineserver, and they tripled the cost of a busy attempt).
+// wake other threads of the runtime, each wake-up a system call (see
+// BENCHMARKS.md for what that cost under Wine).
 func (m *mutex) lockOnThread(ctx context.Context, wait bool) (*MutexOwner, bool, error) {
 	h := m.h
 	if !wait {

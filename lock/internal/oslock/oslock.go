@@ -71,8 +71,8 @@ func SameFile(f *os.File, path string) bool {
 // OpenPinsPath reports whether a file opened by Open stays the file at
 // its path for as long as it is open. On Windows it does: Open shares
 // no delete access, so nobody can remove or rename the file meanwhile,
-// and checking that it is still at its path (IDAt, SameFile), a costly
-// lookup there, can be skipped.
+// and checking that it is still at its path (IDAt, SameFile, which
+// open the path there) can be skipped.
 const OpenPinsPath = openPinsPath
 
 // pathLookups counts the calls of IDAt and SameFile, for tests that
