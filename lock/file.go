@@ -283,8 +283,13 @@ func (l *fileLock) WaitState() *oslock.WaitState { return &l.ws }
 // opens the path now. Without a change seen by the watch since the last
 // check, it makes no system call (see pathsUnchanged). Without a watch
 // it checks after a wait, when the files may have changed while it
-// waited, and otherwise only at a process's first acquisition.
+// waited, and otherwise only at a process's first acquisition. Where
+// open files cannot be moved (Windows) it never checks.
 func (l *fileLock) verify(waited bool) (lockOK, holderOK bool) {
+	if oslock.OpenPinsPath {
+		l.verified = l.events.Load() // else Moved, and a wait would spin
+		return true, true
+	}
 	if l.pathsUnchanged() && (l.watched.Load() || !waited) {
 		return true, true
 	}

@@ -28,6 +28,7 @@ type holderFile struct {
 	f    *os.File     // nil until opened
 	page *record.Page // writable mapping, nil until opened
 	ro   *record.Page // read-only view for Holder if the page is not open
+	roF  *os.File     // ro's file, kept open where that pins it (oslock.OpenPinsPath)
 
 	pageID, roID oslock.FileID // the files of page and ro
 
@@ -83,10 +84,12 @@ func (h *holderFile) open() (*record.Page, error) {
 func (h *holderFile) forget() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.f != nil {
-		h.f.Close()
+	for _, f := range []*os.File{h.f, h.roF} {
+		if f != nil {
+			f.Close()
+		}
 	}
-	h.f, h.page, h.ro = nil, nil, nil
+	h.f, h.page, h.ro, h.roF = nil, nil, nil, nil
 }
 
 // readPage returns a page to read records from without creating
@@ -94,28 +97,32 @@ func (h *holderFile) forget() {
 // read-only mapping made for the purpose (and kept). Either is used
 // only while its file is still the one at the path (checked when the
 // lock's watch has seen a change; for a read-only view, with one lstat
-// each time): a holder file removed and created anew must not leave a
-// reader on the old page.
+// each time; never where an open file cannot move, see
+// oslock.OpenPinsPath): a holder file removed and created anew must not
+// leave a reader on the old page.
 func (h *holderFile) readPage() (*record.Page, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.page != nil && h.pageAtPath() {
 		return h.page, nil
 	}
-	if h.ro != nil && atPath(h.roID, h.path) {
+	if h.ro != nil && (h.roF != nil || atPath(h.roID, h.path)) {
 		return h.ro, nil
 	}
 	f, err := oslock.Open(h.path, false)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close() // the mapping outlives the descriptor
 	id, _ := oslock.IDOf(f)
 	b, err := oslock.MapPage(f, false)
+	if err != nil || !oslock.OpenPinsPath {
+		f.Close() // the mapping outlives the descriptor
+		f = nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	h.ro, h.roID = record.NewPage(b), id
+	h.ro, h.roID, h.roF = record.NewPage(b), id, f
 	return h.ro, nil
 }
 
@@ -123,6 +130,9 @@ func (h *holderFile) readPage() (*record.Page, error) {
 // the path, with no system call if the lock's watch has seen nothing
 // since the last time it was. The caller holds h.mu.
 func (h *holderFile) pageAtPath() bool {
+	if oslock.OpenPinsPath {
+		return true // h.f is open
+	}
 	l := h.lock
 	if l == nil || !l.watched.Load() {
 		return atPath(h.pageID, h.path)
@@ -371,8 +381,9 @@ type checkedRecord struct {
 // holderAlive reports whether the process that published c is alive.
 // Unlike aliveCached it sees a death even if the record does not
 // change: where the system offers a handle on the process (a pidfd on
-// Linux) it opens one per record and polls it, one system call instead
-// of reading /proc, and otherwise it asks each time.
+// Linux, a process handle on Windows) it opens one per record and polls
+// it, one system call instead of looking the process up, and otherwise
+// it asks each time.
 func (h *holderFile) holderAlive(c *record.Cached) bool {
 	if lr := h.live.Load(); lr != nil && lr.c == c {
 		switch {

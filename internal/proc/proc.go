@@ -74,9 +74,11 @@ func Alive(id ID) bool {
 	return true
 }
 
-// A Watch tells whether one process has exited without asking the
-// system each time: on Linux a pidfd (5.3 and later), which polls
-// readable once the process is gone. Elsewhere there is none.
+// A Watch tells whether one process has exited with one call that does
+// not block, instead of looking the process up each time: on Linux a
+// pidfd (5.3 and later), which polls readable once the process is gone;
+// on Windows a handle on the process, signalled once it exits.
+// Elsewhere there is none.
 type Watch struct{ f *os.File }
 
 // NewWatch opens a watch on pid, or returns nil where there is none.

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -109,4 +110,56 @@ func deniedPID(t *testing.T) int {
 		}
 	}
 	return 0
+}
+
+// TestWatchSeesExit: a Watch (on Windows, a handle on the process) says
+// that a live process has not exited, and that it has once it is
+// killed; after Close it says it cannot tell.
+func TestWatchSeesExit(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWatchChild$")
+	cmd.Env = append(os.Environ(), watchChildEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	w := NewWatch(cmd.Process.Pid)
+	if w == nil {
+		t.Fatal("NewWatch returned no watch for a child process")
+	}
+	defer w.Close()
+	for i := 0; i < 3; i++ {
+		if exited, ok := w.Exited(); exited || !ok {
+			t.Fatalf("Exited of a live process = %v, %v; want false, true", exited, ok)
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait() // the process has exited once Wait returns
+	if exited, ok := w.Exited(); !exited || !ok {
+		t.Fatalf("Exited of a killed process = %v, %v; want true, true", exited, ok)
+	}
+	w.Close()
+	if _, ok := w.Exited(); ok {
+		t.Fatal("Exited after Close says it can tell")
+	}
+}
+
+const watchChildEnv = "PROC_TEST_WATCH_CHILD"
+
+// TestWatchChild is the child of TestWatchSeesExit: it lives until its
+// standard input closes.
+func TestWatchChild(t *testing.T) {
+	if os.Getenv(watchChildEnv) == "" {
+		t.Skip("the child of TestWatchSeesExit")
+	}
+	io.Copy(io.Discard, os.Stdin)
 }

@@ -29,6 +29,9 @@ const maxOpens = 100
 // unprivileged desktop program can share the lock.
 const fileMode = 0o666
 
+// A file can be removed or renamed while open.
+const openPinsPath = false
+
 // The file is opened without O_CREAT first and created with O_EXCL only
 // if it is missing: Linux's protected_regular setting refuses O_CREAT
 // on an existing file in a sticky directory that the caller does not

@@ -15,6 +15,9 @@ import (
 
 var errWouldBlock error = windows.ERROR_LOCK_VIOLATION
 
+// openFile's handles share no delete access (see below).
+const openPinsPath = true
+
 // openFile does not follow junctions either. The file is opened for
 // overlapped I/O, which waitLockFile needs. A file created here gets
 // the permissions its directory passes on (see dirSDDL for the default
@@ -124,8 +127,15 @@ func getEvent() (windows.Handle, error) {
 	}
 }
 
-func putEvent(e windows.Handle) {
-	windows.ResetEvent(e)
+// putEvent returns e to the cache, which holds only events that are not
+// set. An event whose request failed at once (a busy lock) was never
+// set: the system sets it only on completion of a request that started
+// (granted at once, or pending), so it needs no ResetEvent, which would
+// be a second system call on the busy path.
+func putEvent(e windows.Handle, set bool) {
+	if set {
+		windows.ResetEvent(e)
+	}
 	select {
 	case events <- e:
 	default:
@@ -141,6 +151,7 @@ type lockOp struct {
 	ev     windows.Handle
 	pin    runtime.Pinner
 	leaked bool // the kernel may still own ol: never reuse it
+	failed bool // LockFileEx failed at once: ev was never set
 }
 
 // startLock starts LockFileEx. The OVERLAPPED is pinned (the kernel
@@ -179,6 +190,7 @@ func startLockEvent(h windows.Handle, flags uint32, ev windows.Handle) (*lockOp,
 	op.pin.Pin(op.ol)
 	op.ol.HEvent = ev | 1
 	err := windows.LockFileEx(op.h, flags, 0, lockLow, lockHigh, op.ol)
+	op.failed = err != nil && err != windows.ERROR_IO_PENDING
 	return op, err
 }
 
@@ -239,7 +251,7 @@ func (op *lockOp) leak() {
 func (op *lockOp) done() {
 	if !op.leaked {
 		op.pin.Unpin()
-		putEvent(op.ev)
+		putEvent(op.ev, !op.failed)
 	}
 	runtime.UnlockOSThread()
 }

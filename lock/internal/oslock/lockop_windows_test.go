@@ -161,3 +161,54 @@ func TestPendingRequestHonoursContext(t *testing.T) {
 	}
 	unlockFile(contender.f)
 }
+
+// TestCachedEventsAreNotSet: the events that lock requests borrow from
+// the cache go back unset, whether the request was granted at once or
+// failed at once (a busy lock: not reset, since never set). A set event
+// would make the next pending request look complete before it is.
+func TestCachedEventsAreNotSet(t *testing.T) {
+	p := filepath.Join(proctest.TempDir(t), "events.lock")
+	holder, err := openFile(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	other, err := openFile(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	check := func(what string) {
+		t.Helper()
+		var got []windows.Handle
+		for len(got) < cap(events) {
+			select {
+			case e := <-events:
+				got = append(got, e)
+				continue
+			default:
+			}
+			break
+		}
+		if len(got) == 0 {
+			t.Fatalf("%s: no event in the cache", what)
+		}
+		for _, e := range got {
+			if r, err := windows.WaitForSingleObject(e, 0); r != uint32(windows.WAIT_TIMEOUT) {
+				t.Errorf("%s: a cached event is set (%d, %v)", what, r, err)
+			}
+			events <- e
+		}
+	}
+	if err := tryLockFile(holder); err != nil {
+		t.Fatal(err)
+	}
+	check("granted at once")
+	for i := 0; i < 3; i++ {
+		if err := tryLockFile(other); !errors.Is(err, errWouldBlock) {
+			t.Fatalf("try on a held lock = %v, want %v", err, errWouldBlock)
+		}
+	}
+	check("failed at once")
+	unlockFile(holder)
+}

@@ -51,11 +51,15 @@ func IDOf(f *os.File) (id FileID, ok bool) { return idOf(f) }
 
 // IDAt returns the identity of the file at path, not following a
 // symbolic link or reparse point (one put in its place is not the file).
-func IDAt(path string) (id FileID, ok bool) { return idAt(path) }
+func IDAt(path string) (id FileID, ok bool) {
+	pathLookups.Add(1)
+	return idAt(path)
+}
 
 // SameFile reports whether the open file f is still the file at path,
 // and linked.
 func SameFile(f *os.File, path string) bool {
+	pathLookups.Add(1)
 	id, ok := idOf(f)
 	if !ok {
 		return false
@@ -63,6 +67,20 @@ func SameFile(f *os.File, path string) bool {
 	now, ok := idAt(path)
 	return ok && now == id
 }
+
+// OpenPinsPath reports whether a file opened by Open stays the file at
+// its path for as long as it is open. On Windows it does: Open shares
+// no delete access, so nobody can remove or rename the file meanwhile,
+// and checking that it is still at its path (IDAt, SameFile, which
+// open the path there) can be skipped.
+const OpenPinsPath = openPinsPath
+
+// pathLookups counts the calls of IDAt and SameFile, for tests that
+// check that a path is not looked up on every call.
+var pathLookups atomic.Uint64
+
+// PathLookups returns how many times IDAt and SameFile were called.
+func PathLookups() uint64 { return pathLookups.Load() }
 
 // DefaultDir returns the system's lock directory, shared by services
 // and desktop programs (creating it on Windows).

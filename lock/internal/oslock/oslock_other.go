@@ -36,6 +36,9 @@ func checkDir(dir string, isDefault bool) error {
 	return &fs.PathError{Op: "lock", Path: dir, Err: errNoFileLocks}
 }
 
+// A file can be removed or renamed while open.
+const openPinsPath = false
+
 func openFile(path string, create bool) (*os.File, error) {
 	return nil, &fs.PathError{Op: "open", Path: path, Err: errNoFileLocks}
 }
