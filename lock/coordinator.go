@@ -106,7 +106,12 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	// The start of the wait is only reported when a cancellable wait
+	// gives up (gaveUp); other acquisitions do not read the clock for it.
+	var start time.Time
+	if wait && ctx.Done() != nil {
+		start = time.Now()
+	}
 	if cfg.pre != nil {
 		if err := c.runPrecondition(ctx, cfg.pre, "before locking"); err != nil {
 			return nil, err

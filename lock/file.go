@@ -380,7 +380,7 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 			if testHookPublish != nil {
 				testHookPublish()
 			}
-			return b.publish(l, page, req)
+			return b.publish(l, page, &req)
 		}
 		if locked {
 			oslock.Unlock(l.f)
@@ -405,20 +405,20 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 var testHookPublish func()
 
 // publish publishes the record of a lock just taken.
-func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pageGrant, error) {
+func (b *fileBackend) publish(l *fileLock, page *record.Page, req *Request) (*pageGrant, error) {
 	// The previous record tells whether its holder released cleanly and
 	// what the last token was.
 	// The released record is encoded now, with the held one (the
 	// encoder is warm), so that Release only copies it.
 	st, tok, perr := l.prev(page)
-	h, abandoned, err := publishAfter(page, l.hf.path, req, false, st, tok, perr, &l.rel)
+	h, abandoned, err := publishWith(page, l.hf.path, req, false, st, tok, perr, &l.rel, &l.hf)
 	if errors.Is(err, ErrCorrupt) && !oslock.SameFile(l.hf.f, l.hf.path) {
 		// A page replaced in the moment before the lock was taken (an
 		// operator's recovery from a corrupt page) that the watch has
 		// not reported yet: use the new one.
 		if page, err = l.reopen(false, true); err == nil {
 			st, tok, perr = page.Peek()
-			h, abandoned, err = publishAfter(page, l.hf.path, req, false, st, tok, perr, &l.rel)
+			h, abandoned, err = publishWith(page, l.hf.path, req, false, st, tok, perr, &l.rel, &l.hf)
 		}
 	}
 	if err != nil {

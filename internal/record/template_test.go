@@ -1,0 +1,71 @@
+package record
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestStoreHeldFrom checks that a record stored through a template, and
+// the released record it prepares, are byte for byte what Encode makes,
+// as the holder, the token and the time change.
+func TestStoreHeldFrom(t *testing.T) {
+	p := NewPage(unsafeBytes(make([]uint64, PageSize/8)))
+	var tmpl Template
+	var rel [Size]byte
+	long := Record{State: Held, PID: math.MaxInt64, Start: math.MaxUint64, Boot: [16]byte{0: 0xff, 15: 0xff},
+		Host: strings.Repeat("h", MaxHost), Purpose: strings.Repeat("é", MaxPurpose/2)}
+	holders := []Record{sample(), {State: Held, PID: 1}, long, sample()}
+	holders[3].Purpose = "uninstalling"
+	times := []struct {
+		token uint64
+		since int64
+	}{{1, 0}, {1 << 60, 1700000000123456789}, {math.MaxUint64 - 1, -1}, {0x0102030405060708, math.MinInt64}}
+	for _, h := range holders {
+		for _, tm := range times {
+			r := h
+			r.Token, r.Since = tm.token, tm.since
+			require.NoError(t, p.StoreHeldFrom(&tmpl, &r, &rel))
+
+			want := make([]byte, Size)
+			require.NoError(t, Encode(want, &r))
+			assert.Equal(t, want, p.b[bodyOff:bodyOff+Size], "held %+v", r)
+			got, err := p.Load()
+			require.NoError(t, err)
+			assert.Equal(t, r, got)
+
+			r.State = Released
+			require.NoError(t, Encode(want, &r))
+			assert.Equal(t, want, rel[:], "released %+v", r)
+		}
+	}
+}
+
+// TestStoreHeldFromRefuses checks that a record Store refuses is refused
+// through a template too, and leaves the page and the template as they
+// were.
+func TestStoreHeldFromRefuses(t *testing.T) {
+	p := NewPage(unsafeBytes(make([]uint64, PageSize/8)))
+	var tmpl Template
+	var rel [Size]byte
+	r := sample()
+	require.NoError(t, p.StoreHeldFrom(&tmpl, &r, &rel))
+	before := append([]byte(nil), p.b...)
+	for _, bad := range []Record{
+		{State: Held, Host: strings.Repeat("h", MaxHost+1)},
+		{State: Held, Purpose: "a\x00b"},
+		{State: Held, Purpose: "\xff"},
+		{State: Released, Token: 9},
+	} {
+		assert.Error(t, p.StoreHeldFrom(&tmpl, &bad, &rel), "%+v", bad)
+		assert.Equal(t, before, p.b, "%+v", bad)
+	}
+	r.Token++
+	require.NoError(t, p.StoreHeldFrom(&tmpl, &r, &rel))
+	got, err := p.Load()
+	require.NoError(t, err)
+	assert.Equal(t, r, got)
+}
