@@ -35,17 +35,24 @@ type Lease struct {
 
 	mu       sync.Mutex
 	released bool
-	cleanup  runtime.Cleanup // releases g if the Lease is collected unreleased
 }
 
 func newLease(name string, g Grant) *Lease {
 	l := &Lease{name: name, g: g}
-	// The cleanup must not refer to l, or l would never be collected.
+	// A finalizer rather than runtime.AddCleanup: it is armed on every
+	// acquisition, and AddCleanup allocates twice more (a box for its
+	// argument and a closure) and checks more, about half again the
+	// cost (BENCHMARKS.md). Nothing that l refers to refers back to l,
+	// so the finalizer runs once l is unreachable; Release clears it.
 	// It releases on a goroutine of its own: a backend's Release may
-	// wait on the network, and cleanups run one at a time.
-	l.cleanup = runtime.AddCleanup(l, func(g Grant) { go g.Release() }, g)
+	// wait on the network, and finalizers run one at a time.
+	runtime.SetFinalizer(l, dropped)
 	return l
 }
+
+// dropped is the finalizer of a Lease that became unreachable without
+// Release (see newLease).
+func dropped(l *Lease) { go l.g.Release() }
 
 // Token returns the lease's fencing token. Tokens of one lock strictly
 // increase with every acquisition, across processes and restarts, so a
@@ -124,7 +131,7 @@ func (l *Lease) Release() error {
 		return fmt.Errorf("lock %s: Release: %w", l.name, ErrReleased)
 	}
 	l.released = true
-	l.cleanup.Stop()
+	runtime.SetFinalizer(l, nil)
 	return l.g.Release()
 }
 
