@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/agentlock/agentlock/internal/record"
 	"github.com/agentlock/agentlock/lock/internal/oslock"
@@ -406,19 +407,13 @@ var testHookPublish func()
 
 // publish publishes the record of a lock just taken.
 func (b *fileBackend) publish(l *fileLock, page *record.Page, req *Request) (*pageGrant, error) {
-	// The previous record tells whether its holder released cleanly and
-	// what the last token was.
-	// The released record is encoded now, with the held one (the
-	// encoder is warm), so that Release only copies it.
-	st, tok, perr := l.prev(page)
-	h, abandoned, err := publishWith(page, l.hf.path, req, false, st, tok, perr, &l.rel, &l.hf)
+	h, abandoned, err := l.publishRecord(page, req)
 	if errors.Is(err, ErrCorrupt) && !oslock.SameFile(l.hf.f, l.hf.path) {
 		// A page replaced in the moment before the lock was taken (an
 		// operator's recovery from a corrupt page) that the watch has
 		// not reported yet: use the new one.
 		if page, err = l.reopen(false, true); err == nil {
-			st, tok, perr = page.Peek()
-			h, abandoned, err = publishWith(page, l.hf.path, req, false, st, tok, perr, &l.rel, &l.hf)
+			h, abandoned, err = l.publishRecord(page, req)
 		}
 	}
 	if err != nil {
@@ -439,6 +434,46 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req *Request) (*pa
 	return g, nil
 }
 
+// publishRecord is publishAfter for the file backend, in one touch of
+// the page (record.Page.PublishFrom): the previous record tells
+// whether its holder released cleanly and what the last token was
+// (prev), the token is issued, the record stored through the holder
+// file's template and the released record prepared in l.rel, so that
+// Release only copies it. The caller holds l.sem, which guards the
+// template and l.rel.
+func (l *fileLock) publishRecord(page *record.Page, req *Request) (Holder, bool, error) {
+	hf := &l.hf
+	hw := hf.hw.Load()
+	if hw == nil {
+		hw = highWaterOf(hf.path)
+		hf.hw.Store(hw)
+	}
+	now := time.Now()
+	h := req.Holder
+	h.Since = now
+	r := h.toRecord(record.Held)
+	var abandoned bool
+	var terr error
+	err := page.PublishFrom(&hf.tmpl, &r, &l.rel, func(seq uint32, last uint64, ours bool) (uint64, error) {
+		st, prevToken, perr := l.prev(page, seq)
+		abandoned = perr != nil || st == record.Held
+		if perr != nil {
+			prevToken = 0 // a record that fails its checks says nothing
+		}
+		t, err := issueTokenFrom(hw, hf.path, req.Name, prevToken, last, ours, now)
+		terr = err
+		return t, err
+	})
+	if err != nil {
+		if err != terr {
+			err = &fs.PathError{Op: "lock", Path: hf.path, Err: pageError(err)}
+		}
+		return Holder{}, false, err
+	}
+	h.Token = r.Token
+	return h, abandoned, nil
+}
+
 // A releasedAt is where a release left a page: its sequence number
 // after the write, and the token released.
 type releasedAt struct {
@@ -448,15 +483,14 @@ type releasedAt struct {
 }
 
 // prev returns the state and token of the record on page before this
-// acquisition. If the page is as this process's last release left it
-// (nobody has written it since, which the sequence number says), that
-// is the released record, known without reading and checking it again:
-// the common case of a process that takes the lock over and over.
-func (l *fileLock) prev(page *record.Page) (record.State, uint64, error) {
-	if l.last.page == page {
-		if s, err := page.Seq(); err == nil && s == l.last.seq {
-			return record.Released, l.last.token, nil
-		}
+// acquisition, given the page's sequence number seq. If the page is as
+// this process's last release left it (nobody has written it since,
+// which the sequence number says), that is the released record, known
+// without reading and checking it again: the common case of a process
+// that takes the lock over and over.
+func (l *fileLock) prev(page *record.Page, seq uint32) (record.State, uint64, error) {
+	if l.last.page == page && seq == l.last.seq {
+		return record.Released, l.last.token, nil
 	}
 	return page.Peek()
 }

@@ -40,7 +40,7 @@ type holderFile struct {
 	pageEvents atomic.Uint64
 
 	hw   atomic.Pointer[atomic.Uint64] // highWater's entry for path, once looked up
-	tmpl record.Template               // this process's last record (see publishWith)
+	tmpl record.Template               // this process's last record (see fileLock.publishRecord)
 
 	cache   atomic.Pointer[record.Cached] // last record read by busy or holder
 	checked atomic.Pointer[checkedRecord] // liveness of the holder of a cached record (busy)
@@ -161,21 +161,12 @@ func atPath(id oslock.FileID, path string) bool {
 // token have been read (perr: they could not be). If rel is not nil it
 // also encodes there the record that the release will publish.
 func publishAfter(page *record.Page, path string, req Request, abandoned bool, prevState record.State, prevToken uint64, perr error, rel *[record.Size]byte) (Holder, bool, error) {
-	return publishWith(page, path, &req, abandoned, prevState, prevToken, perr, rel, nil)
-}
-
-// publishWith is publishAfter for the file backend's holder file hf:
-// the record is stored through hf's template (see record.Template), and
-// the token's high-water mark is kept at hand in hf. The caller holds
-// the lock's semaphore, which guards the template. With hf nil it is
-// publishAfter.
-func publishWith(page *record.Page, path string, req *Request, abandoned bool, prevState record.State, prevToken uint64, perr error, rel *[record.Size]byte, hf *holderFile) (Holder, bool, error) {
 	abandoned = abandoned || perr != nil || prevState == record.Held
 	if perr != nil {
 		prevToken = 0 // a record that fails its checks says nothing
 	}
 	now := time.Now()
-	token, err := issueToken(page, path, req.Name, prevToken, now, hf)
+	token, err := issueToken(page, path, req.Name, prevToken, now)
 	if err != nil {
 		return Holder{}, false, err
 	}
@@ -183,12 +174,7 @@ func publishWith(page *record.Page, path string, req *Request, abandoned bool, p
 	h.Since = now
 	h.Token = token
 	r := h.toRecord(record.Held)
-	if hf != nil {
-		err = page.StoreHeldFrom(&hf.tmpl, &r, rel)
-	} else {
-		err = page.StoreHeld(&r, rel)
-	}
-	if err != nil {
+	if err := page.StoreHeld(&r, rel); err != nil {
 		return Holder{}, false, &fs.PathError{Op: "lock", Path: path, Err: pageError(err)}
 	}
 	return h, abandoned, nil
@@ -221,28 +207,27 @@ var highWater sync.Map // holder path → *atomic.Uint64
 // clock is an error matching ErrCorrupt rather than a token below one
 // that may have been issued, and never wraps: tokens never go down or
 // repeat.
-//
-// hf, if not nil, is the holder file at path, which keeps highWater's
-// entry at hand for the next acquisition.
-func issueToken(page *record.Page, path, name string, prevToken uint64, now time.Time, hf *holderFile) (uint64, error) {
-	var hw *atomic.Uint64
-	if hf != nil {
-		hw = hf.hw.Load()
-	}
-	if hw == nil {
-		v, ok := highWater.Load(path)
-		if !ok {
-			v, _ = highWater.LoadOrStore(path, new(atomic.Uint64))
-		}
-		hw = v.(*atomic.Uint64)
-		if hf != nil {
-			hf.hw.Store(hw)
-		}
-	}
+func issueToken(page *record.Page, path, name string, prevToken uint64, now time.Time) (uint64, error) {
 	last, ours, err := page.LastToken()
 	if err != nil {
 		return 0, &fs.PathError{Op: "lock", Path: path, Err: pageError(err)}
 	}
+	return issueTokenFrom(highWaterOf(path), path, name, prevToken, last, ours, now)
+}
+
+// highWaterOf returns highWater's entry for the holder file at path.
+func highWaterOf(path string) *atomic.Uint64 {
+	v, ok := highWater.Load(path)
+	if !ok {
+		v, _ = highWater.LoadOrStore(path, new(atomic.Uint64))
+	}
+	return v.(*atomic.Uint64)
+}
+
+// issueTokenFrom is issueToken once the page's highest stored token
+// (last) and whether its header is this package's (ours) have been
+// read, with the high-water mark hw.
+func issueTokenFrom(hw *atomic.Uint64, path, name string, prevToken, last uint64, ours bool, now time.Time) (uint64, error) {
 	if !ours {
 		last, prevToken = 0, 0
 	}
