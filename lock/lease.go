@@ -3,7 +3,6 @@ package lock
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 )
 
@@ -35,24 +34,17 @@ type Lease struct {
 
 	mu       sync.Mutex
 	released bool
+
+	// Guarding against a drop (see dropped.go), under guarding.mu.
+	prev, next *Lease
+	listed     bool
 }
 
 func newLease(name string, g Grant) *Lease {
 	l := &Lease{name: name, g: g}
-	// A finalizer rather than runtime.AddCleanup: it is armed on every
-	// acquisition, and AddCleanup allocates twice more (a box for its
-	// argument and a closure) and checks more, about half again the
-	// cost (BENCHMARKS.md). Nothing that l refers to refers back to l,
-	// so the finalizer runs once l is unreachable; Release clears it.
-	// It releases on a goroutine of its own: a backend's Release may
-	// wait on the network, and finalizers run one at a time.
-	runtime.SetFinalizer(l, dropped)
+	guard(l)
 	return l
 }
-
-// dropped is the finalizer of a Lease that became unreachable without
-// Release (see newLease).
-func dropped(l *Lease) { go l.g.Release() }
 
 // Token returns the lease's fencing token. Tokens of one lock strictly
 // increase with every acquisition, across processes and restarts, so a
@@ -131,7 +123,7 @@ func (l *Lease) Release() error {
 		return fmt.Errorf("lock %s: Release: %w", l.name, ErrReleased)
 	}
 	l.released = true
-	runtime.SetFinalizer(l, nil)
+	unguard(l)
 	return l.g.Release()
 }
 
