@@ -117,6 +117,13 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 			return nil, err
 		}
 	}
+	// A wait allocates its Lease before it locks, so that the moments
+	// the lock is held do not include the allocation: on a contended
+	// lock, another process can take it sooner after Release.
+	var l *Lease
+	if wait {
+		l = &Lease{name: c.name}
+	}
 	id := proc.Self()
 	g, err := c.backend.Acquire(ctx, Request{
 		Name: c.name,
@@ -135,7 +142,11 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 		}
 		return nil, err
 	}
-	l := newLease(c.name, g)
+	if l == nil {
+		l = &Lease{name: c.name}
+	}
+	l.g = g
+	guard(l)
 	if cfg.recheck {
 		if err := c.runPrecondition(recheck.With(ctx), cfg.pre, "after locking"); err != nil {
 			if rerr := l.Release(); rerr != nil {

@@ -344,6 +344,11 @@ func (b *fileBackend) acquire(ctx context.Context, l *fileLock, req Request) (Gr
 }
 
 func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request) (*pageGrant, error) {
+	// A wait allocates its grant before it locks (see Coordinator.acquire).
+	var g *pageGrant
+	if req.Wait {
+		g = new(pageGrant)
+	}
 	for reopens := 0; ; {
 		page, err := l.open()
 		if err != nil {
@@ -381,7 +386,7 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 			if testHookPublish != nil {
 				testHookPublish()
 			}
-			return b.publish(l, page, &req)
+			return b.publish(l, page, &req, g)
 		}
 		if locked {
 			oslock.Unlock(l.f)
@@ -405,8 +410,9 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 // its record (tests of a holder slow to publish).
 var testHookPublish func()
 
-// publish publishes the record of a lock just taken.
-func (b *fileBackend) publish(l *fileLock, page *record.Page, req *Request) (*pageGrant, error) {
+// publish publishes the record of a lock just taken, with g (if not
+// nil) the grant to fill in.
+func (b *fileBackend) publish(l *fileLock, page *record.Page, req *Request, g *pageGrant) (*pageGrant, error) {
 	h, abandoned, err := l.publishRecord(page, req)
 	if errors.Is(err, ErrCorrupt) && !oslock.SameFile(l.hf.f, l.hf.path) {
 		// A page replaced in the moment before the lock was taken (an
@@ -422,7 +428,10 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req *Request) (*pa
 		oslock.Unlock(l.f)
 		return nil, err
 	}
-	g := &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l,
+	if g == nil {
+		g = new(pageGrant)
+	}
+	*g = pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l,
 		lockF: l.f, holderF: l.hf.f, watched: l.watched.Load(), rel: &l.rel, relOK: true}
 	l.held.Store(g)
 	// A change the watch counted after verify but handled before held

@@ -40,12 +40,6 @@ type Lease struct {
 	listed     bool
 }
 
-func newLease(name string, g Grant) *Lease {
-	l := &Lease{name: name, g: g}
-	guard(l)
-	return l
-}
-
 // Token returns the lease's fencing token. Tokens of one lock strictly
 // increase with every acquisition, across processes and restarts, so a
 // resource that remembers the highest token it has seen can refuse a
@@ -123,8 +117,9 @@ func (l *Lease) Release() error {
 		return fmt.Errorf("lock %s: Release: %w", l.name, ErrReleased)
 	}
 	l.released = true
-	unguard(l)
-	return l.g.Release()
+	err := l.g.Release()
+	unguard(l) // after: another process may take the lock meanwhile
+	return err
 }
 
 // Name returns the name of the lease's lock.
