@@ -329,13 +329,24 @@ func (b *fileBackend) Acquire(ctx context.Context, req Request) (Grant, error) {
 	return b.acquire(ctx, l, req)
 }
 
+// bind returns Acquire for the lock name, which New has validated.
+func (b *fileBackend) bind(name string) func(context.Context, Request) (Grant, error) {
+	l := b.lock(name)
+	return func(ctx context.Context, req Request) (Grant, error) {
+		if req.Name != name {
+			return b.Acquire(ctx, req)
+		}
+		return b.acquire(ctx, l, req)
+	}
+}
+
 func (b *fileBackend) acquire(ctx context.Context, l *fileLock, req Request) (Grant, error) {
 	// Take the in-process semaphore first: no system call is made while
 	// another goroutine of this process holds the lock.
 	if err := takeTurn(ctx, l.sem, req.Name, req.Wait, &l.hf); err != nil {
 		return nil, err
 	}
-	g, err := b.acquireFile(ctx, l, req)
+	g, err := b.acquireFile(ctx, l, &req)
 	if err != nil {
 		<-l.sem
 		return nil, err
@@ -343,7 +354,7 @@ func (b *fileBackend) acquire(ctx context.Context, l *fileLock, req Request) (Gr
 	return g, nil
 }
 
-func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request) (*pageGrant, error) {
+func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req *Request) (*pageGrant, error) {
 	// A wait allocates its grant before it locks (see Coordinator.acquire).
 	var g *pageGrant
 	if req.Wait {
@@ -386,7 +397,7 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 			if testHookPublish != nil {
 				testHookPublish()
 			}
-			return b.publish(l, page, &req, g)
+			return b.publish(l, page, req, g)
 		}
 		if locked {
 			oslock.Unlock(l.f)

@@ -579,19 +579,20 @@ var errLost = fmt.Errorf("%w: the lock file was removed or replaced while held",
 // and says it was lost.
 func (g *pageGrant) Release() error {
 	g.mu.Lock()
-	h, lost := g.holder, g.lost
+	lost := g.lost
 	g.released = true
 	var serr error
 	switch {
 	case lost:
 	case g.relOK:
 		var seq uint32
-		seq, serr = g.page.StoreEncoded(g.rel, h.Token)
+		token := g.holder.Token
+		seq, serr = g.page.StoreEncoded(g.rel, token)
 		if l, ok := g.unlock.(*fileLock); ok && serr == nil {
-			l.last = releasedAt{g.page, seq, h.Token}
+			l.last = releasedAt{g.page, seq, token}
 		}
 	default:
-		r := h.toRecord(record.Released)
+		r := g.holder.toRecord(record.Released)
 		serr = g.page.Store(&r)
 	}
 	g.mu.Unlock()
