@@ -329,13 +329,11 @@ func (b *fileBackend) Acquire(ctx context.Context, req Request) (Grant, error) {
 	return b.acquire(ctx, l, req)
 }
 
-// bind returns Acquire for the lock name, which New has validated.
+// bind returns Acquire for requests on the lock name, which New has
+// validated.
 func (b *fileBackend) bind(name string) func(context.Context, Request) (Grant, error) {
 	l := b.lock(name)
 	return func(ctx context.Context, req Request) (Grant, error) {
-		if req.Name != name {
-			return b.Acquire(ctx, req)
-		}
 		return b.acquire(ctx, l, req)
 	}
 }
