@@ -66,8 +66,9 @@ const spinAttempts = 10
 //   - a holder that publishes no record (a foreign locker) cannot wake
 //     anyone either; sleeps are then short (foreignWait);
 //   - before all this, a wait makes a few quick attempts (spinAttempts),
-//     which is what keeps 8 processes contending for the lock as fast
-//     as raw flock(2) (BENCHMARKS.md);
+//     which let a contending process take the lock in the moment
+//     between another's release and its next acquisition
+//     (BENCHMARKS.md);
 //   - cancellation bumps the sequence and wakes the sleepers (the others
 //     go back to sleep), and the cancelled goroutine returns without
 //     ever having blocked in flock(2);
