@@ -23,6 +23,16 @@ type Coordinator struct {
 	name    string
 	backend Backend
 	cfg     config
+
+	// acquireFn is backend.Acquire, bound to the name if the backend can
+	// look its lock up once (see binder).
+	acquireFn func(context.Context, Request) (Grant, error)
+}
+
+// A binder is a Backend that can look up the state of one lock once,
+// for a Coordinator, rather than by name at every acquisition.
+type binder interface {
+	bind(name string) func(context.Context, Request) (Grant, error)
 }
 
 // New returns a Coordinator for the lock called name. The name is
@@ -52,7 +62,11 @@ func New(name string, opts ...Option) (*Coordinator, error) {
 	} else if cfg.dir != "" {
 		return nil, fmt.Errorf("lock %s: %w: WithDir applies only to the file backend", name, ErrInvalidOption)
 	}
-	return &Coordinator{name: name, backend: b, cfg: cfg}, nil
+	c := &Coordinator{name: name, backend: b, cfg: cfg, acquireFn: b.Acquire}
+	if bb, ok := b.(binder); ok {
+		c.acquireFn = bb.bind(name)
+	}
+	return c, nil
 }
 
 // Name returns the lock's name.
@@ -106,14 +120,29 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	// The start of the wait is only reported when a cancellable wait
+	// gives up (gaveUp); other acquisitions do not read the clock for it.
+	var start time.Time
+	if wait && ctx.Done() != nil {
+		start = time.Now()
+	}
 	if cfg.pre != nil {
 		if err := c.runPrecondition(ctx, cfg.pre, "before locking"); err != nil {
 			return nil, err
 		}
 	}
+	// A wait makes its Lease, and puts it on the drop list, before it
+	// locks, so that the moments the lock is held do not include that:
+	// on a contended lock, another process can take it sooner after
+	// Release. (A dropped lease on the list has no grant yet; see
+	// unguard below.)
+	var l *Lease
+	if wait {
+		l = &Lease{name: c.name}
+		guard(l)
+	}
 	id := proc.Self()
-	g, err := c.backend.Acquire(ctx, Request{
+	g, err := c.acquireFn(ctx, Request{
 		Name: c.name,
 		Wait: wait,
 		Holder: Holder{
@@ -125,12 +154,20 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 		},
 	})
 	if err != nil {
+		if l != nil {
+			unguard(l) // never to be dropped with a nil grant
+		}
 		if wait && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return nil, c.gaveUp(ctx, time.Since(start), err)
 		}
 		return nil, err
 	}
-	l := newLease(c.name, g)
+	if l == nil {
+		l = &Lease{name: c.name, g: g}
+		guard(l)
+	} else {
+		l.g = g
+	}
 	if cfg.recheck {
 		if err := c.runPrecondition(recheck.With(ctx), cfg.pre, "after locking"); err != nil {
 			if rerr := l.Release(); rerr != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/agentlock/agentlock/internal/record"
 	"github.com/agentlock/agentlock/lock/internal/oslock"
@@ -328,13 +329,22 @@ func (b *fileBackend) Acquire(ctx context.Context, req Request) (Grant, error) {
 	return b.acquire(ctx, l, req)
 }
 
+// bind returns Acquire for requests on the lock name, which New has
+// validated.
+func (b *fileBackend) bind(name string) func(context.Context, Request) (Grant, error) {
+	l := b.lock(name)
+	return func(ctx context.Context, req Request) (Grant, error) {
+		return b.acquire(ctx, l, req)
+	}
+}
+
 func (b *fileBackend) acquire(ctx context.Context, l *fileLock, req Request) (Grant, error) {
 	// Take the in-process semaphore first: no system call is made while
 	// another goroutine of this process holds the lock.
 	if err := takeTurn(ctx, l.sem, req.Name, req.Wait, &l.hf); err != nil {
 		return nil, err
 	}
-	g, err := b.acquireFile(ctx, l, req)
+	g, err := b.acquireFile(ctx, l, &req)
 	if err != nil {
 		<-l.sem
 		return nil, err
@@ -342,7 +352,12 @@ func (b *fileBackend) acquire(ctx context.Context, l *fileLock, req Request) (Gr
 	return g, nil
 }
 
-func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request) (*pageGrant, error) {
+func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req *Request) (*pageGrant, error) {
+	// A wait allocates its grant before it locks (see Coordinator.acquire).
+	var g *pageGrant
+	if req.Wait {
+		g = new(pageGrant)
+	}
 	for reopens := 0; ; {
 		page, err := l.open()
 		if err != nil {
@@ -380,7 +395,7 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 			if testHookPublish != nil {
 				testHookPublish()
 			}
-			return b.publish(l, page, req)
+			return b.publish(l, page, req, g)
 		}
 		if locked {
 			oslock.Unlock(l.f)
@@ -404,21 +419,16 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req Request)
 // its record (tests of a holder slow to publish).
 var testHookPublish func()
 
-// publish publishes the record of a lock just taken.
-func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pageGrant, error) {
-	// The previous record tells whether its holder released cleanly and
-	// what the last token was.
-	// The released record is encoded now, with the held one (the
-	// encoder is warm), so that Release only copies it.
-	st, tok, perr := l.prev(page)
-	h, abandoned, err := publishAfter(page, l.hf.path, req, false, st, tok, perr, &l.rel)
+// publish publishes the record of a lock just taken, with g (if not
+// nil) the grant to fill in.
+func (b *fileBackend) publish(l *fileLock, page *record.Page, req *Request, g *pageGrant) (*pageGrant, error) {
+	h, abandoned, err := l.publishRecord(page, req)
 	if errors.Is(err, ErrCorrupt) && !oslock.SameFile(l.hf.f, l.hf.path) {
 		// A page replaced in the moment before the lock was taken (an
 		// operator's recovery from a corrupt page) that the watch has
 		// not reported yet: use the new one.
 		if page, err = l.reopen(false, true); err == nil {
-			st, tok, perr = page.Peek()
-			h, abandoned, err = publishAfter(page, l.hf.path, req, false, st, tok, perr, &l.rel)
+			h, abandoned, err = l.publishRecord(page, req)
 		}
 	}
 	if err != nil {
@@ -427,7 +437,10 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pag
 		oslock.Unlock(l.f)
 		return nil, err
 	}
-	g := &pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l,
+	if g == nil {
+		g = new(pageGrant)
+	}
+	*g = pageGrant{hf: &l.hf, page: page, holder: h, abandoned: abandoned, unlock: l,
 		lockF: l.f, holderF: l.hf.f, watched: l.watched.Load(), rel: &l.rel, relOK: true}
 	l.held.Store(g)
 	// A change the watch counted after verify but handled before held
@@ -439,6 +452,46 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req Request) (*pag
 	return g, nil
 }
 
+// publishRecord is publishAfter for the file backend, in one touch of
+// the page (record.Page.PublishFrom): the previous record tells
+// whether its holder released cleanly and what the last token was
+// (prev), the token is issued, the record stored through the holder
+// file's template and the released record prepared in l.rel, so that
+// Release only copies it. The caller holds l.sem, which guards the
+// template and l.rel.
+func (l *fileLock) publishRecord(page *record.Page, req *Request) (Holder, bool, error) {
+	hf := &l.hf
+	hw := hf.hw.Load()
+	if hw == nil {
+		hw = highWaterOf(hf.path)
+		hf.hw.Store(hw)
+	}
+	now := time.Now()
+	h := req.Holder
+	h.Since = now
+	r := h.toRecord(record.Held)
+	var abandoned bool
+	var terr error
+	err := page.PublishFrom(&hf.tmpl, &r, &l.rel, func(seq uint32, last uint64, ours bool) (uint64, error) {
+		st, prevToken, perr := l.prev(page, seq)
+		abandoned = perr != nil || st == record.Held
+		if perr != nil {
+			prevToken = 0 // a record that fails its checks says nothing
+		}
+		t, err := issueTokenFrom(hw, hf.path, req.Name, prevToken, last, ours, now)
+		terr = err
+		return t, err
+	})
+	if err != nil {
+		if err != terr {
+			err = &fs.PathError{Op: "lock", Path: hf.path, Err: pageError(err)}
+		}
+		return Holder{}, false, err
+	}
+	h.Token = r.Token
+	return h, abandoned, nil
+}
+
 // A releasedAt is where a release left a page: its sequence number
 // after the write, and the token released.
 type releasedAt struct {
@@ -448,15 +501,14 @@ type releasedAt struct {
 }
 
 // prev returns the state and token of the record on page before this
-// acquisition. If the page is as this process's last release left it
-// (nobody has written it since, which the sequence number says), that
-// is the released record, known without reading and checking it again:
-// the common case of a process that takes the lock over and over.
-func (l *fileLock) prev(page *record.Page) (record.State, uint64, error) {
-	if l.last.page == page {
-		if s, err := page.Seq(); err == nil && s == l.last.seq {
-			return record.Released, l.last.token, nil
-		}
+// acquisition, given the page's sequence number seq. If the page is as
+// this process's last release left it (nobody has written it since,
+// which the sequence number says), that is the released record, known
+// without reading and checking it again: the common case of a process
+// that takes the lock over and over.
+func (l *fileLock) prev(page *record.Page, seq uint32) (record.State, uint64, error) {
+	if l.last.page == page && seq == l.last.seq {
+		return record.Released, l.last.token, nil
 	}
 	return page.Peek()
 }

@@ -39,6 +39,9 @@ type holderFile struct {
 	lock       *fileLock
 	pageEvents atomic.Uint64
 
+	hw   atomic.Pointer[atomic.Uint64] // highWater's entry for path, once looked up
+	tmpl record.Template               // this process's last record (see fileLock.publishRecord)
+
 	cache   atomic.Pointer[record.Cached] // last record read by busy or holder
 	checked atomic.Pointer[checkedRecord] // liveness of the holder of a cached record (busy)
 	live    atomic.Pointer[liveRecord]    // the same for holder, which must see a death
@@ -205,15 +208,26 @@ var highWater sync.Map // holder path → *atomic.Uint64
 // that may have been issued, and never wraps: tokens never go down or
 // repeat.
 func issueToken(page *record.Page, path, name string, prevToken uint64, now time.Time) (uint64, error) {
-	v, ok := highWater.Load(path)
-	if !ok {
-		v, _ = highWater.LoadOrStore(path, new(atomic.Uint64))
-	}
-	hw := v.(*atomic.Uint64)
 	last, ours, err := page.LastToken()
 	if err != nil {
 		return 0, &fs.PathError{Op: "lock", Path: path, Err: pageError(err)}
 	}
+	return issueTokenFrom(highWaterOf(path), path, name, prevToken, last, ours, now)
+}
+
+// highWaterOf returns highWater's entry for the holder file at path.
+func highWaterOf(path string) *atomic.Uint64 {
+	v, ok := highWater.Load(path)
+	if !ok {
+		v, _ = highWater.LoadOrStore(path, new(atomic.Uint64))
+	}
+	return v.(*atomic.Uint64)
+}
+
+// issueTokenFrom is issueToken once the page's highest stored token
+// (last) and whether its header is this package's (ours) have been
+// read, with the high-water mark hw.
+func issueTokenFrom(hw *atomic.Uint64, path, name string, prevToken, last uint64, ours bool, now time.Time) (uint64, error) {
 	if !ours {
 		last, prevToken = 0, 0
 	}
@@ -565,19 +579,20 @@ var errLost = fmt.Errorf("%w: the lock file was removed or replaced while held",
 // and says it was lost.
 func (g *pageGrant) Release() error {
 	g.mu.Lock()
-	h, lost := g.holder, g.lost
+	lost := g.lost
 	g.released = true
 	var serr error
 	switch {
 	case lost:
 	case g.relOK:
 		var seq uint32
-		seq, serr = g.page.StoreEncoded(g.rel, h.Token)
+		token := g.holder.Token
+		seq, serr = g.page.StoreEncoded(g.rel, token)
 		if l, ok := g.unlock.(*fileLock); ok && serr == nil {
-			l.last = releasedAt{g.page, seq, h.Token}
+			l.last = releasedAt{g.page, seq, token}
 		}
 	default:
-		r := h.toRecord(record.Released)
+		r := g.holder.toRecord(record.Released)
 		serr = g.page.Store(&r)
 	}
 	g.mu.Unlock()

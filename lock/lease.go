@@ -3,7 +3,6 @@ package lock
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 )
 
@@ -35,16 +34,10 @@ type Lease struct {
 
 	mu       sync.Mutex
 	released bool
-	cleanup  runtime.Cleanup // releases g if the Lease is collected unreleased
-}
 
-func newLease(name string, g Grant) *Lease {
-	l := &Lease{name: name, g: g}
-	// The cleanup must not refer to l, or l would never be collected.
-	// It releases on a goroutine of its own: a backend's Release may
-	// wait on the network, and cleanups run one at a time.
-	l.cleanup = runtime.AddCleanup(l, func(g Grant) { go g.Release() }, g)
-	return l
+	// Guarding against a drop (see dropped.go), under guarding.mu.
+	prev, next *Lease
+	listed     bool
 }
 
 // Token returns the lease's fencing token. Tokens of one lock strictly
@@ -124,8 +117,9 @@ func (l *Lease) Release() error {
 		return fmt.Errorf("lock %s: Release: %w", l.name, ErrReleased)
 	}
 	l.released = true
-	l.cleanup.Stop()
-	return l.g.Release()
+	err := l.g.Release()
+	unguard(l) // after: another process may take the lock meanwhile
+	return err
 }
 
 // Name returns the name of the lease's lock.

@@ -59,26 +59,35 @@ func TestDroppedLeaseReleasedByGC(t *testing.T) {
 	}
 }
 
-// A released lease is not released a second time when it is collected:
-// the cleanup is stopped by Release, so a later holder keeps the lock.
+// A released lease is not released a second time when it is collected,
+// whether it was released before any collection (it never had a
+// finalizer) or after collections that gave it its finalizer: a later
+// holder keeps the lock.
 func TestReleasedLeaseCollectedKeepsNextHolder(t *testing.T) {
-	dir := proctest.TempDir(t)
-	c := newC(t, dir, "collected")
-	func() {
-		l, err := c.TryAcquire(context.Background())
-		require.NoError(t, err)
-		require.NoError(t, l.Release())
-	}()
-	next, err := c.TryAcquire(context.Background())
-	require.NoError(t, err)
-	for range 5 {
-		runtime.GC()
-		time.Sleep(5 * time.Millisecond) // time for a wrongly kept cleanup to run
+	for _, gcs := range []int{0, 3} {
+		t.Run(fmt.Sprint(gcs, " collections while held"), func(t *testing.T) {
+			dir := proctest.TempDir(t)
+			c := newC(t, dir, "collected")
+			func() {
+				l, err := c.TryAcquire(context.Background())
+				require.NoError(t, err)
+				for range gcs {
+					runtime.GC()
+				}
+				require.NoError(t, l.Release())
+			}()
+			next, err := c.TryAcquire(context.Background())
+			require.NoError(t, err)
+			for range 5 {
+				runtime.GC()
+				time.Sleep(5 * time.Millisecond) // time for a wrongly kept finalizer to run
+			}
+			h, err := c.Holder(context.Background())
+			require.NoError(t, err, "the next holder must still hold the lock")
+			assert.Equal(t, next.Token(), h.Token)
+			require.NoError(t, next.Release())
+		})
 	}
-	h, err := c.Holder(context.Background())
-	require.NoError(t, err, "the next holder must still hold the lock")
-	assert.Equal(t, next.Token(), h.Token)
-	require.NoError(t, next.Release())
 }
 
 // A wait that ends with its context says how long it waited and who

@@ -328,26 +328,82 @@ func (p *Page) StoreHeld(r *Record, rel *[Size]byte) error {
 
 // storeChecked is Store after check.
 func (p *Page) storeChecked(r *Record) error {
-	return p.do(func() error {
-		s := atomic.LoadUint32(p.seq())
-		if string(p.b[:8]) != magic {
-			// A fresh page, or one that was zeroed (truncated and
-			// restored): start the sequence somewhere new, so that a
-			// reader's cache of a record from before cannot match.
-			s = uint32(time.Now().UnixNano()) &^ 1
-			atomic.StoreUint64(p.lastToken(), 0)
-		}
-		atomic.StoreUint32(p.seq(), s|1) // odd: write in progress
-		if string(p.b[:8]) != magic {
-			copy(p.b[:8], magic)
-		}
-		if atomic.LoadUint64(p.lastToken()) < r.Token {
-			atomic.StoreUint64(p.lastToken(), r.Token)
-		}
-		encode(p.b[bodyOff:bodyOff+Size], r)
-		atomic.StoreUint32(p.seq(), (s|1)+1)
+	_, err := p.write(r.Token, func(body []byte) { encode(body, r) })
+	return err
+}
+
+// write runs fill on the body under the sequence lock, after raising
+// the page's highest token to token, and returns the page's sequence
+// number after the write.
+func (p *Page) write(token uint64, fill func(body []byte)) (seq uint32, err error) {
+	err = p.do(func() error {
+		seq = p.writeTouched(token, fill)
 		return nil
 	})
+	return seq, err
+}
+
+// writeTouched is write inside a touch of the page (do).
+func (p *Page) writeTouched(token uint64, fill func(body []byte)) uint32 {
+	s := atomic.LoadUint32(p.seq())
+	if string(p.b[:8]) != magic {
+		// A fresh page, or one that was zeroed (truncated and
+		// restored): start the sequence somewhere new, so that a
+		// reader's cache of a record from before cannot match.
+		s = uint32(time.Now().UnixNano()) &^ 1
+		atomic.StoreUint64(p.lastToken(), 0)
+	}
+	atomic.StoreUint32(p.seq(), s|1) // odd: write in progress
+	if string(p.b[:8]) != magic {
+		copy(p.b[:8], magic)
+	}
+	if atomic.LoadUint64(p.lastToken()) < token {
+		atomic.StoreUint64(p.lastToken(), token)
+	}
+	fill(p.b[bodyOff : bodyOff+Size])
+	seq := (s | 1) + 1
+	atomic.StoreUint32(p.seq(), seq)
+	return seq
+}
+
+// PublishFrom is StoreHeld through t, the template of the holder's
+// last record on any page, with the record's token decided in the same
+// touch of the page as the store (a touch guards against faults, which
+// costs a little each time). If r's holder is t's (only the token and
+// the time differ), the record is the template with those patched in,
+// and rel the same with the state patched, with no encoding or
+// checksum over the whole body; otherwise t is remade from r first.
+// token is called with the page's
+// sequence number (see Seq), its highest stored token and whether its
+// header is this package's (see LastToken), and returns the token; r's
+// Token is set to it. If token fails, nothing is stored and its error
+// is returned as it is. token may be called again if the page faulted
+// and was repaired.
+func (p *Page) PublishFrom(t *Template, r *Record, rel *[Size]byte, token func(seq uint32, last uint64, ours bool) (uint64, error)) error {
+	if r.State != Held {
+		return fmt.Errorf("invalid state %d for a held record", r.State)
+	}
+	if err := t.set(r); err != nil {
+		return err
+	}
+	var sum uint32
+	err := p.do(func() error {
+		tok, err := token(atomic.LoadUint32(p.seq()), atomic.LoadUint64(p.lastToken()), string(p.b[:8]) == magic)
+		if err != nil {
+			return err
+		}
+		r.Token = tok
+		p.writeTouched(tok, func(body []byte) { sum = t.fill(body, Held, tok, r.Since) })
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if rel != nil {
+		copy(rel[:], t.body[:])
+		t.patch(rel[:], Released, r.Token, r.Since, sum^releasedFlip())
+	}
+	return nil
 }
 
 // SetWaiting records that a process is about to sleep until the lock
@@ -417,25 +473,7 @@ func (p *Page) TakeWake() (wake bool, err error) {
 // then only copies bytes. It returns the page's sequence number after
 // the write (see Seq). The caller must hold the lock.
 func (p *Page) StoreEncoded(body *[Size]byte, token uint64) (seq uint32, err error) {
-	err = p.do(func() error {
-		s := atomic.LoadUint32(p.seq())
-		if string(p.b[:8]) != magic {
-			s = uint32(time.Now().UnixNano()) &^ 1
-			atomic.StoreUint64(p.lastToken(), 0)
-		}
-		atomic.StoreUint32(p.seq(), s|1)
-		if string(p.b[:8]) != magic {
-			copy(p.b[:8], magic)
-		}
-		if atomic.LoadUint64(p.lastToken()) < token {
-			atomic.StoreUint64(p.lastToken(), token)
-		}
-		copy(p.b[bodyOff:bodyOff+Size], body[:])
-		seq = (s | 1) + 1
-		atomic.StoreUint32(p.seq(), seq)
-		return nil
-	})
-	return seq, err
+	return p.write(token, func(b []byte) { copy(b, body[:]) })
 }
 
 // Seq returns the page's sequence number, which every write through

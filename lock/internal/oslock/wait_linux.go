@@ -66,8 +66,9 @@ const spinAttempts = 10
 //   - a holder that publishes no record (a foreign locker) cannot wake
 //     anyone either; sleeps are then short (foreignWait);
 //   - before all this, a wait makes a few quick attempts (spinAttempts),
-//     which is what keeps 8 processes contending for the lock as fast
-//     as raw flock(2) (BENCHMARKS.md);
+//     which let a contending process take the lock in the moment
+//     between another's release and its next acquisition
+//     (BENCHMARKS.md);
 //   - cancellation bumps the sequence and wakes the sleepers (the others
 //     go back to sleep), and the cancelled goroutine returns without
 //     ever having blocked in flock(2);
@@ -114,7 +115,7 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page, l Waiter) 
 		}
 		timeout = 0
 		ts := unix.NsecToTimespec(int64(d))
-		err = futex(page.WakeWord(), futexWait, seq, &ts)
+		err = futexWait(page.WakeWord(), seq, &ts)
 		if err != unix.EFAULT {
 			faults = 0
 		}
@@ -188,24 +189,35 @@ func attemptArmed(ctx context.Context, l Waiter, f *os.File, page *record.Page) 
 // its way skips the wake-up and leaves the flag for the next release.
 func releaseWake(_ *os.File, page *record.Page) {
 	if wake, _ := page.TakeWake(); wake {
-		futex(page.WakeWord(), futexWake, 1, nil)
+		futexWake(page.WakeWord(), 1)
 	}
 }
 
 // futex(2) operations (golang.org/x/sys/unix does not name them).
 const (
-	futexWait = 0
-	futexWake = 1
+	futexOpWait = 0
+	futexOpWake = 1
 )
 
-// futex is the futex(2) system call on a word of shared memory (not
-// FUTEX_PRIVATE_FLAG: the sleepers are in other processes).
-func futex(addr *uint32, op int, val uint32, ts *unix.Timespec) error {
-	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), uintptr(op), uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
+// futexWait is FUTEX_WAIT on a word of shared memory (not
+// FUTEX_PRIVATE_FLAG: the sleepers are in other processes): it sleeps
+// while *addr is val, at most ts.
+func futexWait(addr *uint32, val uint32, ts *unix.Timespec) error {
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexOpWait, uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
 	if e != 0 {
 		return e
 	}
 	return nil
+}
+
+// futexWake is FUTEX_WAKE of up to n sleepers on a word of shared
+// memory. It never blocks, so it is a raw system call: entering the
+// runtime's system-call bookkeeping after a while without any (a
+// holder that kept the lock for more than about 10 ms) first wakes the
+// runtime's monitor thread with a system call of its own, which would
+// delay the sleeper's wake-up by that much (BENCHMARKS.md).
+func futexWake(addr *uint32, n int) {
+	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexOpWake, uintptr(n), 0, 0, 0)
 }
 
 // wakeSleepers wakes every process sleeping on page (see waitLockFile);
@@ -216,6 +228,6 @@ func wakeSleepers(page *record.Page) {
 	}
 	page.ClearWoken()
 	if page.BumpWake() == nil {
-		futex(page.WakeWord(), futexWake, math.MaxInt32, nil)
+		futexWake(page.WakeWord(), math.MaxInt32)
 	}
 }
