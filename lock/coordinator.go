@@ -94,7 +94,10 @@ func (c *Coordinator) Acquire(ctx context.Context, opts ...Option) (*Lease, erro
 
 // TryAcquire runs the precondition, if any, and then makes one attempt
 // to take the lock. If the lock is held it returns an error matching
-// ErrBusy; errors.As gives a *BusyError saying who holds it.
+// ErrBusy; errors.As gives a *BusyError saying who holds it. A lock
+// found busy with nobody to name, as one is while its holder is
+// between publishing its release and unlocking, is tried again for up
+// to 20 ms: a lock changing hands is taken, not reported busy.
 //
 // When the lock is free TryAcquire takes it, and the returned Lease
 // must be released. A program that only wants to know who holds the

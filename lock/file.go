@@ -358,7 +358,8 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req *Request
 	if req.Wait {
 		g = new(pageGrant)
 	}
-	for reopens := 0; ; {
+	var busySince time.Time
+	for reopens, tries := 0, 0; ; {
 		page, err := l.open()
 		if err != nil {
 			return nil, err
@@ -367,7 +368,15 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req *Request
 		waited := errors.Is(err, oslock.ErrWouldBlock)
 		if waited {
 			if !req.Wait {
-				return nil, l.hf.busy(req.Name)
+				if tries == 0 {
+					busySince = time.Now()
+				}
+				e := l.hf.busy(req.Name)
+				if retryBusy(ctx, e, busySince, tries) {
+					tries++
+					continue
+				}
+				return nil, e
 			}
 			err = oslock.Wait(ctx, l.f, page, l)
 		}
