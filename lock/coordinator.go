@@ -137,12 +137,19 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 	// A wait makes its Lease, and puts it on the drop list, before it
 	// locks, so that the moments the lock is held do not include that:
 	// on a contended lock, another process can take it sooner after
-	// Release. (A dropped lease on the list has no grant yet; see
-	// unguard below.)
+	// Release. (Until the backend gives it a grant, the deferred
+	// unguard takes it off the list if anything goes wrong.)
 	var l *Lease
 	if wait {
 		l = &Lease{name: c.name}
 		guard(l)
+		defer func() {
+			if l.g == nil {
+				// Failed, or the backend panicked: never to be dropped
+				// with a nil grant.
+				unguard(l)
+			}
+		}()
 	}
 	id := proc.Self()
 	g, err := c.acquireFn(ctx, Request{
@@ -157,9 +164,6 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 		},
 	})
 	if err != nil {
-		if l != nil {
-			unguard(l) // never to be dropped with a nil grant
-		}
 		if wait && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return nil, c.gaveUp(ctx, time.Since(start), err)
 		}

@@ -501,6 +501,11 @@ func (h *holderFile) holder(ctx context.Context, name string) (Holder, error) {
 		dead = hd
 	}
 	if hd, ok := h.foreign(ctx, page, holderPatience); ok {
+		if hd.Since.IsZero() && !hd.Foreign && ctx.Err() != nil {
+			// ctx ended the wait for a holder's record: its error, not
+			// the holder without one.
+			return Holder{}, ctx.Err()
+		}
 		return hd, nil
 	}
 	if dead.PID != 0 {
