@@ -110,15 +110,9 @@ func (c *Coordinator) TryAcquire(ctx context.Context, opts ...Option) (*Lease, e
 }
 
 func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*Lease, error) {
-	cfg := &c.cfg
-	if len(opts) > 0 {
-		// A copy for this acquisition (on the heap, since options see
-		// it: only acquisitions with options pay for it).
-		own := c.cfg
-		if err := own.applyAll(opts, true); err != nil {
-			return nil, fmt.Errorf("lock %s: %w", c.name, err)
-		}
-		cfg = &own
+	cfg, err := c.config(opts)
+	if err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -151,18 +145,7 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 			}
 		}()
 	}
-	id := proc.Self()
-	g, err := c.acquireFn(ctx, Request{
-		Name: c.name,
-		Wait: wait,
-		Holder: Holder{
-			PID:          id.PID,
-			Host:         hostname(),
-			Purpose:      cfg.purpose,
-			ProcessStart: id.Start,
-			BootID:       id.Boot,
-		},
-	})
+	g, err := c.acquireFn(ctx, c.request(cfg, wait))
 	if err != nil {
 		if wait && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return nil, c.gaveUp(ctx, time.Since(start), err)
@@ -184,6 +167,36 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 		}
 	}
 	return l, nil
+}
+
+// config returns the configuration of one acquisition: the
+// Coordinator's, or a copy with opts applied (on the heap, since
+// options see it: only acquisitions with options pay for it).
+func (c *Coordinator) config(opts []Option) (*config, error) {
+	if len(opts) == 0 {
+		return &c.cfg, nil
+	}
+	own := c.cfg
+	if err := own.applyAll(opts, true); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", c.name, err)
+	}
+	return &own, nil
+}
+
+// request is the Request of one acquisition with cfg.
+func (c *Coordinator) request(cfg *config, wait bool) Request {
+	id := proc.Self()
+	return Request{
+		Name: c.name,
+		Wait: wait,
+		Holder: Holder{
+			PID:          id.PID,
+			Host:         hostname(),
+			Purpose:      cfg.purpose,
+			ProcessStart: id.Start,
+			BootID:       id.Boot,
+		},
+	}
 }
 
 // gaveUp builds the error of a wait that ended with its context: the
