@@ -94,7 +94,10 @@ func (c *Coordinator) Acquire(ctx context.Context, opts ...Option) (*Lease, erro
 
 // TryAcquire runs the precondition, if any, and then makes one attempt
 // to take the lock. If the lock is held it returns an error matching
-// ErrBusy; errors.As gives a *BusyError saying who holds it.
+// ErrBusy; errors.As gives a *BusyError saying who holds it. A lock
+// found busy with nobody to name, as one is while its holder is
+// between publishing its release and unlocking, is tried again for up
+// to 20 ms: a lock changing hands is taken, not reported busy.
 //
 // When the lock is free TryAcquire takes it, and the returned Lease
 // must be released. A program that only wants to know who holds the
@@ -107,15 +110,9 @@ func (c *Coordinator) TryAcquire(ctx context.Context, opts ...Option) (*Lease, e
 }
 
 func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*Lease, error) {
-	cfg := &c.cfg
-	if len(opts) > 0 {
-		// A copy for this acquisition (on the heap, since options see
-		// it: only acquisitions with options pay for it).
-		own := c.cfg
-		if err := own.applyAll(opts, true); err != nil {
-			return nil, fmt.Errorf("lock %s: %w", c.name, err)
-		}
-		cfg = &own
+	cfg, err := c.config(opts)
+	if err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -134,29 +131,22 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 	// A wait makes its Lease, and puts it on the drop list, before it
 	// locks, so that the moments the lock is held do not include that:
 	// on a contended lock, another process can take it sooner after
-	// Release. (A dropped lease on the list has no grant yet; see
-	// unguard below.)
+	// Release. (Until the backend gives it a grant, the deferred
+	// unguard takes it off the list if anything goes wrong.)
 	var l *Lease
 	if wait {
 		l = &Lease{name: c.name}
 		guard(l)
+		defer func() {
+			if l.g == nil {
+				// Failed, or the backend panicked: never to be dropped
+				// with a nil grant.
+				unguard(l)
+			}
+		}()
 	}
-	id := proc.Self()
-	g, err := c.acquireFn(ctx, Request{
-		Name: c.name,
-		Wait: wait,
-		Holder: Holder{
-			PID:          id.PID,
-			Host:         hostname(),
-			Purpose:      cfg.purpose,
-			ProcessStart: id.Start,
-			BootID:       id.Boot,
-		},
-	})
+	g, err := c.acquireFn(ctx, c.request(cfg, wait))
 	if err != nil {
-		if l != nil {
-			unguard(l) // never to be dropped with a nil grant
-		}
 		if wait && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return nil, c.gaveUp(ctx, time.Since(start), err)
 		}
@@ -177,6 +167,36 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 		}
 	}
 	return l, nil
+}
+
+// config returns the configuration of one acquisition: the
+// Coordinator's, or a copy with opts applied (on the heap, since
+// options see it: only acquisitions with options pay for it).
+func (c *Coordinator) config(opts []Option) (*config, error) {
+	if len(opts) == 0 {
+		return &c.cfg, nil
+	}
+	own := c.cfg
+	if err := own.applyAll(opts, true); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", c.name, err)
+	}
+	return &own, nil
+}
+
+// request is the Request of one acquisition with cfg.
+func (c *Coordinator) request(cfg *config, wait bool) Request {
+	id := proc.Self()
+	return Request{
+		Name: c.name,
+		Wait: wait,
+		Holder: Holder{
+			PID:          id.PID,
+			Host:         hostname(),
+			Purpose:      cfg.purpose,
+			ProcessStart: id.Start,
+			BootID:       id.Boot,
+		},
+	}
 }
 
 // gaveUp builds the error of a wait that ended with its context: the

@@ -94,4 +94,8 @@ func guardAll() {
 // dropped is the finalizer of a Lease that became unreachable without
 // Release. It releases on a goroutine of its own: a backend's Release
 // may wait on the network, and finalizers run one at a time.
-func dropped(l *Lease) { go l.g.Release() }
+func dropped(l *Lease) {
+	if l.g != nil {
+		go l.g.Release()
+	}
+}

@@ -358,6 +358,7 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req *Request
 	if req.Wait {
 		g = new(pageGrant)
 	}
+	var busy busyTries
 	for reopens := 0; ; {
 		page, err := l.open()
 		if err != nil {
@@ -367,19 +368,16 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req *Request
 		waited := errors.Is(err, oslock.ErrWouldBlock)
 		if waited {
 			if !req.Wait {
-				return nil, l.hf.busy(req.Name)
+				if e := busy.again(ctx, &l.hf, req.Name); e != nil {
+					return nil, e
+				}
+				continue
 			}
 			err = oslock.Wait(ctx, l.f, page, l)
 		}
 		locked := err == nil
 		if err != nil && err != oslock.ErrMoved {
-			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				return nil, err
-			}
-			if errors.Is(err, record.ErrFault) {
-				return nil, &fs.PathError{Op: "lock", Path: l.hf.path, Err: pageError(err)}
-			}
-			return nil, &fs.PathError{Op: "lock", Path: l.lockPath, Err: err}
+			return nil, l.lockError(ctx, err)
 		}
 
 		// Before publishing: are these still the files at the paths?
@@ -413,6 +411,38 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req *Request
 			return nil, &fs.PathError{Op: "lock", Path: l.lockPath, Err: fmt.Errorf("%w: the file was replaced %d times while locking", ErrUnsafePath, reopens)}
 		}
 	}
+}
+
+// busyTries counts a TryAcquire's attempts on a lock it found busy.
+type busyTries struct {
+	n     int
+	since time.Time
+}
+
+// again returns the BusyError for the lock, or nil if the caller should
+// try to lock it again (see retryBusy).
+func (t *busyTries) again(ctx context.Context, hf *holderFile, name string) *BusyError {
+	if t.n == 0 {
+		t.since = time.Now()
+	}
+	e := hf.busy(name)
+	if !retryBusy(ctx, e, t.since, t.n) {
+		return e
+	}
+	t.n++
+	return nil
+}
+
+// lockError is the error of a failed lock or wait: ctx's own, or an
+// *fs.PathError naming the file at fault.
+func (l *fileLock) lockError(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return err
+	}
+	if errors.Is(err, record.ErrFault) {
+		return &fs.PathError{Op: "lock", Path: l.hf.path, Err: pageError(err)}
+	}
+	return &fs.PathError{Op: "lock", Path: l.lockPath, Err: err}
 }
 
 // testHookPublish, if set, runs between taking the lock and publishing

@@ -275,7 +275,7 @@ func pageError(err error) error {
 
 // busy builds the error for a busy lock, with the published record,
 // or the foreign holder if there is no live record.
-func (h *holderFile) busy(name string) error {
+func (h *holderFile) busy(name string) *BusyError {
 	e := &BusyError{Name: name}
 	page, err := h.readPage()
 	if err != nil {
@@ -298,6 +298,30 @@ func (h *holderFile) busy(name string) error {
 	}
 	e.Holder, _ = h.foreign(context.Background(), page, publishGrace)
 	return e
+}
+
+// testHookRelease, if set, runs between publishing the released record
+// and unlocking (tests of a TryAcquire during a release).
+var testHookRelease func()
+
+// retryBusy reports whether a TryAcquire that found the lock busy, with
+// e, first at since, should try to lock again, and pauses before it
+// does. A lock busy with no holder to name is most often changing hands:
+// its holder is between publishing its release and unlocking, which on
+// a loaded machine or under Wine outlasts busy's own look. A lock that
+// is free by now must be taken, not reported busy; publishGrace bounds
+// the retries, for a holder that never publishes (a foreign one where
+// the system has no lock table to name it), after at least one.
+func retryBusy(ctx context.Context, e *BusyError, since time.Time, tries int) bool {
+	if e.Holder.PID != 0 || ctx.Err() != nil || (tries > 0 && time.Since(since) > publishGrace) {
+		return false // (busy's own look can outlast publishGrace: one retry in any case)
+	}
+	if tries < 10 {
+		runtime.Gosched()
+	} else {
+		time.Sleep(100 * time.Microsecond)
+	}
+	return true
 }
 
 // foreign returns the holder of the lock file according to the
@@ -477,6 +501,11 @@ func (h *holderFile) holder(ctx context.Context, name string) (Holder, error) {
 		dead = hd
 	}
 	if hd, ok := h.foreign(ctx, page, holderPatience); ok {
+		if hd.Since.IsZero() && !hd.Foreign && ctx.Err() != nil {
+			// ctx ended the wait for a holder's record: its error, not
+			// the holder without one.
+			return Holder{}, ctx.Err()
+		}
 		return hd, nil
 	}
 	if dead.PID != 0 {
@@ -596,6 +625,9 @@ func (g *pageGrant) Release() error {
 		serr = g.page.Store(&r)
 	}
 	g.mu.Unlock()
+	if testHookRelease != nil {
+		testHookRelease()
+	}
 	if err := g.unlock.unlock(); err != nil {
 		return err
 	}

@@ -117,9 +117,10 @@ func (l *Lease) Release() error {
 		return fmt.Errorf("lock %s: Release: %w", l.name, ErrReleased)
 	}
 	l.released = true
-	err := l.g.Release()
-	unguard(l) // after: another process may take the lock meanwhile
-	return err
+	// After the release (another process may take the lock meanwhile),
+	// even if it panics: a Grant is released at most once.
+	defer unguard(l)
+	return l.g.Release()
 }
 
 // Name returns the name of the lease's lock.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/agentlock/agentlock/internal/record"
 	"github.com/agentlock/agentlock/lock/internal/oslock"
@@ -113,8 +114,11 @@ func (m *namedMutex) acquire(ctx context.Context, req Request) (*pageGrant, erro
 		return nil, err
 	}
 	o, abandoned, err := h.Lock(ctx, req.Wait)
-	if err == oslock.ErrMutexBusy {
-		return nil, m.hf.busy(req.Name)
+	for tries, since := 0, time.Now(); err == oslock.ErrMutexBusy; tries++ {
+		if e := m.hf.busy(req.Name); !retryBusy(ctx, e, since, tries) {
+			return nil, e
+		}
+		o, abandoned, err = h.Lock(ctx, false)
 	}
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {

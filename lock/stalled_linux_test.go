@@ -63,6 +63,13 @@ func TestStalledHolderIsNotForeign(t *testing.T) {
 	ch.Expect("locked", time.Minute)
 	pid := ch.PID()
 
+	// Holder waits for the record while its context allows, then says
+	// why it stopped.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = c.Holder(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
 	h, err := c.Holder(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, pid, h.PID)

@@ -215,7 +215,9 @@ func futexWait(addr *uint32, val uint32, ts *unix.Timespec) error {
 // runtime's system-call bookkeeping after a while without any (a
 // holder that kept the lock for more than about 10 ms) first wakes the
 // runtime's monitor thread with a system call of its own, which would
-// delay the sleeper's wake-up by that much (BENCHMARKS.md).
+// delay the sleeper's wake-up by that much (BENCHMARKS.md). It could
+// block only on a page fault for addr, which the caller has just
+// touched (the page is resident).
 func futexWake(addr *uint32, n int) {
 	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexOpWake, uintptr(n), 0, 0, 0)
 }
