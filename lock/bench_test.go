@@ -39,12 +39,25 @@ func BenchmarkAcquireRelease(b *testing.B) {
 
 // BenchmarkTryAcquireBusy: a failing TryAcquire that reports the
 // holder, which is another process.
-func BenchmarkTryAcquireBusy(b *testing.B) {
+func BenchmarkTryAcquireBusy(b *testing.B) { benchBusy(b, heldByChild(b)) }
+
+// heldByChild returns a Coordinator of a lock that a child process
+// holds with purpose "installing".
+func heldByChild(b *testing.B) *lock.Coordinator {
 	dir := proctest.TempDir(b)
 	ch := proctest.Start(b, locktest.RoleHold, dir, "bench", "installing")
 	ch.Expect("waiting", time.Minute)
 	ch.Expect("locked", time.Minute)
-	c, _ := lock.New("bench", lock.WithDir(dir))
+	c, err := lock.New("bench", lock.WithDir(dir))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// benchBusy measures TryAcquire on c's lock, held with purpose
+// "installing".
+func benchBusy(b *testing.B, c *lock.Coordinator) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -61,11 +74,7 @@ func BenchmarkTryAcquireBusy(b *testing.B) {
 // holder is still alive, with one poll of a pidfd on Linux rather than
 // a read of /proc.
 func BenchmarkHolderOtherProcess(b *testing.B) {
-	dir := proctest.TempDir(b)
-	ch := proctest.Start(b, locktest.RoleHold, dir, "bench", "installing")
-	ch.Expect("waiting", time.Minute)
-	ch.Expect("locked", time.Minute)
-	c, _ := lock.New("bench", lock.WithDir(dir))
+	c := heldByChild(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -89,15 +98,7 @@ func BenchmarkTryAcquireBusyInProcess(b *testing.B) {
 	}
 	defer l.Release()
 	c, _ := lock.New("bench", lock.WithDir(dir))
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		_, err := c.TryAcquire(ctx)
-		var be *lock.BusyError
-		if !errors.As(err, &be) || be.Holder.Purpose != "installing" {
-			b.Fatal(err)
-		}
-	}
+	benchBusy(b, c)
 }
 
 // BenchmarkHolder: reading the holder record without contending.

@@ -241,14 +241,7 @@ func TestForeignFlockHolder(t *testing.T) {
 	q.Send("holder")
 	require.Equal(t, fmt.Sprintf("holder %d true", pid), q.Expect("holder", fieldLong))
 
-	got := make(chan time.Time, 1)
-	go func() {
-		l, err := c.Acquire(context.Background())
-		got <- time.Now()
-		if err == nil {
-			l.Release()
-		}
-	}()
+	got := acquiredAt(c)
 	time.Sleep(300 * time.Millisecond) // the waiter is in its long wait: what the kill must wake
 	cmd.Process.Kill()
 	cmd.Wait()
@@ -294,14 +287,7 @@ while sys.stdin.readline():
 		fmt.Fprintln(stdin, "lock")
 		require.True(t, sc.Scan())
 		require.Equal(t, "locked", sc.Text())
-		got := make(chan time.Time, 1)
-		go func() {
-			l, err := c.Acquire(context.Background())
-			got <- time.Now()
-			if err == nil {
-				l.Release()
-			}
-		}()
+		got := acquiredAt(c)
 		time.Sleep(300 * time.Millisecond) // the waiter is in its long wait: what the unlock must wake
 		fmt.Fprintln(stdin, "unlock")
 		require.True(t, sc.Scan())
@@ -313,4 +299,18 @@ while sys.stdin.readline():
 	slices.Sort(ds)
 	t.Logf("python LOCK_UN without close: lock taken after %v", ds)
 	require.Less(t, ds[len(ds)/2], 50*time.Millisecond, "median")
+}
+
+// acquiredAt starts an Acquire of c's lock and returns when it got the
+// lock (released at once).
+func acquiredAt(c *lock.Coordinator) <-chan time.Time {
+	got := make(chan time.Time, 1)
+	go func() {
+		l, err := c.Acquire(context.Background())
+		got <- time.Now()
+		if err == nil {
+			l.Release()
+		}
+	}()
+	return got
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -116,3 +117,25 @@ func (a *agent) try() (bool, error) {
 	return err == nil, err
 }
 func (a *agent) unlock() error { return a.l.Release() }
+
+// newFileImpl returns the implementations of kind that every system
+// has, on the file lock in dir, with raw the system's own lock call; ok
+// is false for another kind.
+func newFileImpl(kind, dir string, raw func(dir string) impl) (im impl, ok bool) {
+	path := filepath.Join(dir, lockName+".lock")
+	switch kind {
+	case "raw":
+		return raw(dir), true
+	case "naive":
+		return naive{raw(dir)}, true
+	case "gofrs":
+		return &gofrs{f: flock.New(path)}, true
+	case "gofrs-10ms":
+		return &gofrs{f: flock.New(path), retry: 10 * time.Millisecond}, true
+	case "gofrs-1ms":
+		return &gofrs{f: flock.New(path), retry: time.Millisecond}, true
+	case "agentlock":
+		return newAgent(lockName, lock.WithDir(dir)), true
+	}
+	return nil, false
+}

@@ -9,10 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gofrs/flock"
 	"golang.org/x/sys/unix"
-
-	"github.com/agentlock/agentlock/lock"
 )
 
 // raw is the flock(2) system call on a descriptor kept open: the
@@ -55,19 +52,8 @@ func init() {
 }
 
 func newImpl(kind, dir string) impl {
-	switch kind {
-	case "raw":
-		return newRaw(dir)
-	case "naive":
-		return naive{newRaw(dir)}
-	case "gofrs":
-		return &gofrs{f: flock.New(filepath.Join(dir, lockName+".lock"))}
-	case "gofrs-10ms":
-		return &gofrs{f: flock.New(filepath.Join(dir, lockName+".lock")), retry: 10 * time.Millisecond}
-	case "gofrs-1ms":
-		return &gofrs{f: flock.New(filepath.Join(dir, lockName+".lock")), retry: time.Millisecond}
-	case "agentlock":
-		return newAgent(lockName, lock.WithDir(dir))
+	if im, ok := newFileImpl(kind, dir, func(dir string) impl { return newRaw(dir) }); ok {
+		return im
 	}
 	panic("unknown impl " + kind)
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/gofrs/flock"
 	"golang.org/x/sys/windows"
 
 	"github.com/agentlock/agentlock/lock"
@@ -148,21 +147,10 @@ func init() {
 }
 
 func newImpl(kind, dir string) impl {
+	if im, ok := newFileImpl(kind, dir, func(dir string) impl { return newRawFile(dir) }); ok {
+		return im
+	}
 	switch kind {
-	case "raw":
-		return newRawFile(dir)
-	case "naive":
-		return naive{newRawFile(dir)}
-	case "gofrs":
-		return &gofrs{f: flock.New(filepath.Join(dir, lockName+".lock"))}
-	case "gofrs-10ms":
-		return &gofrs{f: flock.New(filepath.Join(dir, lockName+".lock")), retry: 10 * time.Millisecond}
-	case "gofrs-1ms":
-		return &gofrs{f: flock.New(filepath.Join(dir, lockName+".lock")), retry: time.Millisecond}
-	case "agentlock":
-		b, err := lock.NewFileBackend(dir)
-		check(err)
-		return newAgent(lockName, lock.WithBackend(b))
 	case "mutex":
 		return newRawMutex(dir)
 	case "agentlock-mutex":

@@ -266,15 +266,23 @@ func tryLockFile(f *os.File) error {
 // server is unresponsive: then the request is withdrawn when ctx ends.
 func tryLockFileContext(ctx context.Context, f *os.File) error {
 	op, err := startLock(f, windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY)
+	return awaitLock(ctx, op, err)
+}
+
+// awaitLock finishes a request that startLock made (op, err): if it is
+// pending, it waits for it to complete or ctx to end (see
+// waitLockFile); otherwise it returns its result.
+func awaitLock(ctx context.Context, op *lockOp, err error) error {
 	if op == nil {
 		return err
 	}
 	defer op.done()
 	if err != windows.ERROR_IO_PENDING {
-		return err
+		return err // granted at once (nil), or failed
 	}
 	cancel, stop, err := cancelEvent(ctx)
 	if err != nil {
+		// The request is pending: take it back before failing.
 		if werr := op.withdraw(); werr != nil {
 			return werr
 		}
@@ -317,23 +325,7 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page, l Waiter) 
 		return wineWaitLockFile(ctx, f, page, l)
 	}
 	op, err := startLock(f, windows.LOCKFILE_EXCLUSIVE_LOCK)
-	if op == nil {
-		return err
-	}
-	defer op.done()
-	if err != windows.ERROR_IO_PENDING {
-		return err // granted at once (nil), or failed
-	}
-	cancel, stop, err := cancelEvent(ctx)
-	if err != nil {
-		// The request is pending: take it back before failing.
-		if werr := op.withdraw(); werr != nil {
-			return werr
-		}
-		return err
-	}
-	defer stop()
-	return op.wait(ctx, cancel)
+	return awaitLock(ctx, op, err)
 }
 
 // cancelEvent returns a manual-reset event that is set when ctx is done,
