@@ -16,11 +16,11 @@ import (
 
 // fallbackWait bounds each sleep in waitLockFile while the lock's
 // holder has published its record. Releases wake a sleeper through the
-// futex and deaths through the watch (notify_linux.go), so this is only
+// futex and deaths through the watch (WatchFiles), so this is only
 // a safety net (a lost wake-up from a waiter killed just after it was
 // woken, a file system without inotify). It is long because every sleep
 // of more than 10 ms in a system call costs the Go runtime a hand-off of
-// the sleeper's P, about 0.1 ms of CPU (measured; see BENCHMARKS.md).
+// the sleeper's P (BENCHMARKS.md has the cost).
 const fallbackWait = 250 * time.Millisecond
 
 // foreignWait bounds each sleep while the lock is held by a process that
@@ -35,7 +35,7 @@ const foreignWait = 10 * time.Millisecond
 const unwatchedWait = 50 * time.Millisecond
 
 // spinAttempts is how many quick attempts a wait makes before it sleeps
-// (about 5 µs in all here).
+// (BENCHMARKS.md: fewer or more lowered contended throughput).
 const spinAttempts = 10
 
 // A blocking flock(2) cannot be cancelled: a goroutine left in it after
@@ -61,8 +61,8 @@ const spinAttempts = 10
 //     sleeper clears the woken flag before each attempt;
 //   - a holder that dies cannot wake anyone, but its process closes the
 //     lock file as it dies, which the process's watch on the lock file
-//     (notify_linux.go) turns into a wake-up of this process's sleepers,
-//     so a death is noticed within a millisecond or two;
+//     (WatchFiles, whose LockClosed the lock package turns into
+//     WakeSleepers) wakes this process's sleepers at once;
 //   - a holder that publishes no record (a foreign locker) cannot wake
 //     anyone either; sleeps are then short (foreignWait);
 //   - before all this, a wait makes a few quick attempts (spinAttempts),
