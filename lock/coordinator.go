@@ -96,8 +96,9 @@ func (c *Coordinator) Acquire(ctx context.Context, opts ...Option) (*Lease, erro
 // to take the lock. If the lock is held it returns an error matching
 // ErrBusy; errors.As gives a *BusyError saying who holds it. A lock
 // found busy with nobody to name, as one is while its holder is
-// between publishing its release and unlocking, is tried again for up
-// to 20 ms: a lock changing hands is taken, not reported busy.
+// between publishing its release and unlocking, is tried again for
+// about 20 ms (never past ctx): a lock changing hands is taken, not
+// reported busy.
 //
 // When the lock is free TryAcquire takes it, and the returned Lease
 // must be released. A program that only wants to know who holds the
@@ -205,12 +206,18 @@ func (c *Coordinator) request(cfg *config, wait bool) Request {
 func (c *Coordinator) gaveUp(ctx context.Context, waited time.Duration, err error) error {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), holderLookTimeout)
 	defer cancel()
+	hctx = context.WithValue(hctx, quickLook{}, true)
 	h, herr := c.backend.Holder(hctx, c.name)
 	if herr != nil {
 		h = Holder{} // released meanwhile, or the record cannot be read
 	}
 	return &waitError{busy: &BusyError{Name: c.name, Holder: h}, waited: waited, err: err}
 }
+
+// quickLook, as a context key, asks the local backends' Holder not to
+// wait for a holder's record beyond publishGrace: the look after a wait
+// gave up must not keep Acquire much past its context.
+type quickLook struct{}
 
 // holderLookTimeout bounds the look at the holder after a wait gave up,
 // so that Acquire returns promptly after its context ends even with a
@@ -244,8 +251,9 @@ func (c *Coordinator) runPrecondition(ctx context.Context, check func(context.Co
 // reported as an *AbandonedError, which matches ErrNotHeld. On Linux,
 // where the system's lock table names a holder that has not published
 // its record yet (microseconds after it locks, unless it is stopped or
-// starved), Holder waits for the record up to a second or until ctx
-// ends, and then reports that holder with only PID and Host. A record that fails its integrity check is an error
+// starved), Holder waits for the record up to a second, and then
+// reports that holder with only PID and Host (at once, if the holder
+// file cannot be read); if ctx ends first, it returns ctx.Err(). A record that fails its integrity check is an error
 // matching ErrCorrupt; it never affects the lock itself.
 func (c *Coordinator) Holder(ctx context.Context) (Holder, error) {
 	if err := ctx.Err(); err != nil {

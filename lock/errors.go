@@ -85,11 +85,13 @@ func (e *BusyError) Error() string {
 // Is reports whether target is ErrBusy.
 func (e *BusyError) Is(target error) bool { return target == ErrBusy }
 
-// An AbandonedError is what Holder returns for a lock that is free
-// because its last holder died holding it: the operating system
-// released the lock, and Last is the record the dead holder left. What
-// the lock guards may be half-written; the Lease of the next
-// acquisition reports Abandoned. It matches ErrNotHeld.
+// An AbandonedError is what Holder returns when the last record says
+// held but its holder has died: the operating system released that
+// holder's lock, and Last is the record it left. What the lock guards
+// may be half-written; the Lease of the next acquisition reports
+// Abandoned. It matches ErrNotHeld, with ErrNotHeld's limits: a holder
+// that publishes no record may hold the lock meanwhile where the system
+// cannot name it (see NewFileBackend).
 type AbandonedError struct {
 	Name string // the lock's name
 	Last Holder // the record of the holder that died

@@ -103,10 +103,19 @@ import (
 // from /proc/locks, with Holder.Foreign set; a holder of this package
 // caught between locking and publishing is told apart by the shared
 // flock(2) every process keeps on the NAME.holder it has open, and is
-// reported by pid and host. Elsewhere the lock shows busy with a zero
-// Holder and Holder reports ErrNotHeld.
+// reported by pid and host. (So a process that uses this package for a
+// lock and also locks its NAME.lock by other means is reported as this
+// package's holder; and NAME.holder must not be locked by anything
+// else: an exclusive lock there delays the shared ones, or, taken
+// first, leaves this package's holders reported as foreign.) Elsewhere
+// the lock shows busy with a zero Holder and Holder reports ErrNotHeld.
 // Such a holder does not wake waiters when it unlocks, so they then look
 // again every 10 ms.
+//
+// Records name processes by pid, start time and boot, as the reader's
+// system sees them: the programs sharing a lock directory must share a
+// pid namespace (a container sharing one with the host needs the host's
+// pid namespace), or a live holder can be reported dead.
 //
 // On Windows the service accounts LocalSystem, LocalService,
 // NetworkService and virtual accounts (NT SERVICE\NAME) are all
@@ -425,7 +434,7 @@ func (t *busyTries) again(ctx context.Context, hf *holderFile, name string) *Bus
 	if t.n == 0 {
 		t.since = time.Now()
 	}
-	e := hf.busy(name)
+	e := hf.busy(ctx, name)
 	if !retryBusy(ctx, e, t.since, t.n) {
 		return e
 	}

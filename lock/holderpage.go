@@ -275,11 +275,11 @@ func pageError(err error) error {
 
 // busy builds the error for a busy lock, with the published record,
 // or the foreign holder if there is no live record.
-func (h *holderFile) busy(name string) *BusyError {
+func (h *holderFile) busy(ctx context.Context, name string) *BusyError {
 	e := &BusyError{Name: name}
 	page, err := h.readPage()
 	if err != nil {
-		e.Holder, _ = h.foreign(context.Background(), nil, publishGrace)
+		e.Holder, _ = h.foreign(ctx, nil, publishGrace)
 		return e
 	}
 	// The holder publishes its record microseconds after it locks. If
@@ -296,7 +296,7 @@ func (h *holderFile) busy(name string) *BusyError {
 		}
 		runtime.Gosched()
 	}
-	e.Holder, _ = h.foreign(context.Background(), page, publishGrace)
+	e.Holder, _ = h.foreign(ctx, page, publishGrace)
 	return e
 }
 
@@ -500,7 +500,11 @@ func (h *holderFile) holder(ctx context.Context, name string) (Holder, error) {
 		}
 		dead = hd
 	}
-	if hd, ok := h.foreign(ctx, page, holderPatience); ok {
+	patience := holderPatience
+	if ctx.Value(quickLook{}) != nil {
+		patience = publishGrace
+	}
+	if hd, ok := h.foreign(ctx, page, patience); ok {
 		if hd.Since.IsZero() && !hd.Foreign && ctx.Err() != nil {
 			// ctx ended the wait for a holder's record: its error, not
 			// the holder without one.

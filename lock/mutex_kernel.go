@@ -115,7 +115,7 @@ func (m *namedMutex) acquire(ctx context.Context, req Request) (*pageGrant, erro
 	}
 	o, abandoned, err := h.Lock(ctx, req.Wait)
 	for tries, since := 0, time.Now(); err == oslock.ErrMutexBusy; tries++ {
-		if e := m.hf.busy(req.Name); !retryBusy(ctx, e, since, tries) {
+		if e := m.hf.busy(ctx, req.Name); !retryBusy(ctx, e, since, tries) {
 			return nil, e
 		}
 		o, abandoned, err = h.Lock(ctx, false)

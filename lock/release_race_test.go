@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -93,7 +94,10 @@ func TestTryAcquireDuringRelease(t *testing.T) {
 					if err := l.Release(); err != nil {
 						t.Fatal(err)
 					}
-				case errors.As(err, &be) && be.Holder.PID != 0:
+				case errors.As(err, &be) && (be.Holder.PID != 0 || runtime.GOOS != "linux"):
+					// Named; or, where no lock table names a holder, the
+					// holder's unlock came later than the retries (a
+					// loaded machine, Wine).
 					ch.Expect("released", time.Minute)
 				default:
 					t.Fatalf("round %d: TryAcquire during a release: %v (holder %+v)", i, err, be)
@@ -101,6 +105,74 @@ func TestTryAcquireDuringRelease(t *testing.T) {
 				ch.Send("acquire")
 			}
 			t.Logf("%d of 20 TryAcquires during a release took the lock", took)
+			if took == 0 {
+				t.Error("no TryAcquire during a release took the lock")
+			}
 		})
 	}
+}
+
+// TestTryAcquireDuringReleaseInProcess: the same with the holder a
+// goroutine of this process, whose release is seen first on the
+// in-process semaphore: a TryAcquire then takes the lock or names the
+// holder, never reports it busy with nobody to name.
+func TestTryAcquireDuringReleaseInProcess(t *testing.T) {
+	dir := proctest.TempDir(t)
+	holder, err := New("inproc", WithDir(dir), WithPurpose("looping"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New("inproc", WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testHookRelease = func() { time.Sleep(200 * time.Microsecond) } // the moment under test
+	defer func() { testHookRelease = nil }()
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			l, err := holder.Acquire(context.Background())
+			if err == nil {
+				err = l.Release()
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+			time.Sleep(time.Millisecond) // free moments, for TryAcquire to take
+		}
+	}()
+	took, nameless := 0, 0
+	for i := 0; i < 300; i++ {
+		l, err := c.TryAcquire(context.Background())
+		var be *BusyError
+		switch {
+		case err == nil:
+			took++
+			l.Release()
+		case errors.As(err, &be) && be.Holder.PID != 0:
+		case errors.As(err, &be):
+			nameless++ // a release slower than the retries: rare
+		default:
+			close(stop)
+			t.Fatalf("try %d: %v", i, err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Without the retry about a third of the tries found the lock busy
+	// with nobody to name.
+	if nameless > 10 {
+		t.Errorf("%d of 300 TryAcquires found the lock busy with nobody to name", nameless)
+	}
+	t.Logf("%d of 300 TryAcquires took the lock, %d found it busy with nobody to name", took, nameless)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -70,6 +71,16 @@ func TestStalledHolderIsNotForeign(t *testing.T) {
 	_, err = c.Holder(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
+	// An Acquire whose context ends while it waits names the holder,
+	// without waiting for a record that is not coming.
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = c.Acquire(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	var we *lock.BusyError
+	require.ErrorAs(t, err, &we)
+	require.Equal(t, pid, we.Holder.PID, "%v", err)
+
 	h, err := c.Holder(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, pid, h.PID)
@@ -82,4 +93,35 @@ func TestStalledHolderIsNotForeign(t *testing.T) {
 	require.Equal(t, pid, be.Holder.PID)
 	require.False(t, be.Holder.Foreign, "%v", err)
 	require.NotContains(t, err.Error(), "without this package")
+}
+
+// TestForeignSharedFlockHolder: a process holding a shared flock(2) on
+// the lock file (flock -s) excludes this package's holders as well as an
+// exclusive one does, and is reported the same way: by pid, foreign.
+func TestForeignSharedFlockHolder(t *testing.T) {
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("no flock(1)")
+	}
+	dir := proctest.TempDir(t)
+	c, err := lock.New("x", lock.WithDir(dir))
+	require.NoError(t, err)
+	l, err := c.Acquire(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, l.Release())
+	cmd := exec.Command("flock", "-s", filepath.Join(dir, "x.lock"), "sh", "-c", "echo locked; exec sleep 60")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	require.Equal(t, "locked\n", line, "flock(1) did not lock")
+
+	h, err := c.Holder(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, cmd.Process.Pid, h.PID)
+	require.True(t, h.Foreign)
+	_, err = c.TryAcquire(context.Background())
+	var be *lock.BusyError
+	require.ErrorAs(t, err, &be)
+	require.Equal(t, cmd.Process.Pid, be.Holder.PID)
 }

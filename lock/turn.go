@@ -1,6 +1,9 @@
 package lock
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // takeTurn takes the in-process semaphore sem of a lock, on which the
 // goroutines of one process take turns before they make a system call
@@ -14,7 +17,18 @@ func takeTurn(ctx context.Context, sem chan struct{}, name string, wait bool, hf
 	default:
 	}
 	if !wait {
-		return hf.busy(name)
+		// Another goroutine of this process holds the lock, or is
+		// releasing it (see retryBusy).
+		for tries, since := 0, time.Now(); ; tries++ {
+			if e := hf.busy(ctx, name); !retryBusy(ctx, e, since, tries) {
+				return e
+			}
+			select {
+			case sem <- struct{}{}:
+				return nil
+			default:
+			}
+		}
 	}
 	select {
 	case sem <- struct{}{}:

@@ -34,7 +34,9 @@ func lockHolder(lockPath, markPath string) (pid int, marked, ok bool) {
 			continue
 		}
 		switch {
-		case string(f[3]) == "WRITE" && string(f[5]) == lockDev && !ok:
+		case string(f[5]) == lockDev && !ok:
+			// WRITE, or READ: a shared flock(2) (flock -s) excludes
+			// this package's exclusive one just the same.
 			n, err := strconv.Atoi(string(f[4]))
 			if err != nil || n < 0 {
 				n = 0

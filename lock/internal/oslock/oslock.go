@@ -164,8 +164,8 @@ func MapPage(f *os.File, writable bool) ([]byte, error) { return mapPage(f, writ
 // cannot shrink (Windows).
 func RestorePage(f *os.File) error { return restorePage(f) }
 
-// LockHolder returns the process holding an exclusive lock on the file
-// at lockPath according to the system's table of file locks (only Linux
+// LockHolder returns the process holding a lock (exclusive or shared)
+// on the file at lockPath according to the system's table of file locks (only Linux
 // has one, /proc/locks): how a holder that publishes no record is
 // found. ok is false if no process holds such a lock or the table
 // cannot be read; pid is 0 when the holder is in another pid namespace.
