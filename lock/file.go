@@ -367,7 +367,6 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req *Request
 	if req.Wait {
 		g = new(pageGrant)
 	}
-	var busy busyTries
 	for reopens := 0; ; {
 		page, err := l.open()
 		if err != nil {
@@ -377,12 +376,13 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req *Request
 		waited := errors.Is(err, oslock.ErrWouldBlock)
 		if waited {
 			if !req.Wait {
-				if e := busy.again(ctx, &l.hf, req.Name); e != nil {
+				if e := l.hf.busyUnless(ctx, req.Name, func() bool { return oslock.TryLockContext(ctx, l.f) == nil }); e != nil {
 					return nil, e
 				}
-				continue
+				err = nil // taken on a second look
+			} else {
+				err = oslock.Wait(ctx, l.f, page, l)
 			}
-			err = oslock.Wait(ctx, l.f, page, l)
 		}
 		locked := err == nil
 		if err != nil && err != oslock.ErrMoved {
@@ -420,26 +420,6 @@ func (b *fileBackend) acquireFile(ctx context.Context, l *fileLock, req *Request
 			return nil, &fs.PathError{Op: "lock", Path: l.lockPath, Err: fmt.Errorf("%w: the file was replaced %d times while locking", ErrUnsafePath, reopens)}
 		}
 	}
-}
-
-// busyTries counts a TryAcquire's attempts on a lock it found busy.
-type busyTries struct {
-	n     int
-	since time.Time
-}
-
-// again returns the BusyError for the lock, or nil if the caller should
-// try to lock it again (see retryBusy).
-func (t *busyTries) again(ctx context.Context, hf *holderFile, name string) *BusyError {
-	if t.n == 0 {
-		t.since = time.Now()
-	}
-	e := hf.busy(ctx, name)
-	if !retryBusy(ctx, e, t.since, t.n) {
-		return e
-	}
-	t.n++
-	return nil
 }
 
 // lockError is the error of a failed lock or wait: ctx's own, or an

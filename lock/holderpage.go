@@ -304,24 +304,31 @@ func (h *holderFile) busy(ctx context.Context, name string) *BusyError {
 // and unlocking (tests of a TryAcquire during a release).
 var testHookRelease func()
 
-// retryBusy reports whether a TryAcquire that found the lock busy, with
-// e, first at since, should try to lock again, and pauses before it
-// does. A lock busy with no holder to name is most often changing hands:
-// its holder is between publishing its release and unlocking, which on
-// a loaded machine or under Wine outlasts busy's own look. A lock that
-// is free by now must be taken, not reported busy; publishGrace bounds
-// the retries, for a holder that never publishes (a foreign one where
-// the system has no lock table to name it), after at least one.
-func retryBusy(ctx context.Context, e *BusyError, since time.Time, tries int) bool {
-	if e.Holder.PID != 0 || ctx.Err() != nil || (tries > 0 && time.Since(since) > publishGrace) {
-		return false // (busy's own look can outlast publishGrace: one retry in any case)
+// busyUnless returns the BusyError of a lock that a TryAcquire found
+// busy, unless relock, tried again meanwhile, takes it (then nil). A
+// lock busy with no holder to name is most often changing hands: its
+// holder is between publishing its release and unlocking, which on a
+// loaded machine or under Wine outlasts busy's own look. A lock that is
+// free by now must be taken, not reported busy; publishGrace bounds the
+// retries (after at least one: busy's own look can outlast it), for a
+// holder that never publishes (a foreign one where the system has no
+// lock table to name it).
+func (h *holderFile) busyUnless(ctx context.Context, name string, relock func() bool) *BusyError {
+	since := time.Now()
+	for tries := 0; ; tries++ {
+		e := h.busy(ctx, name)
+		if e.Holder.PID != 0 || ctx.Err() != nil || (tries > 0 && time.Since(since) > publishGrace) {
+			return e
+		}
+		if tries < 10 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(100 * time.Microsecond)
+		}
+		if relock() {
+			return nil
+		}
 	}
-	if tries < 10 {
-		runtime.Gosched()
-	} else {
-		time.Sleep(100 * time.Microsecond)
-	}
-	return true
 }
 
 // foreign returns the holder of the lock file according to the

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/agentlock/agentlock/internal/record"
 	"github.com/agentlock/agentlock/lock/internal/oslock"
@@ -114,11 +113,14 @@ func (m *namedMutex) acquire(ctx context.Context, req Request) (*pageGrant, erro
 		return nil, err
 	}
 	o, abandoned, err := h.Lock(ctx, req.Wait)
-	for tries, since := 0, time.Now(); err == oslock.ErrMutexBusy; tries++ {
-		if e := m.hf.busy(ctx, req.Name); !retryBusy(ctx, e, since, tries) {
+	if err == oslock.ErrMutexBusy {
+		relock := func() bool {
+			o, abandoned, err = h.Lock(ctx, false)
+			return err != oslock.ErrMutexBusy
+		}
+		if e := m.hf.busyUnless(ctx, req.Name, relock); e != nil {
 			return nil, e
 		}
-		o, abandoned, err = h.Lock(ctx, false)
 	}
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {

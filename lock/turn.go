@@ -1,9 +1,6 @@
 package lock
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // takeTurn takes the in-process semaphore sem of a lock, on which the
 // goroutines of one process take turns before they make a system call
@@ -18,17 +15,19 @@ func takeTurn(ctx context.Context, sem chan struct{}, name string, wait bool, hf
 	}
 	if !wait {
 		// Another goroutine of this process holds the lock, or is
-		// releasing it (see retryBusy).
-		for tries, since := 0, time.Now(); ; tries++ {
-			if e := hf.busy(ctx, name); !retryBusy(ctx, e, since, tries) {
-				return e
-			}
+		// releasing it (see busyUnless).
+		relock := func() bool {
 			select {
 			case sem <- struct{}{}:
-				return nil
+				return true
 			default:
+				return false
 			}
 		}
+		if e := hf.busyUnless(ctx, name, relock); e != nil {
+			return e
+		}
+		return nil
 	}
 	select {
 	case sem <- struct{}{}:
