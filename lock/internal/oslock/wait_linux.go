@@ -14,14 +14,22 @@ import (
 	"github.com/agentlock/agentlock/internal/record"
 )
 
-// fallbackWait bounds each sleep in waitLockFile while the lock's
-// holder has published its record. Releases wake a sleeper through the
-// futex and deaths through the watch (WatchFiles), so this is only
-// a safety net (a lost wake-up from a waiter killed just after it was
-// woken, a file system without inotify). It is long because every sleep
-// of more than 10 ms in a system call costs the Go runtime a hand-off of
-// the sleeper's P (BENCHMARKS.md has the cost).
-const fallbackWait = 250 * time.Millisecond
+// fallbackWait bounds the first sleep in waitLockFile while the lock's
+// holder has published its record, and maxFallbackWait the later ones:
+// each sleep that ends by its timeout doubles the next, and a wake-up
+// starts again from fallbackWait. Releases wake a sleeper through the
+// futex, and deaths, closes and changes to the files through the watch
+// (WatchFiles), so the timeout is only a safety net: for a woken
+// sleeper that stops before its attempt (a debugger, SIGSTOP), which
+// leaves the others asleep until their timeout. The sleeps are long
+// because every timeout costs the sleeping process the Go runtime's
+// monitor thread waking up and polling for about 10 ms (some 60 short
+// sleeps of its own; BENCHMARKS.md has the cost): a wait of seconds
+// times out a few times, not several times a second.
+const (
+	fallbackWait    = 250 * time.Millisecond
+	maxFallbackWait = time.Second
+)
 
 // foreignWait bounds each sleep while the lock is held by a process that
 // published no record: one that locked the file without this package
@@ -100,7 +108,8 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page, l Waiter) 
 		}
 	}
 	faults := 0
-	maxSleep := fallbackWait
+	fallback := fallbackWait
+	maxSleep := maxFallbackWait
 	if l == nil || !l.Watched() {
 		maxSleep = unwatchedWait // deaths are seen only by looking
 	}
@@ -111,7 +120,7 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page, l Waiter) 
 		}
 		d := timeout
 		if d == 0 {
-			d = min(sleepFor(l, page), maxSleep)
+			d = min(sleepFor(l, page, fallback), maxSleep)
 		}
 		timeout = 0
 		ts := unix.NsecToTimespec(int64(d))
@@ -120,7 +129,11 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page, l Waiter) 
 			faults = 0
 		}
 		switch err {
-		case nil, unix.EAGAIN, unix.EINTR, unix.ETIMEDOUT:
+		case unix.ETIMEDOUT:
+			fallback = min(2*fallback, maxFallbackWait)
+		case nil, unix.EAGAIN:
+			fallback = fallbackWait // woken: the lock changed hands
+		case unix.EINTR:
 		case unix.EFAULT:
 			// The file shrank under the mapping: restore it, unless it
 			// was not that (faults again right after).
@@ -149,16 +162,16 @@ func spin(ctx context.Context, f *os.File) (done bool, err error) {
 	return false, nil
 }
 
-// sleepFor returns how long a sleeper may sleep: fallbackWait while the
+// sleepFor returns how long a sleeper may sleep: fallback while the
 // page says the lock is held by a live holder that publishes records,
 // foreignWait otherwise (the lock is held, so by someone who published
 // nothing, or whose record is a dead process's).
-func sleepFor(l Waiter, page *record.Page) time.Duration {
+func sleepFor(l Waiter, page *record.Page, fallback time.Duration) time.Duration {
 	if l == nil {
 		return foreignWait
 	}
 	if l.HolderLive(page) {
-		return fallbackWait
+		return fallback
 	}
 	return foreignWait
 }

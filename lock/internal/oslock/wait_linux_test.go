@@ -1,0 +1,75 @@
+package oslock
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/agentlock/agentlock/internal/record"
+)
+
+// liveHolder is a Waiter whose lock is watched and held by a live
+// holder that publishes records: its sleeps are the long safety-net
+// ones.
+type liveHolder struct{ ws WaitState }
+
+func (*liveHolder) Moved() bool                  { return false }
+func (*liveHolder) Watched() bool                { return true }
+func (*liveHolder) HolderLive(*record.Page) bool { return true }
+func (w *liveHolder) WaitState() *WaitState      { return &w.ws }
+
+// TestLostWakeUpCaughtBySafetyNet: a release that wakes nobody (as when
+// the sleeper it woke stopped before its attempt) leaves a sleeper
+// asleep only until its timeout, which grows while it sleeps but never
+// past maxFallbackWait, however long the wait has lasted.
+func TestLostWakeUpCaughtBySafetyNet(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.lock")
+	holder, err := Open(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	waiter, err := Open(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiter.Close()
+	hf, err := Open(filepath.Join(dir, "x.holder"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hf.Close()
+	b, err := MapPage(hf, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := record.NewPage(b)
+	if err := TryLock(holder); err != nil {
+		t.Fatal(err)
+	}
+
+	got := make(chan error, 1)
+	go func() { got <- Wait(context.Background(), waiter, page, &liveHolder{}) }()
+	// Long enough for the sleeps to have grown to their longest.
+	time.Sleep(2*fallbackWait + 2*maxFallbackWait)
+	select {
+	case err := <-got:
+		t.Fatalf("Wait returned while the lock was held: %v", err)
+	default:
+	}
+	if err := Unlock(holder); err != nil { // no ReleaseWake: a lost wake-up
+		t.Fatal(err)
+	}
+	unlocked := time.Now()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("taken %v after a release that woke nobody", time.Since(unlocked))
+	case <-time.After(maxFallbackWait + 10*time.Second):
+		t.Fatalf("a sleeper whose wake-up was lost still slept %v after the release", time.Since(unlocked))
+	}
+}
