@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -135,6 +136,14 @@ func (w waiter) handoffOnce(hold time.Duration) (d time.Duration, asleep bool) {
 	return time.Duration(w.child.int() - t0), asleep
 }
 
+// jitter returns hold plus a random part of up to a quarter of it: a
+// holder's release does not fall at a fixed phase of a waiter's
+// timeouts (a wait's safety-net timeout that happened to end just
+// before every release would find the waiter awake and warm).
+func jitter(hold time.Duration) time.Duration {
+	return hold + rand.N(hold/4+1)
+}
+
 // samplesFor is the number of hand-offs per kind per round at a hold
 // time: many for short holds, a few for the longest; odd, so that a
 // round's median is one of its samples.
@@ -159,9 +168,10 @@ func handoff(cfg *config, st *suite, rep *report) {
 		for r := range cfg.rounds {
 			per := make([][]time.Duration, len(ws))
 			for s := range n {
+				h := jitter(hold)
 				for j := range ws {
 					k := (j + s + r) % len(ws)
-					x, asleep := ws[k].handoffOnce(hold)
+					x, asleep := ws[k].handoffOnce(h)
 					if !asleep {
 						missed++
 					}

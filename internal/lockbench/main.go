@@ -72,7 +72,7 @@ func newConfig(quick bool, rounds int, holds string) *config {
 	cfg := &config{
 		rounds: 5, ops: batchOps, batches: 20,
 		holds:         []time.Duration{time.Millisecond, 20 * time.Millisecond, 200 * time.Millisecond, 2 * time.Second},
-		handoffBudget: 1600 * time.Millisecond, minSamples: 3, maxSamples: 100,
+		handoffBudget: 4 * time.Second, minSamples: 7, maxSamples: 100,
 		cpuHold: cpuHold, cancels: 6, procs: 8, loop: 2 * time.Second,
 	}
 	if quick {

@@ -86,21 +86,24 @@ func (r *report) row(name string, v perRound, f, fig, target string) {
 // handoff: p50 and p99 over all the samples of each kind; the ratio
 // column is taken from each round's p50s (p99 from all samples: a
 // round has too few for its own).
+// holdRange names the hold times of a hand-off row (see jitter).
+func holdRange(hold time.Duration) string { return fmt.Sprintf("%v–%v", hold, hold+hold/4) }
+
 func (r *report) handoff(hold time.Duration, n int, p50 perRound, all [][]time.Duration, missed int) {
 	kinds, a, total := r.s.lock, len(all)-1, len(all[0])
 	q := func(k int, p float64) float64 { return us(pct(all[k], p)) }
 	p := func(k int) string { return fmt.Sprintf("%.1f", q(k, .5)) }
-	line(fmt.Sprintf("hand-off p50, hold %v (µs; %d×%d per kind)", hold, r.rounds, n),
+	line(fmt.Sprintf("hand-off p50, hold %v (µs; %d×%d per kind)", holdRange(hold), r.rounds, n),
 		cells(kinds, "handoff", p, func(k int) string { return fmt.Sprintf("%.1f (%.2f×)", q(k, .5), median(p50.ratios(k))) }, p),
 		spanned(p50.ratios(a)), "≤ 1.5×")
 	p = func(k int) string { return fmt.Sprintf("%.1f", q(k, .99)) }
-	line(fmt.Sprintf("hand-off p99, hold %v (µs, of %d)", hold, total),
+	line(fmt.Sprintf("hand-off p99, hold %v (µs, of %d)", holdRange(hold), total),
 		cells(kinds, "", p, p, p), fmt.Sprintf("%.2f× (all samples)", q(a, .99)/q(0, .99)), "")
 	mids := ""
 	for k := 1; k < a; k++ {
 		mids += fmt.Sprintf(" (%s %s ÷ raw: %s)", kinds[k], strings.TrimSuffix(labels["handoff/"+kinds[k]], ": "), list(p50.ratios(k)))
 	}
-	r.detail("hand-off p50, hold %v: %s%s", hold, list(p50.ratios(a)), mids)
+	r.detail("hand-off p50, hold %v: %s%s", holdRange(hold), list(p50.ratios(a)), mids)
 	if missed > 0 && asleepMethod == "" {
 		r.detail("hand-off, hold %v: in %d of %d hand-offs the waiter was not seen asleep before the hold began", hold, missed, len(kinds)*total)
 	}
