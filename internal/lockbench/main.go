@@ -14,6 +14,12 @@
 // load hits them alike, and the table gives the median and the min–max
 // of the per-round ratios. It re-executes itself for the child
 // processes it needs.
+//
+// stages.patch, applied to a copy of the repository (git apply
+// internal/lockbench/stages.patch), stamps each step of agentlock's
+// hand-offs on Linux and makes the hand-off figure print their medians
+// (BENCHMARKS.md has a table made with it); the library never carries
+// the stamps. CI checks that it still applies and builds.
 package main
 
 import (
