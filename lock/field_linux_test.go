@@ -151,7 +151,7 @@ func TestThousandNames(t *testing.T) {
 		<-h.Done()
 	}
 	t.Logf("death noticed on the first name after %v, on the 1,000th after %v", firsts, lasts)
-	require.Less(t, slices.Max(lasts), 200*time.Millisecond, "the 1,000th name must not fall back to the 250 ms safety interval")
+	require.Less(t, slices.Max(lasts), 200*time.Millisecond, "the 1,000th name must not fall back to the safety-net timeout (250 ms at first)")
 }
 
 // TestHolderPageOnFullFileSystem: the first use of a name on a full

@@ -273,15 +273,16 @@ func (l *fileLock) reopen(lock, holder bool) (*record.Page, error) {
 // Moved, Watched, HolderLive and WaitState make a fileLock the
 // oslock.Waiter of its waits: the watch's count of changes says whether
 // the files moved, and the cached record whether a live holder will
-// wake the sleepers when it releases (liveness is checked once per
-// record, see aliveCached).
+// wake the sleepers when it releases (liveness is checked before each
+// sleep, see holderAlive: a holder that died leaves its record, and a
+// process that locks without this package may hold the lock after it).
 func (l *fileLock) Moved() bool { return l.events.Load() != l.verified }
 
 func (l *fileLock) Watched() bool { return l.watched.Load() }
 
 func (l *fileLock) HolderLive(page *record.Page) bool {
 	c, err := page.LoadCached(&l.hf.cache)
-	return err == nil && c.Record.State == record.Held && l.hf.aliveCached(c)
+	return err == nil && c.Record.State == record.Held && l.hf.holderAlive(c)
 }
 
 func (l *fileLock) WaitState() *oslock.WaitState { return &l.ws }

@@ -32,8 +32,10 @@ func (l *fileLock) unwatch() {
 //   - on a change to a file's links or name, it counts it in the lock's
 //     events, checks whether a lease of this process lost its files
 //     (Lost) and wakes sleepers, whose waits then check theirs;
-//   - on a change to a holder file's data, it restores the page's size
-//     and republishes this process's record if it holds the lock;
+//   - on a change to a holder file's data, it restores the page's size,
+//     republishes this process's record if it holds the lock and wakes
+//     sleepers: a page truncated and restored has lost its waiters
+//     flag, so the next release would wake nobody;
 //   - on a close of the lock file by another process (a holder dying,
 //     as far as waiters care), it wakes this process's sleepers.
 func (l *fileLock) onWatch(ev oslock.Event) {
@@ -52,6 +54,9 @@ func (l *fileLock) onWatch(ev oslock.Event) {
 		}
 		if g := l.held.Load(); g != nil {
 			g.republish()
+		}
+		if l.ws.Sleepers.Load() > 0 {
+			oslock.WakeSleepers(l.ready.Load())
 		}
 	}
 	if ev&oslock.LockClosed != 0 {

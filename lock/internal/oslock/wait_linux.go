@@ -15,11 +15,10 @@ import (
 )
 
 // fallbackWait bounds the first sleep in waitLockFile while the lock's
-// holder has published its record, and maxFallbackWait the later ones:
-// each sleep that ends by its timeout doubles the next, and a wake-up
-// starts again from fallbackWait. Releases wake a sleeper through the
-// futex, and deaths, closes and changes to the files through the watch
-// (WatchFiles), so the timeout is only a safety net: for a woken
+// holder has published its record, and maxFallbackWait the later ones
+// (see nextFallback). Releases wake a sleeper through the futex, and
+// deaths, closes, truncations and changes to the files through the
+// watch (WatchFiles), so the timeout is only a safety net: for a woken
 // sleeper that stops before its attempt (a debugger, SIGSTOP), which
 // leaves the others asleep until their timeout. The sleeps are long
 // because every timeout costs the sleeping process the Go runtime's
@@ -128,12 +127,9 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page, l Waiter) 
 		if err != unix.EFAULT {
 			faults = 0
 		}
+		fallback = nextFallback(fallback, d, err)
 		switch err {
-		case unix.ETIMEDOUT:
-			fallback = min(2*fallback, maxFallbackWait)
-		case nil, unix.EAGAIN:
-			fallback = fallbackWait // woken: the lock changed hands
-		case unix.EINTR:
+		case nil, unix.EAGAIN, unix.EINTR, unix.ETIMEDOUT:
 		case unix.EFAULT:
 			// The file shrank under the mapping: restore it, unless it
 			// was not that (faults again right after).
@@ -145,6 +141,21 @@ func waitLockFile(ctx context.Context, f *os.File, page *record.Page, l Waiter) 
 			return os.NewSyscallError("futex", err)
 		}
 	}
+}
+
+// nextFallback returns the safety-net timeout after a sleep of d that
+// ended with err, when it was cur: a safety-net sleep (d == cur) that
+// timed out doubles it, up to maxFallbackWait; a wake-up (the wake
+// sequence moved) starts again from fallbackWait; anything else (a
+// short sleep for a foreign holder, an interrupted sleep) leaves it.
+func nextFallback(cur, d time.Duration, err error) time.Duration {
+	switch {
+	case err == nil || err == unix.EAGAIN:
+		return fallbackWait
+	case err == unix.ETIMEDOUT && d == cur:
+		return min(2*cur, maxFallbackWait)
+	}
+	return cur
 }
 
 // spin makes spinAttempts quick attempts, yielding before each; done

@@ -3,8 +3,11 @@ package oslock
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/agentlock/agentlock/internal/record"
 )
@@ -18,6 +21,41 @@ func (*liveHolder) Moved() bool                  { return false }
 func (*liveHolder) Watched() bool                { return true }
 func (*liveHolder) HolderLive(*record.Page) bool { return true }
 func (w *liveHolder) WaitState() *WaitState      { return &w.ws }
+
+// TestFallbackSchedule: safety-net sleeps that time out double up to
+// maxFallbackWait and stay there; a wake-up starts again from
+// fallbackWait; short sleeps (a foreign holder's) and interrupted ones
+// change nothing.
+func TestFallbackSchedule(t *testing.T) {
+	const ms = time.Millisecond
+	cur := fallbackWait
+	var got []time.Duration
+	for range 6 {
+		cur = nextFallback(cur, cur, unix.ETIMEDOUT)
+		got = append(got, cur)
+	}
+	want := []time.Duration{2 * fallbackWait, 4 * fallbackWait, maxFallbackWait, maxFallbackWait, maxFallbackWait, maxFallbackWait}
+	if fallbackWait != 250*ms || maxFallbackWait != time.Second || !slices.Equal(got, want) {
+		t.Fatalf("timeouts after timeouts: %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		cur, d time.Duration
+		err    error
+		want   time.Duration
+	}{
+		{maxFallbackWait, maxFallbackWait, nil, fallbackWait},
+		{maxFallbackWait, maxFallbackWait, unix.EAGAIN, fallbackWait},
+		{maxFallbackWait, 10 * ms, unix.EAGAIN, fallbackWait},
+		{fallbackWait, foreignWait, unix.ETIMEDOUT, fallbackWait},
+		{fallbackWait, ms, unix.ETIMEDOUT, fallbackWait},
+		{fallbackWait, unwatchedWait, unix.ETIMEDOUT, fallbackWait},
+		{2 * fallbackWait, 2 * fallbackWait, unix.EINTR, 2 * fallbackWait},
+	} {
+		if got := nextFallback(tc.cur, tc.d, tc.err); got != tc.want {
+			t.Errorf("nextFallback(%v, %v, %v) = %v, want %v", tc.cur, tc.d, tc.err, got, tc.want)
+		}
+	}
+}
 
 // TestLostWakeUpCaughtBySafetyNet: a release that wakes nobody (as when
 // the sleeper it woke stopped before its attempt) leaves a sleeper
