@@ -136,12 +136,14 @@ func (w waiter) handoffOnce(hold time.Duration) (d time.Duration, asleep bool) {
 	return time.Duration(w.child.int() - t0), asleep
 }
 
-// jitter returns hold plus a random part of up to a quarter of it: a
+// jitter returns hold plus a random part of up to a fifth of it: a
 // holder's release does not fall at a fixed phase of a waiter's
 // timeouts (a wait's safety-net timeout that happened to end just
-// before every release would find the waiter awake and warm).
+// before every release would find the waiter awake and warm). A fifth
+// keeps the default holds clear of agentlock's timeouts on Linux, which
+// end 250, 750, 1750 and 2750 ms into a wait.
 func jitter(hold time.Duration) time.Duration {
-	return hold + rand.N(hold/4+1)
+	return hold + rand.N(hold/5+1)
 }
 
 // samplesFor is the number of hand-offs per kind per round at a hold

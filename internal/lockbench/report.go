@@ -83,12 +83,12 @@ func (r *report) row(name string, v perRound, f, fig, target string) {
 	r.detail("%s: %s", name, list(v.ratios(a)))
 }
 
+// holdRange names the hold times of a hand-off row (see jitter).
+func holdRange(hold time.Duration) string { return fmt.Sprintf("%v–%v", hold, hold+hold/5) }
+
 // handoff: p50 and p99 over all the samples of each kind; the ratio
 // column is taken from each round's p50s (p99 from all samples: a
 // round has too few for its own).
-// holdRange names the hold times of a hand-off row (see jitter).
-func holdRange(hold time.Duration) string { return fmt.Sprintf("%v–%v", hold, hold+hold/4) }
-
 func (r *report) handoff(hold time.Duration, n int, p50 perRound, all [][]time.Duration, missed int) {
 	kinds, a, total := r.s.lock, len(all)-1, len(all[0])
 	q := func(k int, p float64) float64 { return us(pct(all[k], p)) }
@@ -105,7 +105,7 @@ func (r *report) handoff(hold time.Duration, n int, p50 perRound, all [][]time.D
 	}
 	r.detail("hand-off p50, hold %v: %s%s", holdRange(hold), list(p50.ratios(a)), mids)
 	if missed > 0 && asleepMethod == "" {
-		r.detail("hand-off, hold %v: in %d of %d hand-offs the waiter was not seen asleep before the hold began", hold, missed, len(kinds)*total)
+		r.detail("hand-off, hold %v: in %d of %d hand-offs the waiter was not seen asleep before the hold began", holdRange(hold), missed, len(kinds)*total)
 	}
 }
 
