@@ -472,7 +472,11 @@ func TestHolderFileRemovedWhileHeld(t *testing.T) {
 // TestLockFileReplacedWhileAcquiring replaces the lock file in a loop
 // while acquisitions run: a file removed between its open and its check
 // is gone, not unsafe, so every acquisition must succeed (on a fresh
-// open) rather than fail with ErrUnsafePath.
+// open) rather than fail with ErrUnsafePath. The replacements are paced
+// (one every 100 µs or so, thousands a second): a path replaced faster
+// than an acquisition can open and check it, every time, is an attack
+// on the directory, which an acquisition refuses after 100 reopens (on
+// a machine with slow system calls an unpaced loop wins that often).
 func TestLockFileReplacedWhileAcquiring(t *testing.T) {
 	dir := t.TempDir()
 	c, err := lock.New("x", lock.WithDir(dir))
@@ -500,6 +504,7 @@ func TestLockFileReplacedWhileAcquiring(t *testing.T) {
 				return
 			}
 			n++
+			time.Sleep(100 * time.Microsecond)
 		}
 	}()
 	deadline := time.Now().Add(2 * time.Second)
