@@ -3,6 +3,7 @@ package lock
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 )
 
@@ -38,6 +39,8 @@ type Lease struct {
 	// Guarding against a drop (see dropped.go), under guarding.mu.
 	prev, next *Lease
 	listed     bool
+	cleanup    runtime.Cleanup // set once the lease leaves the list unreleased
+	cleaned    bool            // cleanup is set
 }
 
 // Token returns the lease's fencing token. Tokens of one lock strictly
