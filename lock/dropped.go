@@ -68,6 +68,7 @@ func unguard(l *Lease) {
 	guarding.mu.Unlock()
 	if !listed && cleaned {
 		l.cleanup.Stop()
+		runtime.KeepAlive(l) // a cleanup of an unreachable l could be queued already
 	}
 }
 
@@ -103,5 +104,7 @@ func guardAll() {
 // Release. It releases on a goroutine of its own: a backend's Release
 // may wait on the network.
 func dropped(g Grant) {
-	go g.Release()
+	if g != nil { // a Backend that broke its contract: nothing to release
+		go g.Release()
+	}
 }
