@@ -129,12 +129,22 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 			return nil, err
 		}
 	}
-	// A wait makes its Lease before it locks, so that the moments the
-	// lock is held do not include the allocation: on a contended lock,
-	// another process can take it sooner after Release.
+	// A wait makes its Lease, and puts it on the drop list, before it
+	// locks, so that the moments the lock is held do not include that:
+	// on a contended lock, another process can take it sooner after
+	// Release. (Until the backend gives it a grant, the deferred
+	// unguard takes it off the list if anything goes wrong.)
 	var l *Lease
 	if wait {
 		l = &Lease{name: c.name}
+		guard(l)
+		defer func() {
+			if l.g == nil {
+				// Failed, or the backend panicked: never to be dropped
+				// with a nil grant.
+				unguard(l)
+			}
+		}()
 	}
 	g, err := c.acquireFn(ctx, c.request(cfg, wait))
 	if err != nil {
@@ -145,10 +155,10 @@ func (c *Coordinator) acquire(ctx context.Context, wait bool, opts []Option) (*L
 	}
 	if l == nil {
 		l = &Lease{name: c.name, g: g}
+		guard(l)
 	} else {
 		l.g = g
 	}
-	guard(l)
 	if cfg.recheck {
 		if err := c.runPrecondition(recheck.With(ctx), cfg.pre, "after locking"); err != nil {
 			if rerr := l.Release(); rerr != nil {

@@ -78,7 +78,7 @@ func TestBackendPanicLeavesNoDropGuard(t *testing.T) {
 	if err := l.Raw(func(gr lock.Grant) error { g = gr.(*panicGrant); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	runtime.GC() // the lease, still held, gets its cleanup
+	runtime.GC() // the lease, still held, gets its finalizer
 	runtime.GC()
 	if !recovered(func() { l.Release() }) {
 		t.Fatal("the grant's panic did not reach the caller")
@@ -87,7 +87,7 @@ func TestBackendPanicLeavesNoDropGuard(t *testing.T) {
 		t.Fatalf("second Release: %v", err)
 	}
 	l = nil
-	// Cleanups run on their own goroutines some time after a
+	// Finalizers run on their own goroutine some time after a
 	// collection: give a wrong second release time to show.
 	for range 20 {
 		runtime.GC()

@@ -3,7 +3,6 @@ package lock
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 )
 
@@ -39,8 +38,6 @@ type Lease struct {
 	// Guarding against a drop (see dropped.go), under guarding.mu.
 	prev, next *Lease
 	listed     bool
-	cleanup    runtime.Cleanup // set once the lease leaves the list unreleased
-	cleaned    bool            // cleanup is set
 }
 
 // Token returns the lease's fencing token. Tokens of one lock strictly

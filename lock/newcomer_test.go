@@ -59,49 +59,9 @@ func TestDroppedLeaseReleasedByGC(t *testing.T) {
 	}
 }
 
-// A dropped lease is released even while the program's finalizers are
-// held up (an os.File's waits for a read in progress on it, as one of
-// a pipe to a child that never closes it does): the lease's release is
-// a cleanup, which runs on goroutines of its own.
-func TestDroppedLeaseReleasedWhileFinalizersBlocked(t *testing.T) {
-	unblock := make(chan struct{})
-	blocked := make(chan struct{})
-	func() {
-		x := new([16]byte)
-		runtime.SetFinalizer(x, func(*[16]byte) { close(blocked); <-unblock })
-	}()
-	t.Cleanup(func() { close(unblock) })
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		runtime.GC()
-		select {
-		case <-blocked:
-		case <-time.After(10 * time.Millisecond):
-			if time.Now().Before(deadline) {
-				continue
-			}
-			// Something else holds the finalizer goroutine up already:
-			// the premise of the test all the same.
-			t.Log("the finalizer goroutine was blocked before this test's finalizer ran")
-		}
-		break
-	}
-
-	c := newC(t, proctest.TempDir(t), "dropped-blocked")
-	dropLease(t, c)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		runtime.GC()
-		if _, err := c.Holder(context.Background()); errors.Is(err, lock.ErrNotHeld) {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the dropped lease was never released while finalizers were blocked")
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // A released lease is not released a second time when it is collected,
 // whether it was released before any collection (it never had a
-// cleanup) or after collections that gave it its cleanup: a later
+// finalizer) or after collections that gave it its finalizer: a later
 // holder keeps the lock.
 func TestReleasedLeaseCollectedKeepsNextHolder(t *testing.T) {
 	for _, gcs := range []int{0, 3} {
@@ -120,7 +80,7 @@ func TestReleasedLeaseCollectedKeepsNextHolder(t *testing.T) {
 			require.NoError(t, err)
 			for range 5 {
 				runtime.GC()
-				time.Sleep(5 * time.Millisecond) // time for a wrongly kept cleanup to run
+				time.Sleep(5 * time.Millisecond) // time for a wrongly kept finalizer to run
 			}
 			h, err := c.Holder(context.Background())
 			require.NoError(t, err, "the next holder must still hold the lock")
