@@ -2,6 +2,7 @@ package oslock
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -64,22 +65,8 @@ func TestFallbackSchedule(t *testing.T) {
 func TestLostWakeUpCaughtBySafetyNet(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "x.lock")
-	holder, err := Open(path, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close()
-	waiter, err := Open(path, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer waiter.Close()
-	hf, err := Open(filepath.Join(dir, "x.holder"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hf.Close()
-	b, err := MapPage(hf, true)
+	holder, waiter := openT(t, path), openT(t, path) // two descriptions: they exclude each other
+	b, err := MapPage(openT(t, filepath.Join(dir, "x.holder")), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,4 +97,16 @@ func TestLostWakeUpCaughtBySafetyNet(t *testing.T) {
 	case <-time.After(maxFallbackWait + 10*time.Second):
 		t.Fatalf("a sleeper whose wake-up was lost still slept %v after the release", time.Since(unlocked))
 	}
+}
+
+// openT opens path with Open, creating it, and closes it when the test
+// ends.
+func openT(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := Open(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
