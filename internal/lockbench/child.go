@@ -6,11 +6,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentlock/agentlock/internal/spawn"
 )
 
 // child runs commands from stdin:
@@ -104,16 +107,22 @@ type proc struct {
 	out *bufio.Scanner
 }
 
-func spawn(kind, dir string) *proc {
+func startChild(kind, dir string) *proc {
 	exe, err := os.Executable()
 	check(err)
-	cmd := exec.Command(exe, "-child", kind, "-dir", dir)
-	cmd.Stderr = os.Stderr
-	w, err := cmd.StdinPipe()
+	var w io.WriteCloser
+	var r io.ReadCloser
+	cmd, err := spawn.Start(func() (*exec.Cmd, error) {
+		cmd := exec.Command(exe, "-child", kind, "-dir", dir)
+		cmd.Stderr = os.Stderr
+		var err error
+		if w, err = cmd.StdinPipe(); err != nil {
+			return nil, err
+		}
+		r, err = cmd.StdoutPipe()
+		return cmd, err
+	})
 	check(err)
-	r, err := cmd.StdoutPipe()
-	check(err)
-	check(cmd.Start())
 	p := &proc{cmd: cmd, in: bufio.NewWriter(w), out: bufio.NewScanner(r)}
 	p.expect("ready")
 	return p

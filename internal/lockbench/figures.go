@@ -86,7 +86,7 @@ func uncontended(cfg *config, st *suite, rep *report) {
 func busy(cfg *config, st *suite, rep *report) {
 	dir := freshDir()
 	defer os.RemoveAll(dir)
-	holder := spawn(st.lock[len(st.lock)-1], dir)
+	holder := startChild(st.lock[len(st.lock)-1], dir)
 	defer holder.close()
 	holder.send("lock")
 	holder.expect("locked")
@@ -116,7 +116,7 @@ type waiter struct {
 func waiters(kinds, d []string) []waiter {
 	w := make([]waiter, len(kinds))
 	for k, kind := range kinds {
-		w[k] = waiter{newImpl(kind, d[k]), spawn(kind, d[k])}
+		w[k] = waiter{newImpl(kind, d[k]), startChild(kind, d[k])}
 	}
 	return w
 }
@@ -287,7 +287,7 @@ func throughput(cfg *config, st *suite, rep *report) {
 	ps := make([][]*proc, len(st.lock))
 	for k, kind := range st.lock {
 		for range cfg.procs {
-			ps[k] = append(ps[k], spawn(kind, d[k]))
+			ps[k] = append(ps[k], startChild(kind, d[k]))
 		}
 	}
 	rate := newPerRound(len(ps), cfg.rounds)

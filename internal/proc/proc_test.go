@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/agentlock/agentlock/internal/spawn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,8 +31,8 @@ func TestAlive(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		exe, args = "cmd", []string{"/c", "exit 0"}
 	}
-	cmd := exec.Command(exe, args...)
-	require.NoError(t, cmd.Start())
+	cmd, err := spawn.Start(func() (*exec.Cmd, error) { return exec.Command(exe, args...), nil })
+	require.NoError(t, err)
 	pid := cmd.Process.Pid
 	require.NoError(t, cmd.Wait())
 	assert.False(t, Alive(ID{PID: pid}), "an exited (and reaped) process")

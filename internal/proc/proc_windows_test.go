@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/agentlock/agentlock/internal/spawn"
 	"golang.org/x/sys/windows"
 )
 
@@ -14,8 +15,8 @@ import (
 // (STILL_ACTIVE), whose process object is still held open (here by its
 // parent), is dead.
 func TestExitCode259IsDead(t *testing.T) {
-	cmd := exec.Command("cmd", "/c", "exit 259")
-	if err := cmd.Start(); err != nil {
+	cmd, err := spawn.Start(func() (*exec.Cmd, error) { return exec.Command("cmd", "/c", "exit 259"), nil })
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Wait()
@@ -51,8 +52,8 @@ func TestListedStart(t *testing.T) {
 	if !found || st != Self().Start {
 		t.Errorf("listedStart(self) = %v, %d; want true, %d", found, st, Self().Start)
 	}
-	cmd := exec.Command("cmd", "/c", "exit 0")
-	if err := cmd.Start(); err != nil {
+	cmd, err := spawn.Start(func() (*exec.Cmd, error) { return exec.Command("cmd", "/c", "exit 0"), nil })
+	if err != nil {
 		t.Fatal(err)
 	}
 	pid := cmd.Process.Pid
@@ -116,13 +117,15 @@ func deniedPID(t *testing.T) int {
 // that a live process has not exited, and that it has once it is
 // killed; after Close it says it cannot tell.
 func TestWatchSeesExit(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestWatchChild$")
-	cmd.Env = append(os.Environ(), watchChildEnv+"=1")
-	stdin, err := cmd.StdinPipe()
+	var stdin io.WriteCloser
+	cmd, err := spawn.Start(func() (*exec.Cmd, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestWatchChild$")
+		cmd.Env = append(os.Environ(), watchChildEnv+"=1")
+		var err error
+		stdin, err = cmd.StdinPipe()
+		return cmd, err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentlock/agentlock/internal/spawn"
 	"golang.org/x/sys/windows"
 )
 
@@ -46,13 +48,15 @@ func TestMutexHeldAndTry(t *testing.T) {
 	wantHeld("released", false)
 
 	// A process killed while it owns the mutex abandons it.
-	child := exec.Command(os.Args[0], "-test.run=^TestMutexOwnerChild$")
-	child.Env = append(os.Environ(), mutexChildEnv+"="+name)
-	out, err := child.StdoutPipe()
+	var out io.ReadCloser
+	child, err := spawn.Start(func() (*exec.Cmd, error) {
+		child := exec.Command(os.Args[0], "-test.run=^TestMutexOwnerChild$")
+		child.Env = append(os.Environ(), mutexChildEnv+"="+name)
+		var err error
+		out, err = child.StdoutPipe()
+		return child, err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer child.Wait()

@@ -27,6 +27,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentlock/agentlock/internal/spawn"
 )
 
 const envRole = "AGENTLOCK_PROCTEST_ROLE"
@@ -108,24 +110,29 @@ type Child struct {
 	err   error // exit status, valid after done is closed
 }
 
-// Start starts the test binary as a child in role, with args.
+// Start starts the test binary as a child in role, with args. Under
+// Wine, a launch that dies in Wine's loader before the program runs
+// (CreateProcess fails with ERROR_INTERNAL_ERROR, about one launch in
+// 200) is tried again, up to three launches.
 func Start(t testing.TB, role string, args ...string) *Child {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatalf("proctest: %v", err)
 	}
-	cmd := Command(exe, role, args...)
-	cmd.Stderr = &logWriter{t: t, prefix: role + ": "}
-	stdin, err := cmd.StdinPipe()
+	var stdin io.WriteCloser
+	var stdout io.ReadCloser
+	cmd, err := spawn.Start(func() (*exec.Cmd, error) {
+		cmd := Command(exe, role, args...)
+		cmd.Stderr = &logWriter{t: t, prefix: role + ": "}
+		var err error
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return nil, err
+		}
+		stdout, err = cmd.StdoutPipe()
+		return cmd, err
+	})
 	if err != nil {
-		t.Fatalf("proctest: %v", err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatalf("proctest: %v", err)
-	}
-	if err := cmd.Start(); err != nil {
 		t.Fatalf("proctest: start %s: %v", role, err)
 	}
 	c := &Child{t: t, Role: role, Cmd: cmd, stdin: stdin, lines: make(chan string, 1024), done: make(chan struct{})}
