@@ -277,10 +277,17 @@ func (w waiter) cancelOnce(probe impl) (late time.Duration, phantom bool) {
 	return time.Duration(n), false
 }
 
-// throughput: cfg.procs processes of one kind lock and unlock in a loop
-// for cfg.loop, starting together; the kinds take turns within a round.
-// A round gives each kind's acquisitions per second and its spread: the
-// most acquisitions of one process over the fewest (+Inf if one starved).
+// throughput: cfg.procs processes of one kind lock and unlock in a loop,
+// starting together. A round gives each kind cfg.loop of this in
+// cfg.slices slices, and the kinds take turns slice by slice (raw,
+// gofrs, agentlock, raw, ...; which kind goes first rotates with the
+// round), so that a change in the shared machine's load over the round
+// hits every kind alike. A round gives each kind's acquisitions per
+// second over its slices, and its spread: the most acquisitions of one
+// process over the fewest within a slice, the worst slice of the round
+// (+Inf if a process starved). A spread within a slice bounds the
+// spread over the whole round: no process can fall further behind over
+// the round than it did in its worst slice.
 func throughput(cfg *config, st *suite, rep *report) {
 	d := dirs(len(st.lock))
 	defer removeAll(d)
@@ -292,26 +299,22 @@ func throughput(cfg *config, st *suite, rep *report) {
 	}
 	rate := newPerRound(len(ps), cfg.rounds)
 	spread := newPerRound(len(ps), cfg.rounds)
+	slice := cfg.loop / time.Duration(cfg.slices)
 	for r := range cfg.rounds {
-		for j := range ps {
-			k := (j + r) % len(ps)
-			start := time.Now().Add(50 * time.Millisecond)
-			cmd := fmt.Sprintf("loop %d %d", start.UnixNano(), start.Add(cfg.loop).UnixNano())
-			for _, p := range ps[k] {
-				p.send(cmd)
-			}
-			var counts []float64
-			for _, p := range ps[k] {
-				counts = append(counts, float64(p.int()))
-			}
-			sum := 0.0
-			for _, c := range counts {
-				sum += c
-			}
-			rate[k][r] = sum / cfg.loop.Seconds()
-			spread[k][r] = slices.Max(counts) / slices.Min(counts)
-			if slices.Min(counts) == 0 {
-				spread[k][r] = math.Inf(1)
+		for s := range cfg.slices {
+			for j := range ps {
+				k := (j + r) % len(ps)
+				counts := loopSlice(ps[k], slice)
+				for _, c := range counts {
+					rate[k][r] += c / cfg.loop.Seconds()
+				}
+				sp := slices.Max(counts) / slices.Min(counts)
+				if slices.Min(counts) == 0 {
+					sp = math.Inf(1)
+				}
+				if s == 0 || sp > spread[k][r] {
+					spread[k][r] = sp
+				}
 			}
 		}
 	}
@@ -320,5 +323,20 @@ func throughput(cfg *config, st *suite, rep *report) {
 			p.close()
 		}
 	}
-	rep.throughput(cfg.procs, cfg.loop, rate, spread)
+	rep.throughput(cfg.procs, cfg.loop, cfg.slices, rate, spread)
+}
+
+// loopSlice has the processes ps lock and unlock in a loop for d,
+// starting together, and returns each one's count of acquisitions.
+func loopSlice(ps []*proc, d time.Duration) []float64 {
+	start := time.Now().Add(50 * time.Millisecond)
+	cmd := fmt.Sprintf("loop %d %d", start.UnixNano(), start.Add(d).UnixNano())
+	for _, p := range ps {
+		p.send(cmd)
+	}
+	counts := make([]float64, len(ps))
+	for i, p := range ps {
+		counts[i] = float64(p.int())
+	}
+	return counts
 }

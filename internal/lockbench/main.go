@@ -42,7 +42,8 @@ type config struct {
 	cpuHold                time.Duration
 	cancels                int // per round and kind
 	procs                  int
-	loop                   time.Duration
+	loop                   time.Duration // per round and kind, in slices
+	slices                 int
 }
 
 var figures = []struct {
@@ -79,14 +80,14 @@ func newConfig(quick bool, rounds int, holds string) *config {
 		rounds: 5, ops: batchOps, batches: 20,
 		holds:         []time.Duration{time.Millisecond, 20 * time.Millisecond, 200 * time.Millisecond, 2 * time.Second},
 		handoffBudget: 4 * time.Second, minSamples: 7, maxSamples: 100,
-		cpuHold: cpuHold, cancels: 6, procs: 8, loop: 2 * time.Second,
+		cpuHold: cpuHold, cancels: 6, procs: 8, loop: 2 * time.Second, slices: 4,
 	}
 	if quick {
 		*cfg = config{
 			rounds: 3, ops: quickBatchOps, batches: 4,
 			holds:         cfg.holds[:3],
 			handoffBudget: 160 * time.Millisecond, minSamples: 1, maxSamples: 10,
-			cpuHold: 300 * time.Millisecond, cancels: 2, procs: 8, loop: 300 * time.Millisecond,
+			cpuHold: 300 * time.Millisecond, cancels: 2, procs: 8, loop: 300 * time.Millisecond, slices: 2,
 		}
 	}
 	if rounds > 0 {

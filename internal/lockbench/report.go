@@ -130,15 +130,16 @@ func (r *report) cancel(late [][]time.Duration, phantoms []int) {
 		cells(r.s.cancel, "cancel", first, c, bold), "", "≤ 10 ms, none")
 }
 
-func (r *report) throughput(procs int, loop time.Duration, rate, spread perRound) {
+func (r *report) throughput(procs int, loop time.Duration, parts int, rate, spread perRound) {
 	kinds, a := r.s.lock, len(rate)-1
 	val := func(k int) string { return fmt.Sprintf("%.0f", median(rate[k])) }
 	mid := func(k int) string { return fmt.Sprintf("%.0f (%.2f×)", median(rate[k]), median(rate.ratios(k))) }
-	line(fmt.Sprintf("%d processes contending, %v per round (acquisitions/s)", procs, loop),
+	slice := loop / time.Duration(parts)
+	line(fmt.Sprintf("%d processes contending, %v per round and kind in %d slices of %v, the kinds taking turns (acquisitions/s)", procs, loop, parts, slice),
 		cells(kinds, "", val, mid, val), spanned(rate.ratios(a)), "≥ 0.8× every round")
 	s := func(k int) string { return fmt.Sprintf("%.2f (%s)", median(spread[k]), maxSpread(spread[k])) }
 	bold := func(k int) string { return "**" + s(k) + "**" }
-	line("— spread: most ÷ fewest acquisitions of one process, median (worst)",
+	line(fmt.Sprintf("— spread: most ÷ fewest acquisitions of one process in a %v slice, each round's worst slice: median (worst)", slice),
 		cells(kinds, "", s, s, bold), "", "≤ 3×")
 	r.detail("%d processes contending: %s", procs, list(rate.ratios(a)))
 	r.detail("spread, %s: %s", r.s.columns[0], list(spread[0]))
