@@ -181,10 +181,8 @@ type fileLock struct {
 	verified uint64
 
 	// rel is the buffer each grant encodes its released record in
-	// (pageGrant.rel); last is where this process's last release left
-	// the page (see prev). Only the holder of sem uses them.
-	rel  [record.Size]byte
-	last releasedAt
+	// (pageGrant.rel). Only the holder of sem uses it.
+	rel [record.Size]byte
 
 	held atomic.Pointer[pageGrant] // the grant while this process holds the lock
 }
@@ -475,7 +473,8 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req *Request, g *p
 // publishRecord is publishAfter for the file backend, in one touch of
 // the page (record.Page.PublishFrom): the previous record tells
 // whether its holder released cleanly and what the last token was
-// (prev), the token is issued, the record stored through the holder
+// (the page's mark of a clean release says so without reading it), the
+// token is issued, the record stored through the holder
 // file's template and the released record prepared in l.rel, so that
 // Release only copies it. The caller holds l.sem, which guards the
 // template and l.rel.
@@ -492,8 +491,13 @@ func (l *fileLock) publishRecord(page *record.Page, req *Request) (Holder, bool,
 	r := h.toRecord(record.Held)
 	var abandoned bool
 	var terr error
-	err := page.PublishFrom(&hf.tmpl, &r, &l.rel, func(seq uint32, last uint64, ours bool) (uint64, error) {
-		st, prevToken, perr := l.prev(page, seq)
+	err := page.PublishFrom(&hf.tmpl, &r, &l.rel, func(_ uint32, last uint64, ours, released bool) (uint64, error) {
+		// A clean release leaves a mark the page's next writer can see
+		// without reading the record (see record.Page.PublishFrom).
+		st, prevToken, perr := record.Released, last, error(nil)
+		if !released {
+			st, prevToken, perr = page.Peek()
+		}
 		abandoned = perr != nil || st == record.Held
 		if perr != nil {
 			prevToken = 0 // a record that fails its checks says nothing
@@ -510,27 +514,6 @@ func (l *fileLock) publishRecord(page *record.Page, req *Request) (Holder, bool,
 	}
 	h.Token = r.Token
 	return h, abandoned, nil
-}
-
-// A releasedAt is where a release left a page: its sequence number
-// after the write, and the token released.
-type releasedAt struct {
-	page  *record.Page
-	seq   uint32
-	token uint64
-}
-
-// prev returns the state and token of the record on page before this
-// acquisition, given the page's sequence number seq. If the page is as
-// this process's last release left it (nobody has written it since,
-// which the sequence number says), that is the released record, known
-// without reading and checking it again: the common case of a process
-// that takes the lock over and over.
-func (l *fileLock) prev(page *record.Page, seq uint32) (record.State, uint64, error) {
-	if l.last.page == page && seq == l.last.seq {
-		return record.Released, l.last.token, nil
-	}
-	return page.Peek()
 }
 
 // unlock releases the lock file and the in-process semaphore.

@@ -625,12 +625,7 @@ func (g *pageGrant) Release() error {
 	switch {
 	case lost:
 	case g.relOK:
-		var seq uint32
-		token := g.holder.Token
-		seq, serr = g.page.StoreEncoded(g.rel, token)
-		if l, ok := g.unlock.(*fileLock); ok && serr == nil {
-			l.last = releasedAt{g.page, seq, token}
-		}
+		serr = g.page.StoreEncoded(g.rel, g.holder.Token)
 	default:
 		r := g.holder.toRecord(record.Released)
 		serr = g.page.Store(&r)

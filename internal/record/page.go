@@ -18,6 +18,8 @@ import (
 //	off  len  field
 //	  0    8  magic "AGLKHP01" (all zero in a fresh file)
 //	  8    4  sequence (seqlock: odd while a write is in progress)
+//	 12    4  released sequence: the sequence a clean release's write
+//	          left (see PublishFrom); zero in pages of older versions
 //	 24    8  highest token ever stored (kept apart from the body, so a
 //	          body torn by a writer that died mid-write does not lose it)
 //	 64  384  record body (see package doc)
@@ -38,6 +40,7 @@ const PageSize = 4096
 const (
 	magic    = "AGLKHP01"
 	seqOff   = 8
+	relOff   = 12
 	waitOff  = 512
 	wakeOff  = 516
 	wokenOff = 520
@@ -93,6 +96,7 @@ func NewPage(b []byte) *Page {
 }
 
 func (p *Page) seq() *uint32     { return (*uint32)(unsafe.Pointer(&p.b[seqOff])) }
+func (p *Page) relSeq() *uint32  { return (*uint32)(unsafe.Pointer(&p.b[relOff])) }
 func (p *Page) waiters() *uint32 { return (*uint32)(unsafe.Pointer(&p.b[waitOff])) }
 
 // WakeWord returns the address of the wake sequence, for futex system
@@ -326,24 +330,21 @@ func (p *Page) StoreHeld(r *Record, rel *[Size]byte) error {
 	return nil
 }
 
-// storeChecked is Store after check.
+// storeChecked is Store after check. A released record marks the page
+// as released cleanly (see PublishFrom).
 func (p *Page) storeChecked(r *Record) error {
-	_, err := p.write(r.Token, func(body []byte) { encode(body, r) })
-	return err
-}
-
-// write runs fill on the body under the sequence lock, after raising
-// the page's highest token to token, and returns the page's sequence
-// number after the write.
-func (p *Page) write(token uint64, fill func(body []byte)) (seq uint32, err error) {
-	err = p.do(func() error {
-		seq = p.writeTouched(token, fill)
+	return p.do(func() error {
+		seq := p.writeTouched(r.Token, func(body []byte) { encode(body, r) })
+		if r.State == Released {
+			atomic.StoreUint32(p.relSeq(), seq)
+		}
 		return nil
 	})
-	return seq, err
 }
 
-// writeTouched is write inside a touch of the page (do).
+// writeTouched runs fill on the body under the sequence lock, after
+// raising the page's highest token to token, and returns the page's
+// sequence number after the write. The caller touches the page (do).
 func (p *Page) writeTouched(token uint64, fill func(body []byte)) uint32 {
 	s := atomic.LoadUint32(p.seq())
 	if string(p.b[:8]) != magic {
@@ -374,12 +375,25 @@ func (p *Page) writeTouched(token uint64, fill func(body []byte)) uint32 {
 // and rel the same with the state patched, with no encoding or
 // checksum over the whole body; otherwise t is remade from r first.
 // token is called with the page's
-// sequence number (see Seq), its highest stored token and whether its
-// header is this package's (see LastToken), and returns the token; r's
-// Token is set to it. If token fails, nothing is stored and its error
+// sequence number (see Seq), its highest stored token, whether its
+// header is this package's (see LastToken) and whether its record is a
+// clean release's (released), and returns the token; r's Token is set
+// to it.
+//
+// released says that the record was stored by a release (StoreEncoded,
+// or Store of a record in state Released) in any process, and that
+// nothing written through this package has changed the page since: the
+// release left its sequence number in the header, beside the sequence
+// number itself. The next holder then knows that its predecessor
+// released cleanly, and that its token is the highest stored, without
+// reading and checking the record; on a lock that moves between
+// processes, that read would be made while the lock is held. A write
+// that bypasses this package (another user's program writing the file)
+// is not seen by it: the record is overwritten by this publish anyway,
+// and its predecessor did release cleanly. If token fails, nothing is stored and its error
 // is returned as it is. token may be called again if the page faulted
 // and was repaired.
-func (p *Page) PublishFrom(t *Template, r *Record, rel *[Size]byte, token func(seq uint32, last uint64, ours bool) (uint64, error)) error {
+func (p *Page) PublishFrom(t *Template, r *Record, rel *[Size]byte, token func(seq uint32, last uint64, ours, released bool) (uint64, error)) error {
 	if r.State != Held {
 		return fmt.Errorf("invalid state %d for a held record", r.State)
 	}
@@ -388,7 +402,10 @@ func (p *Page) PublishFrom(t *Template, r *Record, rel *[Size]byte, token func(s
 	}
 	var sum uint32
 	err := p.do(func() error {
-		tok, err := token(atomic.LoadUint32(p.seq()), atomic.LoadUint64(p.lastToken()), string(p.b[:8]) == magic)
+		s := atomic.LoadUint32(p.seq())
+		ours := string(p.b[:8]) == magic
+		released := ours && s != 0 && s&1 == 0 && atomic.LoadUint32(p.relSeq()) == s
+		tok, err := token(s, atomic.LoadUint64(p.lastToken()), ours, released)
 		if err != nil {
 			return err
 		}
@@ -468,12 +485,17 @@ func (p *Page) TakeWake() (wake bool, err error) {
 	return wake, err
 }
 
-// StoreEncoded is Store with a body that Encode wrote earlier, for a
-// release, whose record is known when the lock is taken: the release
-// then only copies bytes. It returns the page's sequence number after
-// the write (see Seq). The caller must hold the lock.
-func (p *Page) StoreEncoded(body *[Size]byte, token uint64) (seq uint32, err error) {
-	return p.write(token, func(b []byte) { copy(b, body[:]) })
+// StoreEncoded is Store with a body that Encode wrote earlier of a
+// record in state Released, for a release, whose record is known when
+// the lock is taken: the release then only copies bytes. Like Store of
+// a released record, it marks the page as released cleanly (see
+// PublishFrom). The caller must hold the lock.
+func (p *Page) StoreEncoded(body *[Size]byte, token uint64) error {
+	return p.do(func() error {
+		seq := p.writeTouched(token, func(b []byte) { copy(b, body[:]) })
+		atomic.StoreUint32(p.relSeq(), seq)
+		return nil
+	})
 }
 
 // Seq returns the page's sequence number, which every write through

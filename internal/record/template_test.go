@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,8 +12,8 @@ import (
 )
 
 // constToken returns a PublishFrom token function that issues t.
-func constToken(t uint64) func(uint32, uint64, bool) (uint64, error) {
-	return func(uint32, uint64, bool) (uint64, error) { return t, nil }
+func constToken(t uint64) func(uint32, uint64, bool, bool) (uint64, error) {
+	return func(uint32, uint64, bool, bool) (uint64, error) { return t, nil }
 }
 
 // TestPublishFrom checks that a record stored through a template, and
@@ -77,9 +78,10 @@ func TestPublishFromRefuses(t *testing.T) {
 	errNoToken := errors.New("no token")
 	other := r
 	other.Purpose = "something else"
-	err := p.PublishFrom(&tmpl, &other, &rel, func(seq uint32, last uint64, ours bool) (uint64, error) {
+	err := p.PublishFrom(&tmpl, &other, &rel, func(seq uint32, last uint64, ours, released bool) (uint64, error) {
 		assert.Equal(t, r.Token, last)
 		assert.True(t, ours)
+		assert.False(t, released, "the record is a holder's")
 		s, _ := p.Seq()
 		assert.Equal(t, s, seq)
 		return 0, errNoToken
@@ -91,4 +93,62 @@ func TestPublishFromRefuses(t *testing.T) {
 	got, err := p.Load()
 	require.NoError(t, err)
 	assert.Equal(t, r, got)
+}
+
+// TestPublishFromSeesCleanRelease: PublishFrom's token function is told
+// that the record is a clean release's exactly when a release (Store of
+// a released record, or StoreEncoded) was the page's last write through
+// this package: not on a fresh or zeroed page, not after a holder's
+// record, not on a page written by something else, and not after a
+// release torn by a writer that died in it.
+func TestPublishFromSeesCleanRelease(t *testing.T) {
+	p := NewPage(unsafeBytes(make([]uint64, PageSize/8)))
+	var tmpl Template
+	var rel [Size]byte
+	released := func() bool {
+		t.Helper()
+		var got bool
+		errPeek := errors.New("only looking")
+		h := sample()
+		err := p.PublishFrom(&tmpl, &h, &rel, func(_ uint32, _ uint64, _, r bool) (uint64, error) {
+			got = r
+			return 0, errPeek
+		})
+		require.ErrorIs(t, err, errPeek)
+		return got
+	}
+	assert.False(t, released(), "a fresh page")
+
+	r := sample()
+	require.NoError(t, p.PublishFrom(&tmpl, &r, &rel, constToken(r.Token)))
+	assert.False(t, released(), "a holder's record")
+	require.NoError(t, p.StoreEncoded(&rel, r.Token))
+	assert.True(t, released(), "after StoreEncoded")
+
+	r.Token++
+	require.NoError(t, p.Store(&r))
+	assert.False(t, released(), "after Store of a held record")
+	r.State = Released
+	require.NoError(t, p.Store(&r))
+	assert.True(t, released(), "after Store of a released record")
+
+	// A release that died in the middle of its write: the sequence
+	// number is odd.
+	atomic.AddUint32(p.seq(), 1)
+	assert.False(t, released(), "a write in progress")
+	atomic.AddUint32(p.seq(), 1)
+	assert.False(t, released(), "a write after the release")
+
+	// A page zeroed under the holders (truncated and restored).
+	require.NoError(t, p.Store(&r))
+	assert.True(t, released())
+	clear(p.b)
+	assert.False(t, released(), "a zeroed page")
+	copy(p.b[:8], magic)
+	assert.False(t, released(), "a page another program wrote whole, with a zero sequence")
+
+	// A page whose header is not this package's, whatever its words say.
+	require.NoError(t, p.Store(&r))
+	copy(p.b[:8], "NOTOURS!")
+	assert.False(t, released(), "a foreign header")
 }
