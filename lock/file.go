@@ -491,7 +491,7 @@ func (l *fileLock) publishRecord(page *record.Page, req *Request) (Holder, bool,
 	r := h.toRecord(record.Held)
 	var abandoned bool
 	var terr error
-	err := page.PublishFrom(&hf.tmpl, &r, &l.rel, func(_ uint32, last uint64, ours, released bool) (uint64, error) {
+	err := page.PublishFrom(&hf.tmpl, &r, &l.rel, func(last uint64, ours, released bool) (uint64, error) {
 		// A clean release leaves a mark the page's next writer can see
 		// without reading the record (see record.Page.PublishFrom).
 		st, prevToken, perr := record.Released, last, error(nil)

@@ -18,8 +18,8 @@ import (
 //	off  len  field
 //	  0    8  magic "AGLKHP01" (all zero in a fresh file)
 //	  8    4  sequence (seqlock: odd while a write is in progress)
-//	 12    4  released sequence: the sequence a clean release's write
-//	          left (see PublishFrom); zero in pages of older versions
+//	 12    4  release mark: the sequence a clean release's write left,
+//	 16    8  and the token it stored (see PublishFrom)
 //	 24    8  highest token ever stored (kept apart from the body, so a
 //	          body torn by a writer that died mid-write does not lose it)
 //	 64  384  record body (see package doc)
@@ -38,15 +38,16 @@ import (
 const PageSize = 4096
 
 const (
-	magic    = "AGLKHP01"
-	seqOff   = 8
-	relOff   = 12
-	waitOff  = 512
-	wakeOff  = 516
-	wokenOff = 520
-	tokenOff = 24
-	bodyOff  = 64
-	maxSpins = 100
+	magic     = "AGLKHP01"
+	seqOff    = 8
+	relOff    = 12
+	relTokOff = 16
+	waitOff   = 512
+	wakeOff   = 516
+	wokenOff  = 520
+	tokenOff  = 24
+	bodyOff   = 64
+	maxSpins  = 100
 
 	maxWriteWait = 20 * time.Millisecond
 )
@@ -95,8 +96,27 @@ func NewPage(b []byte) *Page {
 	return &Page{b: b}
 }
 
-func (p *Page) seq() *uint32     { return (*uint32)(unsafe.Pointer(&p.b[seqOff])) }
-func (p *Page) relSeq() *uint32  { return (*uint32)(unsafe.Pointer(&p.b[relOff])) }
+func (p *Page) seq() *uint32    { return (*uint32)(unsafe.Pointer(&p.b[seqOff])) }
+func (p *Page) relSeq() *uint32 { return (*uint32)(unsafe.Pointer(&p.b[relOff])) }
+func (p *Page) relTok() *uint64 { return (*uint64)(unsafe.Pointer(&p.b[relTokOff])) }
+
+// markReleased leaves the release mark of a release whose write left
+// the sequence number seq and stored token (see PublishFrom).
+func (p *Page) markReleased(seq uint32, token uint64) {
+	atomic.StoreUint64(p.relTok(), token)
+	atomic.StoreUint32(p.relSeq(), seq)
+}
+
+// releasedMark reports whether the page carries the mark of a clean
+// release that is still its last write: its header is this package's,
+// and the mark names the page's sequence number (a settled one, never
+// the zero of a page written whole by another program) and its highest
+// token, which any later acquisition would have raised.
+func (p *Page) releasedMark() bool {
+	s := atomic.LoadUint32(p.seq())
+	return string(p.b[:8]) == magic && s != 0 && s&1 == 0 &&
+		atomic.LoadUint32(p.relSeq()) == s && atomic.LoadUint64(p.relTok()) == atomic.LoadUint64(p.lastToken())
+}
 func (p *Page) waiters() *uint32 { return (*uint32)(unsafe.Pointer(&p.b[waitOff])) }
 
 // WakeWord returns the address of the wake sequence, for futex system
@@ -336,7 +356,7 @@ func (p *Page) storeChecked(r *Record) error {
 	return p.do(func() error {
 		seq := p.writeTouched(r.Token, func(body []byte) { encode(body, r) })
 		if r.State == Released {
-			atomic.StoreUint32(p.relSeq(), seq)
+			p.markReleased(seq, r.Token)
 		}
 		return nil
 	})
@@ -353,6 +373,7 @@ func (p *Page) writeTouched(token uint64, fill func(body []byte)) uint32 {
 		// reader's cache of a record from before cannot match.
 		s = uint32(time.Now().UnixNano()) &^ 1
 		atomic.StoreUint64(p.lastToken(), 0)
+		p.markReleased(0, 0) // (no release mark survives either)
 	}
 	atomic.StoreUint32(p.seq(), s|1) // odd: write in progress
 	if string(p.b[:8]) != magic {
@@ -374,26 +395,25 @@ func (p *Page) writeTouched(token uint64, fill func(body []byte)) uint32 {
 // the time differ), the record is the template with those patched in,
 // and rel the same with the state patched, with no encoding or
 // checksum over the whole body; otherwise t is remade from r first.
-// token is called with the page's
-// sequence number (see Seq), its highest stored token, whether its
+// token is called with the page's highest stored token, whether its
 // header is this package's (see LastToken) and whether its record is a
 // clean release's (released), and returns the token; r's Token is set
-// to it.
+// to it. If token fails, nothing is stored and its error is returned
+// as it is. token may be called again if the page faulted and was
+// repaired.
 //
-// released says that the record was stored by a release (StoreEncoded,
-// or Store of a record in state Released) in any process, and that
-// nothing written through this package has changed the page since: the
-// release left its sequence number in the header, beside the sequence
-// number itself. The next holder then knows that its predecessor
-// released cleanly, and that its token is the highest stored, without
-// reading and checking the record; on a lock that moves between
-// processes, that read would be made while the lock is held. A write
-// that bypasses this package (another user's program writing the file)
-// is not seen by it: the record is overwritten by this publish anyway,
-// and its predecessor did release cleanly. If token fails, nothing is stored and its error
-// is returned as it is. token may be called again if the page faulted
-// and was repaired.
-func (p *Page) PublishFrom(t *Template, r *Record, rel *[Size]byte, token func(seq uint32, last uint64, ours, released bool) (uint64, error)) error {
+// released says that the page's last write through this package, in
+// any process, was a release (StoreEncoded, or Store of a record in
+// state Released): the release left a mark in the header, its sequence
+// number and token, which every later write moves past. The next holder
+// then knows that its predecessor released cleanly, and that its token
+// is the highest stored, without reading and checking the record; on a
+// lock that moves between processes, that read would be made while the
+// lock is held. A program that writes the file without this package
+// can forge the mark, as it can forge a record that passes its
+// checks; one that scribbles on the record leaves a mark that is still
+// true of the last holder, whose record this publish overwrites.
+func (p *Page) PublishFrom(t *Template, r *Record, rel *[Size]byte, token func(last uint64, ours, released bool) (uint64, error)) error {
 	if r.State != Held {
 		return fmt.Errorf("invalid state %d for a held record", r.State)
 	}
@@ -402,10 +422,7 @@ func (p *Page) PublishFrom(t *Template, r *Record, rel *[Size]byte, token func(s
 	}
 	var sum uint32
 	err := p.do(func() error {
-		s := atomic.LoadUint32(p.seq())
-		ours := string(p.b[:8]) == magic
-		released := ours && s != 0 && s&1 == 0 && atomic.LoadUint32(p.relSeq()) == s
-		tok, err := token(s, atomic.LoadUint64(p.lastToken()), ours, released)
+		tok, err := token(atomic.LoadUint64(p.lastToken()), string(p.b[:8]) == magic, p.releasedMark())
 		if err != nil {
 			return err
 		}
@@ -492,14 +509,7 @@ func (p *Page) TakeWake() (wake bool, err error) {
 // PublishFrom). The caller must hold the lock.
 func (p *Page) StoreEncoded(body *[Size]byte, token uint64) error {
 	return p.do(func() error {
-		seq := p.writeTouched(token, func(b []byte) { copy(b, body[:]) })
-		atomic.StoreUint32(p.relSeq(), seq)
+		p.markReleased(p.writeTouched(token, func(b []byte) { copy(b, body[:]) }), token)
 		return nil
 	})
 }
-
-// Seq returns the page's sequence number, which every write through
-// this package advances: a page whose number is the one a write left
-// still holds that write's record (or was changed by something that
-// does not write as this package does).
-func (p *Page) Seq() (uint32, error) { return p.sequence() }
