@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentlock/agentlock/internal/spawn"
 	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
@@ -138,16 +139,19 @@ type result struct {
 // agentlock runs agentlock with args and stdin to the end.
 func agentlock(t testing.TB, stdin string, args ...string) result {
 	t.Helper()
-	cmd := command(t, args...)
 	var out, errb bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
-	cmd.WaitDelay = 5 * time.Second // a process left holding the output must not hang the test
 	start := time.Now()
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}
-	if cmd.ProcessState == nil {
+	cmd, err := spawn.Start(func() (*exec.Cmd, error) {
+		cmd := command(t, args...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
+		cmd.WaitDelay = 5 * time.Second // a process left holding the output must not hang the test
+		return cmd, nil
+	})
+	if err != nil {
 		t.Fatalf("agentlock %q: %v", args, err)
 	}
+	cmd.Wait()
+	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}
 	r.code = cmd.ProcessState.ExitCode()
 	t.Logf("agentlock %q: status %d in %v, stderr %q", args, r.code, r.elapsed.Round(time.Millisecond), r.stderr)
 	return r
@@ -201,10 +205,15 @@ type started struct {
 // the end of the test if still running.
 func start(t *testing.T, args ...string) *started {
 	t.Helper()
-	s := &started{cmd: command(t, args...), out: &lockedBuffer{}, errb: &lockedBuffer{}, done: make(chan struct{})}
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.errb
-	s.cmd.WaitDelay = 5 * time.Second
-	require.NoError(t, s.cmd.Start())
+	s := &started{out: &lockedBuffer{}, errb: &lockedBuffer{}, done: make(chan struct{})}
+	var err error
+	s.cmd, err = spawn.Start(func() (*exec.Cmd, error) {
+		cmd := command(t, args...)
+		cmd.Stdout, cmd.Stderr = s.out, s.errb
+		cmd.WaitDelay = 5 * time.Second
+		return cmd, nil
+	})
+	require.NoError(t, err)
 	go func() {
 		s.cmd.Wait()
 		s.code = s.cmd.ProcessState.ExitCode()

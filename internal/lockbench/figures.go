@@ -300,13 +300,14 @@ func throughput(cfg *config, st *suite, rep *report) {
 	rate := newPerRound(len(ps), cfg.rounds)
 	spread := newPerRound(len(ps), cfg.rounds)
 	slice := cfg.loop / time.Duration(cfg.slices)
+	total := (slice * time.Duration(cfg.slices)).Seconds() // cfg.loop, to the nanosecond
 	for r := range cfg.rounds {
 		for s := range cfg.slices {
 			for j := range ps {
 				k := (j + r) % len(ps)
 				counts := loopSlice(ps[k], slice)
 				for _, c := range counts {
-					rate[k][r] += c / cfg.loop.Seconds()
+					rate[k][r] += c / total
 				}
 				sp := slices.Max(counts) / slices.Min(counts)
 				if slices.Min(counts) == 0 {
