@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentlock/agentlock/internal/racebuild"
 	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
@@ -313,4 +314,45 @@ func acquiredAt(c *lock.Coordinator) <-chan time.Time {
 		}
 	}()
 	return got
+}
+
+// TestRestoredPageWakesSleepers: a holder page truncated under a
+// waiter that sleeps behind a live holder loses the waiter's "someone
+// is waiting" flag with the rest of the page, so the holder's Release
+// finds nobody to wake. The watch that sees the page modified wakes
+// the sleepers, which announce themselves again on the restored page:
+// the Release then wakes the waiter at once, not its safety-net
+// timeout (up to a second by the time the page is truncated here).
+func TestRestoredPageWakesSleepers(t *testing.T) {
+	if racebuild.Enabled {
+		t.Skip("truncates a holder page under race-built processes (see TestHolderPageTruncated); .ci/run runs this test without -race")
+	}
+	dir := proctest.TempDir(t)
+	hpath := filepath.Join(dir, "x.holder")
+	h := fieldChild(t, dir, "x")
+	c := newC(t, dir, "x")
+	var ds []time.Duration
+	for round := 0; round < 3; round++ {
+		acquired(t, h)
+		got := acquiredAt(c)
+		// Long enough for the waiter's futex sleeps to have grown to a
+		// second, and to be in the middle of one.
+		time.Sleep(2 * time.Second)
+		require.NoError(t, os.Truncate(hpath, 0))
+		// The holder restores its page and publishes its record again.
+		for {
+			hd, err := c.Holder(context.Background())
+			if err == nil && hd.PID == h.PID() {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		released := time.Now()
+		h.Send("release")
+		h.Expect("released", fieldLong)
+		ds = append(ds, (<-got).Sub(released))
+	}
+	slices.Sort(ds)
+	t.Logf("lock taken after %v", ds)
+	require.Less(t, ds[len(ds)/2], 200*time.Millisecond, "median")
 }
