@@ -356,3 +356,94 @@ func TestRestoredPageWakesSleepers(t *testing.T) {
 	t.Logf("lock taken after %v", ds)
 	require.Less(t, ds[len(ds)/2], 200*time.Millisecond, "median")
 }
+
+// TestDeadHolderThenForeignLocker: a holder killed while a waiter
+// sleeps behind it leaves its record, and a foreign locker (Python's
+// fcntl.flock, blocked on the lock) takes the lock at its death. The
+// record still names the dead holder, so the waiter must look again
+// at the foreign holders' short interval, not sleep as behind a live
+// holder that will wake it: the foreign locker's unlock without a
+// close wakes nobody.
+func TestDeadHolderThenForeignLocker(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	dir := proctest.TempDir(t)
+	c := newC(t, dir, "x")
+	const script = `
+import fcntl, sys, time
+f = open(sys.argv[1], "r+")
+print("ready", flush=True)
+fcntl.flock(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.readline()
+fcntl.flock(f, fcntl.LOCK_UN)
+print("unlocked", time.time_ns(), flush=True)
+sys.stdin.readline()
+`
+	var ds []time.Duration
+	for round := 0; len(ds) < 3; round++ {
+		if round == 10 {
+			t.Fatalf("the waiter, not the foreign locker, took the lock at the holder's death in %d rounds of %d", round-len(ds), round)
+		}
+		h := fieldChild(t, dir, "x")
+		acquired(t, h)
+		got := acquiredAt(c)
+		time.Sleep(300 * time.Millisecond) // the waiter sleeps behind a live holder
+
+		cmd := exec.Command(py, "-c", script, filepath.Join(dir, "x.lock"))
+		stdin, err := cmd.StdinPipe()
+		require.NoError(t, err)
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		sc := bufio.NewScanner(stdout)
+		require.True(t, sc.Scan())
+		require.Equal(t, "ready", sc.Text())
+		inFlock(t, cmd.Process.Pid) // queued on the lock before the waiter's next attempt
+		h.Kill()
+		h.Wait(fieldLong)
+
+		pyLocked := make(chan bool, 1)
+		go func() { pyLocked <- sc.Scan() && sc.Text() == "locked" }()
+		select {
+		case at := <-got:
+			// The waiter was first: not the case under test.
+			t.Logf("round %d: the waiter took the lock first, at %v", round, at.Format(time.StampMicro))
+			<-pyLocked
+			stdin.Close()
+			cmd.Process.Kill()
+			cmd.Wait()
+			continue
+		case ok := <-pyLocked:
+			require.True(t, ok, "python: %v", sc.Err())
+		}
+		time.Sleep(300 * time.Millisecond) // past the waiter's first safety-net sleep after the death's wake-ups
+		fmt.Fprintln(stdin, "unlock")
+		require.True(t, sc.Scan())
+		f := strings.Fields(sc.Text())
+		require.Len(t, f, 2)
+		ns, _ := strconv.ParseInt(f[1], 10, 64)
+		ds = append(ds, (<-got).Sub(time.Unix(0, ns)))
+		stdin.Close()
+		cmd.Wait()
+	}
+	slices.Sort(ds)
+	t.Logf("lock taken after %v", ds)
+	require.Less(t, ds[len(ds)/2], 150*time.Millisecond, "median")
+}
+
+// inFlock waits until the process pid's main thread sleeps in flock(2).
+func inFlock(t *testing.T, pid int) {
+	t.Helper()
+	want := strconv.Itoa(syscall.SYS_FLOCK) + " "
+	for deadline := time.Now().Add(fieldLong); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+		require.NoError(t, err)
+		if strings.HasPrefix(string(b), want) {
+			return
+		}
+	}
+	t.Fatalf("process %d never slept in flock(2)", pid)
+}
