@@ -474,10 +474,10 @@ func (b *fileBackend) publish(l *fileLock, page *record.Page, req *Request, g *p
 // the page (record.Page.PublishFrom): the previous record tells
 // whether its holder released cleanly and what the last token was
 // (the page's mark of a clean release says so without reading it), the
-// token is issued, the record stored through the holder
-// file's template and the released record prepared in l.rel, so that
-// Release only copies it. The caller holds l.sem, which guards the
-// template and l.rel.
+// token is issued, the record stored through the holder file's template
+// and the released record prepared in l.rel, so that Release only
+// copies it. The caller holds l.sem, which guards the template and
+// l.rel.
 func (l *fileLock) publishRecord(page *record.Page, req *Request) (Holder, bool, error) {
 	hf := &l.hf
 	hw := hf.hw.Load()

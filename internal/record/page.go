@@ -107,15 +107,14 @@ func (p *Page) markReleased(seq uint32, token uint64) {
 	atomic.StoreUint32(p.relSeq(), seq)
 }
 
-// releasedMark reports whether the page carries the mark of a clean
-// release that is still its last write: its header is this package's,
-// and the mark names the page's sequence number (a settled one, never
-// the zero of a page written whole by another program) and its highest
-// token, which any later acquisition would have raised.
-func (p *Page) releasedMark() bool {
+// releasedMark reports whether a page whose header is this package's
+// carries the mark of a clean release that is still its last write: the
+// mark names the page's sequence number (a settled one, never the zero
+// of a page written whole by another program) and its highest token,
+// last, which any later acquisition would have raised.
+func (p *Page) releasedMark(last uint64) bool {
 	s := atomic.LoadUint32(p.seq())
-	return string(p.b[:8]) == magic && s != 0 && s&1 == 0 &&
-		atomic.LoadUint32(p.relSeq()) == s && atomic.LoadUint64(p.relTok()) == atomic.LoadUint64(p.lastToken())
+	return s != 0 && s&1 == 0 && atomic.LoadUint32(p.relSeq()) == s && atomic.LoadUint64(p.relTok()) == last
 }
 func (p *Page) waiters() *uint32 { return (*uint32)(unsafe.Pointer(&p.b[waitOff])) }
 
@@ -422,7 +421,8 @@ func (p *Page) PublishFrom(t *Template, r *Record, rel *[Size]byte, token func(l
 	}
 	var sum uint32
 	err := p.do(func() error {
-		tok, err := token(atomic.LoadUint64(p.lastToken()), string(p.b[:8]) == magic, p.releasedMark())
+		last, ours := atomic.LoadUint64(p.lastToken()), string(p.b[:8]) == magic
+		tok, err := token(last, ours, ours && p.releasedMark(last))
 		if err != nil {
 			return err
 		}
