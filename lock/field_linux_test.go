@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -19,7 +20,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/agentlock/agentlock/internal/racebuild"
 	"github.com/agentlock/agentlock/lock"
 	"github.com/agentlock/agentlock/lock/locktest/proctest"
 )
@@ -275,27 +275,15 @@ while sys.stdin.readline():
     fcntl.flock(f, fcntl.LOCK_UN)
     print("unlocked", time.time_ns(), flush=True)
 `
-	cmd := exec.Command(py, "-c", script, filepath.Join(dir, "x.lock"))
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	sc := bufio.NewScanner(stdout)
+	p := startPyLocker(t, py, script, filepath.Join(dir, "x.lock"))
 	var ds []time.Duration
 	for round := 0; round < 5; round++ {
-		fmt.Fprintln(stdin, "lock")
-		require.True(t, sc.Scan())
-		require.Equal(t, "locked", sc.Text())
+		fmt.Fprintln(p.stdin, "lock")
+		p.expect(t, "locked")
 		got := acquiredAt(c)
 		time.Sleep(300 * time.Millisecond) // the waiter is in its long wait: what the unlock must wake
-		fmt.Fprintln(stdin, "unlock")
-		require.True(t, sc.Scan())
-		f := strings.Fields(sc.Text())
-		require.Len(t, f, 2)
-		ns, _ := strconv.ParseInt(f[1], 10, 64)
-		ds = append(ds, (<-got).Sub(time.Unix(0, ns)))
+		unlocked := p.unlock(t)
+		ds = append(ds, (<-got).Sub(unlocked))
 	}
 	slices.Sort(ds)
 	t.Logf("python LOCK_UN without close: lock taken after %v", ds)
@@ -324,9 +312,7 @@ func acquiredAt(c *lock.Coordinator) <-chan time.Time {
 // the Release then wakes the waiter at once, not its safety-net
 // timeout (up to a second by the time the page is truncated here).
 func TestRestoredPageWakesSleepers(t *testing.T) {
-	if racebuild.Enabled {
-		t.Skip("truncates a holder page under race-built processes (see TestHolderPageTruncated); .ci/run runs this test without -race")
-	}
+	skipTruncateUnderRace(t)
 	dir := proctest.TempDir(t)
 	hpath := filepath.Join(dir, "x.holder")
 	h := fieldChild(t, dir, "x")
@@ -392,42 +378,28 @@ sys.stdin.readline()
 		got := acquiredAt(c)
 		time.Sleep(300 * time.Millisecond) // the waiter sleeps behind a live holder
 
-		cmd := exec.Command(py, "-c", script, filepath.Join(dir, "x.lock"))
-		stdin, err := cmd.StdinPipe()
-		require.NoError(t, err)
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		sc := bufio.NewScanner(stdout)
-		require.True(t, sc.Scan())
-		require.Equal(t, "ready", sc.Text())
-		inFlock(t, cmd.Process.Pid) // queued on the lock before the waiter's next attempt
+		p := startPyLocker(t, py, script, filepath.Join(dir, "x.lock"))
+		p.expect(t, "ready")
+		inFlock(t, p.cmd.Process.Pid) // queued on the lock before the waiter's next attempt
 		h.Kill()
 		h.Wait(fieldLong)
 
 		pyLocked := make(chan bool, 1)
-		go func() { pyLocked <- sc.Scan() && sc.Text() == "locked" }()
+		go func() { pyLocked <- p.out.Scan() && p.out.Text() == "locked" }()
 		select {
 		case at := <-got:
 			// The waiter was first: not the case under test.
 			t.Logf("round %d: the waiter took the lock first, at %v", round, at.Format(time.StampMicro))
 			<-pyLocked
-			stdin.Close()
-			cmd.Process.Kill()
-			cmd.Wait()
+			p.stop()
 			continue
 		case ok := <-pyLocked:
-			require.True(t, ok, "python: %v", sc.Err())
+			require.True(t, ok, "python: %v", p.out.Err())
 		}
 		time.Sleep(300 * time.Millisecond) // past the waiter's first safety-net sleep after the death's wake-ups
-		fmt.Fprintln(stdin, "unlock")
-		require.True(t, sc.Scan())
-		f := strings.Fields(sc.Text())
-		require.Len(t, f, 2)
-		ns, _ := strconv.ParseInt(f[1], 10, 64)
-		ds = append(ds, (<-got).Sub(time.Unix(0, ns)))
-		stdin.Close()
-		cmd.Wait()
+		unlocked := p.unlock(t)
+		ds = append(ds, (<-got).Sub(unlocked))
+		p.stop()
 	}
 	slices.Sort(ds)
 	t.Logf("lock taken after %v", ds)
@@ -446,4 +418,54 @@ func inFlock(t *testing.T, pid int) {
 		}
 	}
 	t.Fatalf("process %d never slept in flock(2)", pid)
+}
+
+// A pyLocker is a Python process that runs a script on a lock file
+// (its argument) and talks to the test in lines.
+type pyLocker struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+}
+
+// startPyLocker starts py with script on path; the process is killed
+// when the test ends, if it has not been stopped.
+func startPyLocker(t *testing.T, py, script, path string) *pyLocker {
+	t.Helper()
+	cmd := exec.Command(py, "-c", script, path)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	p := &pyLocker{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	t.Cleanup(p.stop)
+	return p
+}
+
+// expect reads the next line, which must be want.
+func (p *pyLocker) expect(t *testing.T, want string) {
+	t.Helper()
+	require.True(t, p.out.Scan(), "python: %v", p.out.Err())
+	require.Equal(t, want, p.out.Text())
+}
+
+// unlock has the script unlock (a line "unlock") and returns the time
+// it says it unlocked at (its line "unlocked NANOS").
+func (p *pyLocker) unlock(t *testing.T) time.Time {
+	t.Helper()
+	fmt.Fprintln(p.stdin, "unlock")
+	require.True(t, p.out.Scan(), "python: %v", p.out.Err())
+	f := strings.Fields(p.out.Text())
+	require.Len(t, f, 2)
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	require.NoError(t, err)
+	return time.Unix(0, ns)
+}
+
+// stop ends the process; it may be called more than once.
+func (p *pyLocker) stop() {
+	p.stdin.Close()
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
 }

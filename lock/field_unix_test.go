@@ -271,9 +271,7 @@ func TestLockFileRemovedWhileHeld(t *testing.T) {
 // holds the lock and two wait: the waiters get the lock in turn, every
 // Release returns nil, and Holder never says "not held" meanwhile.
 func TestHolderPageTruncated(t *testing.T) {
-	if racebuild.Enabled {
-		t.Skip("the holder processes of this test are race-built: a memory fault on the truncated mapping once hit the watch goroutine while the race runtime had it on the system stack, where it cannot be turned into an error, and killed the holder; .ci/run runs this test without -race")
-	}
+	skipTruncateUnderRace(t)
 	dir := proctest.TempDir(t)
 	hpath := filepath.Join(dir, "x.holder")
 	h := fieldChild(t, dir, "x")
@@ -524,4 +522,16 @@ func TestLockFileReplacedWhileAcquiring(t *testing.T) {
 	close(stop)
 	replaced := <-done
 	t.Logf("%d acquisitions while the lock file was replaced %d times", acquired, replaced)
+}
+
+// skipTruncateUnderRace skips a test that truncates a holder page under
+// holder processes when they are race-built: a memory fault on the
+// truncated mapping once hit the watch goroutine while the race runtime
+// had it on the system stack, where it cannot be turned into an error,
+// and killed the holder. .ci/run runs these tests without -race.
+func skipTruncateUnderRace(t *testing.T) {
+	t.Helper()
+	if racebuild.Enabled {
+		t.Skip("truncates a holder page under race-built holder processes; .ci/run runs this test without -race")
+	}
 }
